@@ -1,0 +1,43 @@
+# Barge build and test entry points. `make test` is the one command CI runs
+# (through .ci/run); it installs what it needs on a fresh machine.
+
+GO        ?= go
+FUZZTIME  ?= 15s
+BENCHTIME ?= 1s
+# Debian packages the tests need; installed by `make deps` when missing.
+APT_PACKAGES ?=
+
+.PHONY: test deps vet fmt-check unit fuzz bench build run
+
+test: deps vet fmt-check unit fuzz
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
+		$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	$(GO) mod download
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+# A short coverage-guided run of each fuzz target; the seed corpus runs in `unit` too.
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzValidateBatch$$' -fuzztime=$(FUZZTIME) ./storage
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) ./storage
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/barge ./cmd/barge

@@ -1,0 +1,101 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Two small files beside the segments record what a reopen may trust.
+//
+// "log.checkpoint" holds the log start offset (moved by retention and
+// DeleteRecords) and the recovery point: every batch below it is fsynced and
+// every segment wholly below it has index files that match it. An unclean
+// start scans only from the segment holding the recovery point.
+//
+// ".clean_shutdown" is written last by Close, after everything is flushed,
+// and deleted by Open before the first write. Its presence means the files
+// are exactly as Close left them, so Open skips the scan. It records the log
+// end offset and the active segment's size, which Open cross-checks.
+
+const (
+	checkpointFile    = "log.checkpoint"
+	cleanShutdownFile = ".clean_shutdown"
+	checkpointVersion = "1"
+)
+
+type logCheckpoint struct {
+	logStartOffset int64
+	recoveryPoint  int64
+}
+
+func writeLogCheckpoint(dir string, c logCheckpoint) error {
+	data := fmt.Sprintf("%s %d %d\n", checkpointVersion, c.logStartOffset, c.recoveryPoint)
+	return writeFileAtomic(filepath.Join(dir, checkpointFile), []byte(data), false)
+}
+
+// readLogCheckpoint returns ok=false when there is no usable checkpoint; the
+// caller then trusts nothing (recovery point 0) and takes the log start from
+// the first segment.
+func readLogCheckpoint(dir string) (logCheckpoint, bool) {
+	f, ok := readVersionedInts(filepath.Join(dir, checkpointFile), 2)
+	if !ok || f[0] < 0 || f[1] < 0 {
+		return logCheckpoint{}, false
+	}
+	return logCheckpoint{logStartOffset: f[0], recoveryPoint: f[1]}, true
+}
+
+type cleanShutdown struct {
+	leo        int64
+	activeBase int64
+	activeSize int64
+}
+
+func writeCleanShutdown(dir string, c cleanShutdown) error {
+	data := fmt.Sprintf("%s %d %d %d\n", checkpointVersion, c.leo, c.activeBase, c.activeSize)
+	return writeFileAtomic(filepath.Join(dir, cleanShutdownFile), []byte(data), true)
+}
+
+// takeCleanShutdown reads and removes the marker, durably, so a crash after
+// this Open can never be mistaken for a clean stop.
+func takeCleanShutdown(dir string) (cleanShutdown, bool, error) {
+	path := filepath.Join(dir, cleanShutdownFile)
+	f, ok := readVersionedInts(path, 3)
+	if err := os.Remove(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return cleanShutdown{}, false, nil
+		}
+		return cleanShutdown{}, false, fmt.Errorf("storage: remove clean-shutdown marker: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return cleanShutdown{}, false, err
+	}
+	if !ok {
+		return cleanShutdown{}, false, nil
+	}
+	return cleanShutdown{leo: f[0], activeBase: f[1], activeSize: f[2]}, true, nil
+}
+
+// readVersionedInts parses "<version> <n integers>\n".
+func readVersionedInts(path string, n int) ([]int64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) != n+1 || fields[0] != checkpointVersion {
+		return nil, false
+	}
+	out := make([]int64, n)
+	for i := range out {
+		v, err := strconv.ParseInt(fields[i+1], 10, 64)
+		if err != nil {
+			return nil, false
+		}
+		out[i] = v
+	}
+	return out, true
+}

@@ -1,0 +1,511 @@
+// Package storage keeps partition logs: segment files of Kafka RecordBatch v2
+// bytes exactly as producers sent them, sparse offset and time indexes,
+// recovery after a crash, retention, the leader-epoch cache and idempotent
+// producer state. Reads hand back file regions for sendfile.
+//
+// Each Log has one writer at a time (its methods that change the log take an
+// internal lock) and any number of concurrent readers, which never see a
+// partial batch: a batch becomes visible only after its single write returned.
+package storage
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Log is one partition's log in its own directory.
+type Log struct {
+	dir    string
+	opts   Options
+	logger *slog.Logger
+
+	// Readers load these without the lock.
+	segments       atomic.Pointer[[]*segment] // immutable, sorted by base offset; the last one is active
+	leo            atomic.Int64               // log end offset: the next offset to assign
+	logStartOffset atomic.Int64
+
+	epochs    *epochCache     // locks itself
+	producers *producerStates // guarded by mu
+
+	mu                sync.Mutex // the writer lock: every change to the log
+	cfg               Config     // guarded by mu
+	recoveryPoint     int64      // guarded by mu
+	unflushedMessages int64      // guarded by mu
+	oldestUnflushedMs int64      // guarded by mu; -1 when everything is flushed
+	failed            error      // guarded by mu; set when the files are in an unknown state
+	closed            bool       // guarded by mu
+
+	stopFlusher chan struct{}
+	flusherDone chan struct{}
+	rollFlush   chan struct{} // wakes the flusher after a roll; capacity 1
+
+	recovery RecoveryStats // set by Open
+}
+
+// AppendResult describes what an append wrote, or, for an idempotent
+// duplicate, what the original append wrote.
+type AppendResult struct {
+	FirstOffset    int64
+	LastOffset     int64
+	LogAppendTime  int64 // broker timestamp with LogAppendTime, else -1
+	LogStartOffset int64
+	Duplicate      bool // nothing was written: the batch was already in the log
+}
+
+// Dir is the partition directory.
+func (l *Log) Dir() string { return l.dir }
+
+// LogEndOffset is the offset the next appended record will get.
+func (l *Log) LogEndOffset() int64 { return l.leo.Load() }
+
+// LogStartOffset is the first offset still readable.
+func (l *Log) LogStartOffset() int64 { return l.logStartOffset.Load() }
+
+// Size is the number of bytes in all segments.
+func (l *Log) Size() int64 { return segmentsSize(*l.segments.Load()) }
+
+// SegmentCount is the number of segment files.
+func (l *Log) SegmentCount() int { return len(*l.segments.Load()) }
+
+// Recovery reports what Open had to do.
+func (l *Log) Recovery() RecoveryStats { return l.recovery }
+
+// SetConfig replaces the topic settings; they apply from the next append.
+func (l *Log) SetConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cfg = cfg
+	return nil
+}
+
+func (l *Log) activeLocked() *segment {
+	segs := *l.segments.Load()
+	return segs[len(segs)-1]
+}
+
+func (l *Log) usableLocked() error {
+	if l.closed {
+		return ErrClosed
+	}
+	if l.failed != nil {
+		return fmt.Errorf("%w: %v", ErrLogFailed, l.failed)
+	}
+	return nil
+}
+
+// Append is the leader's write path. buf holds one or more RecordBatch v2
+// batches as a producer sent them; Append validates all of them, assigns
+// offsets from the log end by rewriting baseOffset in place, stamps
+// leaderEpoch (and LogAppendTime when configured), checks idempotent
+// sequences, and writes the whole buffer with one write. Either every batch
+// is written or none is. Append modifies buf in place, even when it fails.
+//
+// A single batch that duplicates one of its producer's last five is not
+// written; the result carries the original offsets and Duplicate=true.
+func (l *Log) Append(buf []byte, leaderEpoch int32) (AppendResult, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return AppendResult{}, err
+	}
+	headers, err := ValidateBatches(buf, l.cfg.MaxMessageBytes)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	now := l.opts.Now()
+	nowMs := now.UnixMilli()
+	logAppendTime := int64(-1)
+	if l.cfg.TimestampType == LogAppendTime {
+		logAppendTime = nowMs
+	}
+
+	pending := l.producers.begin()
+	next, pos := l.leo.Load(), 0
+	for i := range headers {
+		h := &headers[i]
+		dup, err := pending.check(h.producerBatch())
+		if err != nil {
+			return AppendResult{}, &BatchError{Index: i, Offset: pos, Err: err}
+		}
+		if dup != nil {
+			if len(headers) == 1 {
+				if logAppendTime >= 0 {
+					logAppendTime = dup.maxTimestamp // the time the original append got
+				}
+				return AppendResult{FirstOffset: dup.firstOffset, LastOffset: dup.lastOffset,
+					LogAppendTime: logAppendTime, LogStartOffset: l.logStartOffset.Load(), Duplicate: true}, nil
+			}
+			return AppendResult{}, &BatchError{Index: i, Offset: pos,
+				Err: fmt.Errorf("%w: duplicate batch inside a multi-batch append", ErrOutOfOrderSequence)}
+		}
+		batch := buf[pos : pos+int(h.Length)]
+		stampBatch(batch, next, leaderEpoch)
+		h.BaseOffset, h.LeaderEpoch = next, leaderEpoch
+		if logAppendTime >= 0 {
+			stampLogAppendTime(batch, nowMs)
+			h.MaxTimestamp = nowMs
+		}
+		pending.stage(h.producerBatch(), now)
+		next = h.NextOffset()
+		pos += int(h.Length)
+	}
+	if err := l.writeLocked(buf, headers, now); err != nil {
+		return AppendResult{}, err
+	}
+	pending.commit()
+	if err := l.epochs.assign(leaderEpoch, headers[0].BaseOffset); err != nil {
+		l.logger.Warn("leader epoch checkpoint not written", "epoch", leaderEpoch, "err", err)
+	}
+	return AppendResult{FirstOffset: headers[0].BaseOffset, LastOffset: next - 1,
+		LogAppendTime: logAppendTime, LogStartOffset: l.logStartOffset.Load()}, nil
+}
+
+// AppendReplicated is the follower's write path: buf holds batches fetched
+// from the leader, already stamped. They are checked (framing, CRC) and must
+// continue the log exactly (the first base offset equals the log end offset);
+// they are written verbatim with one write, and the leader-epoch cache and
+// producer state follow them without sequence validation.
+func (l *Log) AppendReplicated(buf []byte) (AppendResult, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return AppendResult{}, err
+	}
+	headers, err := ValidateBatches(buf, 0)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	next, pos := l.leo.Load(), 0
+	for i, h := range headers {
+		if h.BaseOffset != next {
+			return AppendResult{}, &BatchError{Index: i, Offset: pos,
+				Err: fmt.Errorf("%w: batch starts at %d, log end is %d", ErrNonMonotonicOffset, h.BaseOffset, next)}
+		}
+		next = h.NextOffset()
+		pos += int(h.Length)
+	}
+	now := l.opts.Now()
+	if err := l.writeLocked(buf, headers, now); err != nil {
+		return AppendResult{}, err
+	}
+	for _, h := range headers {
+		l.producers.replay(h.producerBatch(), now)
+		if latest, ok := l.epochs.latest(); !ok || h.LeaderEpoch > latest.epoch {
+			if err := l.epochs.assign(h.LeaderEpoch, h.BaseOffset); err != nil {
+				l.logger.Warn("leader epoch checkpoint not written", "epoch", h.LeaderEpoch, "err", err)
+			}
+		}
+	}
+	return AppendResult{FirstOffset: headers[0].BaseOffset, LastOffset: next - 1,
+		LogAppendTime: -1, LogStartOffset: l.logStartOffset.Load()}, nil
+}
+
+// writeLocked rolls if needed, writes buf at the end of the active segment,
+// indexes its batches and publishes the new end: size first, then the log
+// end offset, so a reader that sees an offset also sees its bytes.
+func (l *Log) writeLocked(buf []byte, headers []BatchHeader, now time.Time) error {
+	last := headers[len(headers)-1]
+	if err := l.maybeRollLocked(len(buf), last.NextOffset(), now); err != nil {
+		return err
+	}
+	seg := l.activeLocked()
+	cleaned, err := seg.writeAt(buf)
+	if err != nil {
+		if !cleaned {
+			l.failed = err
+		}
+		return err
+	}
+	pos := seg.size.Load()
+	nowMs := now.UnixMilli()
+	for _, h := range headers {
+		seg.indexBatchLocked(h, pos, l.cfg.IndexIntervalBytes, nowMs)
+		pos += int64(h.Length)
+	}
+	seg.size.Store(pos)
+	l.leo.Store(last.NextOffset())
+
+	var records int64
+	for _, h := range headers {
+		records += int64(h.LastOffsetDelta) + 1
+	}
+	return l.afterWriteLocked(records, nowMs)
+}
+
+// maybeRollLocked starts a new active segment when the next write of n bytes
+// ending before nextOffset would break one of the segment limits.
+func (l *Log) maybeRollLocked(n int, nextOffset int64, now time.Time) error {
+	seg := l.activeLocked()
+	size := seg.size.Load()
+	if size == 0 {
+		return nil
+	}
+	full := size+int64(n) > l.cfg.SegmentBytes ||
+		(seg.index.len()+1)*offsetEntrySize > l.cfg.SegmentIndexBytes ||
+		nextOffset-seg.baseOffset > math.MaxUint32 ||
+		size+int64(n) > math.MaxUint32
+	old := seg.firstAppendMs >= 0 && now.UnixMilli()-seg.firstAppendMs >= l.cfg.SegmentMs.Milliseconds()
+	if !full && !old {
+		return nil
+	}
+	return l.rollLocked()
+}
+
+// rollLocked seals the active segment (its indexes go to their files and the
+// producer state is snapshotted at the new base) and opens a new one at the
+// log end. The old segment's data is fsynced in the background by the
+// flusher, which then advances the recovery point.
+func (l *Log) rollLocked() error {
+	old := l.activeLocked()
+	leo := l.leo.Load()
+	if err := old.persistIndexes(); err != nil {
+		return err
+	}
+	if err := l.producers.takeSnapshot(leo); err != nil {
+		return err
+	}
+	seg, err := createSegment(l.dir, leo)
+	if err != nil {
+		return err
+	}
+	segs := append(append([]*segment(nil), *l.segments.Load()...), seg)
+	l.segments.Store(&segs)
+	l.logger.Debug("rolled segment", "base_offset", leo, "previous_size", old.size.Load())
+	select {
+	case l.rollFlush <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Roll forces a new segment even if the active one has room (an empty active
+// segment is kept as it is).
+func (l *Log) Roll() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return err
+	}
+	if l.activeLocked().size.Load() == 0 {
+		return nil
+	}
+	return l.rollLocked()
+}
+
+// afterWriteLocked applies flush.messages and flush.ms after a write.
+func (l *Log) afterWriteLocked(records, nowMs int64) error {
+	l.unflushedMessages += records
+	if l.oldestUnflushedMs < 0 {
+		l.oldestUnflushedMs = nowMs
+	}
+	if (l.cfg.FlushMessages > 0 && l.unflushedMessages >= l.cfg.FlushMessages) ||
+		(l.cfg.FlushInterval > 0 && nowMs-l.oldestUnflushedMs >= l.cfg.FlushInterval.Milliseconds()) {
+		return l.flushLocked()
+	}
+	return nil
+}
+
+// Flush fsyncs every segment up to the log end and advances the recovery
+// point.
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return err
+	}
+	return l.flushLocked()
+}
+
+func (l *Log) flushLocked() error {
+	leo := l.leo.Load()
+	if err := l.syncSegmentsLocked(l.recoveryPoint, leo); err != nil {
+		return err
+	}
+	l.unflushedMessages, l.oldestUnflushedMs = 0, -1
+	return l.setRecoveryPointLocked(leo)
+}
+
+// syncSegmentsLocked fsyncs the segments that hold offsets in [from, to).
+func (l *Log) syncSegmentsLocked(from, to int64) error {
+	segs := *l.segments.Load()
+	for i, s := range segs {
+		end := l.leo.Load()
+		if i+1 < len(segs) {
+			end = segs[i+1].baseOffset
+		}
+		if end <= from || s.baseOffset >= to {
+			continue
+		}
+		if err := s.file.Sync(); err != nil {
+			return fmt.Errorf("storage: fsync %s: %w", s.logPath(), err)
+		}
+	}
+	return nil
+}
+
+func (l *Log) setRecoveryPointLocked(rp int64) error {
+	l.recoveryPoint = rp
+	return writeLogCheckpoint(l.dir, logCheckpoint{logStartOffset: l.logStartOffset.Load(), recoveryPoint: rp})
+}
+
+// flusher is the Log's one background goroutine: after a roll it fsyncs the
+// sealed segments and moves the recovery point to the active segment's base
+// (what Kafka schedules as "flush-log" on roll), and with flush.ms it flushes
+// data that waited that long even when no new append arrives.
+func (l *Log) flusher(interval time.Duration) {
+	defer close(l.flusherDone)
+	var tick <-chan time.Time
+	if interval > 0 {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-l.stopFlusher:
+			return
+		case <-l.rollFlush:
+			l.flushSealed()
+		case <-tick:
+			l.flushIfDue()
+		}
+	}
+}
+
+// flushSealed fsyncs the segments before the active one. The fsync itself
+// runs without the writer lock, on file references, so appends continue.
+func (l *Log) flushSealed() {
+	l.mu.Lock()
+	if l.closed || l.failed != nil {
+		l.mu.Unlock()
+		return
+	}
+	segs := *l.segments.Load()
+	target := segs[len(segs)-1].baseOffset
+	from := l.recoveryPoint
+	var files []*sharedFile
+	for i, s := range segs[:len(segs)-1] {
+		if segs[i+1].baseOffset > from && s.file.acquire() {
+			files = append(files, s.file)
+		}
+	}
+	l.mu.Unlock()
+
+	var err error
+	for _, f := range files {
+		if err == nil {
+			if serr := f.Sync(); serr != nil {
+				err = fmt.Errorf("storage: fsync %s: %w", f.Name(), serr)
+			}
+		}
+		f.release()
+	}
+	if err != nil {
+		l.logger.Warn("background flush of rolled segments failed", "err", err)
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed && l.recoveryPoint < target && l.recoveryPoint == from {
+		if err := l.setRecoveryPointLocked(target); err != nil {
+			l.logger.Warn("log checkpoint not written", "err", err)
+		}
+	}
+}
+
+func (l *Log) flushIfDue() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.failed != nil || l.oldestUnflushedMs < 0 || l.cfg.FlushInterval <= 0 {
+		return
+	}
+	if l.opts.Now().UnixMilli()-l.oldestUnflushedMs >= l.cfg.FlushInterval.Milliseconds() {
+		if err := l.flushLocked(); err != nil {
+			l.logger.Warn("timed flush failed", "err", err)
+		}
+	}
+}
+
+// Close flushes the log, writes the indexes, producer snapshot and the
+// clean-shutdown marker, and closes the files. Regions handed out earlier
+// stay readable until released. Close is idempotent.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	close(l.stopFlusher)
+	<-l.flusherDone
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var err error
+	if l.failed == nil {
+		err = l.shutdownCleanLocked()
+	}
+	for _, s := range *l.segments.Load() {
+		s.close()
+	}
+	return err
+}
+
+func (l *Log) shutdownCleanLocked() error {
+	leo := l.leo.Load()
+	active := l.activeLocked()
+	steps := []func() error{
+		func() error { return l.syncSegmentsLocked(l.recoveryPoint, leo) },
+		active.persistIndexes,
+		func() error { return l.producers.takeSnapshot(leo) },
+		func() error { return l.setRecoveryPointLocked(leo) },
+		func() error {
+			return writeCleanShutdown(l.dir, cleanShutdown{leo: leo, activeBase: active.baseOffset, activeSize: active.size.Load()})
+		},
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return fmt.Errorf("storage: clean shutdown of %s: %w", l.dir, err)
+		}
+	}
+	return nil
+}
+
+// Delete closes the log and removes its directory.
+func (l *Log) Delete() error {
+	l.Close()
+	if err := os.RemoveAll(l.dir); err != nil {
+		return fmt.Errorf("storage: delete log %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+// LatestEpoch is the newest leader epoch in the log's epoch cache.
+func (l *Log) LatestEpoch() (epoch int32, startOffset int64, ok bool) {
+	e, ok := l.epochs.latest()
+	return e.epoch, e.startOffset, ok
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch: the largest epoch ≤ the one
+// asked for and the offset where it ended (the log end for the newest epoch),
+// or (-1, -1) when the epoch is unknown.
+func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	return l.epochs.endOffsetFor(epoch, l.leo.Load())
+}
+
+// AssignEpoch records that leaderEpoch starts at the current log end, as a
+// new leader does when it takes over (before its first append).
+func (l *Log) AssignEpoch(leaderEpoch int32) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.epochs.assign(leaderEpoch, l.leo.Load())
+}
