@@ -2,7 +2,7 @@
 # (through .ci/run); it installs what it needs on a fresh machine.
 
 GO        ?= go
-FUZZTIME  ?= 15s
+FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 # Debian packages the tests need; installed by `make deps` when missing.
 APT_PACKAGES ?=
@@ -35,6 +35,7 @@ unit:
 # A short coverage-guided run of each fuzz target; the seed corpus runs in `unit` too.
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzValidateBatch$$' -fuzztime=$(FUZZTIME) ./storage
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeProducerSnapshot$$' -fuzztime=$(FUZZTIME) ./storage
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) ./storage

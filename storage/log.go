@@ -213,6 +213,11 @@ func (l *Log) AppendReplicated(buf []byte) (AppendResult, error) {
 // end offset, so a reader that sees an offset also sees its bytes.
 func (l *Log) writeLocked(buf []byte, headers []BatchHeader, now time.Time) error {
 	last := headers[len(headers)-1]
+	if err := checkInvariant(headers[0].BaseOffset == l.leo.Load() && last.NextOffset() > l.leo.Load(),
+		"write of offsets [%d, %d) at log end %d", headers[0].BaseOffset, last.NextOffset(), l.leo.Load()); err != nil {
+		l.failed = err
+		return err
+	}
 	if err := l.maybeRollLocked(len(buf), last.NextOffset(), now); err != nil {
 		return err
 	}
@@ -269,7 +274,11 @@ func (l *Log) rollLocked() error {
 	if err := old.persistIndexes(); err != nil {
 		return err
 	}
-	if err := l.producers.takeSnapshot(leo); err != nil {
+	// Not fsynced: an fsync here would make ext4 commit its journal and
+	// write back the whole dirty segment while producers wait (Kafka moved
+	// this flush off the roll path for the same reason). A snapshot torn by
+	// a machine crash fails its CRC and an older one is used.
+	if err := l.producers.takeSnapshot(leo, false); err != nil {
 		return err
 	}
 	seg, err := createSegment(l.dir, leo)
@@ -466,7 +475,7 @@ func (l *Log) shutdownCleanLocked() error {
 	steps := []func() error{
 		func() error { return l.syncSegmentsLocked(l.recoveryPoint, leo) },
 		active.persistIndexes,
-		func() error { return l.producers.takeSnapshot(leo) },
+		func() error { return l.producers.takeSnapshot(leo, true) },
 		func() error { return l.setRecoveryPointLocked(leo) },
 		func() error {
 			return writeCleanShutdown(l.dir, cleanShutdown{leo: leo, activeBase: active.baseOffset, activeSize: active.size.Load()})

@@ -254,3 +254,38 @@ func TestFlushMessagesAdvancesRecoveryPoint(t *testing.T) {
 		t.Fatalf("recovery point %d after 12 messages with flush.messages=10", cp.recoveryPoint)
 	}
 }
+
+func TestFlushIntervalFlushesWithoutNewAppends(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FlushInterval = 20 * time.Millisecond
+	dir := t.TempDir()
+	l := openTestLog(t, dir, cfg, nil)
+	defer l.Close()
+	mustAppend(t, l, plainBatch(4, 1, 1).build(), 0)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if cp, _ := readLogCheckpoint(dir); cp.recoveryPoint == 4 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("flush.ms never moved the recovery point to the log end")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a file: no event to wait on
+	}
+}
+
+func TestPartitionDir(t *testing.T) {
+	dir := PartitionDir("/data", "orders-eu-1", 12)
+	if dir != "/data/orders-eu-1-12" {
+		t.Fatalf("PartitionDir = %s", dir)
+	}
+	topic, p, ok := ParsePartitionDir("orders-eu-1-12")
+	if !ok || topic != "orders-eu-1" || p != 12 {
+		t.Fatalf("ParsePartitionDir = %q %d %v", topic, p, ok)
+	}
+	for _, bad := range []string{"orders", "-1", "orders-", "orders-x", "orders--1x"} {
+		if _, _, ok := ParsePartitionDir(bad); ok {
+			t.Fatalf("ParsePartitionDir(%q) accepted", bad)
+		}
+	}
+}

@@ -290,14 +290,14 @@ func (p *producerStates) snapshotPath(offset int64) string {
 // takeSnapshot durably writes the state of all producers as of log offset
 // offset (the log end offset at that moment). It is a no-op if a snapshot for
 // that offset exists: the state at one offset of one log is always the same.
-func (p *producerStates) takeSnapshot(offset int64) error {
+func (p *producerStates) takeSnapshot(offset int64, durable bool) error {
 	path := p.snapshotPath(offset)
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("storage: producer snapshot %s: %w", path, err)
 	}
-	if err := writeFileAtomic(path, encodeSnapshot(p.producers), true); err != nil {
+	if err := writeFileAtomic(path, encodeSnapshot(p.producers), durable); err != nil {
 		return fmt.Errorf("storage: write producer snapshot at offset %d: %w", offset, err)
 	}
 	return nil

@@ -273,7 +273,7 @@ func TestProducerSnapshotRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	p := newProducerStates(dir, 24*time.Hour, nil)
 	leo := snapshotFixture(t, p, 0)
-	if err := p.takeSnapshot(leo); err != nil {
+	if err := p.takeSnapshot(leo, true); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, fmt.Sprintf("%020d.snapshot", leo))
@@ -283,7 +283,7 @@ func TestProducerSnapshotRoundTrip(t *testing.T) {
 	}
 	// Same offset again: a no-op even though the state moved on.
 	appendOK(t, p, baseTime, pb(99, 0, 0, 1, leo))
-	if err := p.takeSnapshot(leo); err != nil {
+	if err := p.takeSnapshot(leo, true); err != nil {
 		t.Fatal(err)
 	}
 	if again, _ := os.ReadFile(path); !bytes.Equal(again, written) {
@@ -324,11 +324,11 @@ func TestProducerSnapshotCorrupt(t *testing.T) {
 			p := newProducerStates(dir, 0, logger)
 			appendOK(t, p, baseTime, pb(1, 0, 0, 10, 0))
 			want := copyState(p)
-			if err := p.takeSnapshot(10); err != nil {
+			if err := p.takeSnapshot(10, true); err != nil {
 				t.Fatal(err)
 			}
 			appendOK(t, p, baseTime, pb(1, 0, 10, 10, 10))
-			if err := p.takeSnapshot(20); err != nil {
+			if err := p.takeSnapshot(20, true); err != nil {
 				t.Fatal(err)
 			}
 			newest := p.snapshotPath(20)
@@ -364,7 +364,7 @@ func TestProducerLoadLatestSnapshot(t *testing.T) {
 	}
 	appendOK(t, p, baseTime, pb(1, 0, 0, 1, 0))
 	for _, off := range []int64{5, 50} {
-		if err := p.takeSnapshot(off); err != nil {
+		if err := p.takeSnapshot(off, true); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -399,7 +399,7 @@ func TestProducerDeleteSnapshots(t *testing.T) {
 		}
 	}
 	for _, off := range []int64{10, 20, 30, 40} {
-		if err := p.takeSnapshot(off); err != nil {
+		if err := p.takeSnapshot(off, true); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -447,7 +447,7 @@ func TestProducerExpire(t *testing.T) {
 	p := newProducerStates(dir, expiration, nil)
 	appendOK(t, p, baseTime, pb(1, 0, 0, 1, 0))
 	appendOK(t, p, baseTime.Add(time.Hour), pb(2, 0, 0, 1, 1))
-	if err := p.takeSnapshot(2); err != nil {
+	if err := p.takeSnapshot(2, true); err != nil {
 		t.Fatal(err)
 	}
 
