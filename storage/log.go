@@ -213,10 +213,9 @@ func (l *Log) AppendReplicated(buf []byte) (AppendResult, error) {
 // end offset, so a reader that sees an offset also sees its bytes.
 func (l *Log) writeLocked(buf []byte, headers []BatchHeader, now time.Time) error {
 	last := headers[len(headers)-1]
-	if err := checkInvariant(headers[0].BaseOffset == l.leo.Load() && last.NextOffset() > l.leo.Load(),
-		"write of offsets [%d, %d) at log end %d", headers[0].BaseOffset, last.NextOffset(), l.leo.Load()); err != nil {
-		l.failed = err
-		return err
+	if headers[0].BaseOffset != l.leo.Load() || last.NextOffset() <= l.leo.Load() {
+		l.failed = invariantBroken("write of offsets [%d, %d) at log end %d", headers[0].BaseOffset, last.NextOffset(), l.leo.Load())
+		return l.failed
 	}
 	if err := l.maybeRollLocked(len(buf), last.NextOffset(), now); err != nil {
 		return err

@@ -168,8 +168,8 @@ func (s *segment) regionFor(offset, limit, budget int64, first bool) (start, end
 		if err != nil {
 			return 0, 0, 0, 0, err
 		}
-		if err := checkInvariant(base == next, "batch at position %d of %s has offset %d, expected %d", p, s.logPath(), base, next); err != nil {
-			return 0, 0, 0, 0, err
+		if base != next {
+			return 0, 0, 0, 0, invariantBroken("batch at position %d of %s has offset %d, expected %d", p, s.logPath(), base, next)
 		}
 		if base+int64(delta) >= limit || p+int64(length)-start > budget {
 			break
