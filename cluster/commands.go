@@ -1,0 +1,298 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// CommandVersion is the version this Barge writes. The FSM applies commands
+// of versions 1..CommandVersion and rejects newer ones with
+// ErrUnsupportedVersion, identically on every broker, so a rolling upgrade
+// must finish before a newer controller writes newer commands.
+const CommandVersion uint16 = 1
+
+// CommandType names a command in the Raft log. The names are part of the
+// on-disk format and never change.
+type CommandType string
+
+// The command types.
+const (
+	TypeInitCluster       CommandType = "init_cluster"
+	TypeRegisterBroker    CommandType = "register_broker"
+	TypeFenceBroker       CommandType = "fence_broker"
+	TypeCreateTopic       CommandType = "create_topic"
+	TypeDeleteTopic       CommandType = "delete_topic"
+	TypeCreatePartitions  CommandType = "create_partitions"
+	TypeAlterConfigs      CommandType = "alter_configs"
+	TypeAlterPartition    CommandType = "alter_partition"
+	TypeElectLeader       CommandType = "elect_leader"
+	TypeReassignPartition CommandType = "reassign_partition"
+)
+
+// Payload is the body of a command: one of the command structs below.
+type Payload interface {
+	Type() CommandType
+}
+
+// Command is one entry of the metadata log: a version and a payload. Build
+// it with NewCommand; Node.Submit sends it to the controller.
+type Command struct {
+	Version uint16
+	Payload Payload
+}
+
+// NewCommand wraps a payload in a command of the current version.
+func NewCommand(p Payload) Command { return Command{Version: CommandVersion, Payload: p} }
+
+// Type returns the payload's type, or "" without a payload.
+func (c Command) Type() CommandType {
+	if c.Payload == nil {
+		return ""
+	}
+	return c.Payload.Type()
+}
+
+// InitCluster sets the cluster id once. The controller writes it first.
+type InitCluster struct {
+	ClusterID string `json:"cluster_id"`
+}
+
+// RegisterBroker registers a broker, or re-registers it with a new broker
+// epoch: it updates its addresses and unfences it. Offline partitions whose
+// ISR holds the broker elect it leader (and, where the topic allows unclean
+// election, offline partitions it is a replica of). The controller writes it
+// when gossip shows a broker alive that the image lacks or has fenced.
+type RegisterBroker struct {
+	ID         int32  `json:"id"`
+	KafkaAddr  string `json:"kafka_addr"`
+	RaftAddr   string `json:"raft_addr"`
+	GossipAddr string `json:"gossip_addr,omitempty"`
+	HTTPAddr   string `json:"http_addr,omitempty"`
+	Rack       string `json:"rack,omitempty"`
+	// Incarnation is random per broker process start.
+	Incarnation string `json:"incarnation,omitempty"`
+}
+
+// FenceBroker fences a broker that gossip declared dead or that left: it is
+// removed from every ISR (but never empties one), and each partition it led
+// elects the first live ISR replica (in replica order) with a bumped leader
+// epoch, or goes offline (leader -1) when none is live and the topic does
+// not allow unclean election.
+type FenceBroker struct {
+	ID int32 `json:"id"`
+}
+
+// CreateTopic creates a topic. Callers set Name, NumPartitions and
+// ReplicationFactor (-1 for the defaults) and Configs, or an explicit
+// Assignment (one replica list per partition). The controller fills ID and
+// Assignment before the command enters the log; the FSM refuses a
+// CreateTopic without them.
+type CreateTopic struct {
+	Name              string            `json:"name"`
+	ID                TopicID           `json:"id"`
+	NumPartitions     int32             `json:"num_partitions"`
+	ReplicationFactor int16             `json:"replication_factor"`
+	Assignment        [][]int32         `json:"assignment,omitempty"`
+	Configs           map[string]string `json:"configs,omitempty"`
+}
+
+// DeleteTopic removes a topic and all its partitions.
+type DeleteTopic struct {
+	Name string `json:"name"`
+}
+
+// CreatePartitions grows a topic to Count partitions. Assignment, if given,
+// holds the replica lists of the new partitions only; the controller fills
+// it otherwise.
+type CreatePartitions struct {
+	Topic      string    `json:"topic"`
+	Count      int32     `json:"count"`
+	Assignment [][]int32 `json:"assignment,omitempty"`
+}
+
+// AlterConfigs changes topic configs: incremental (Set, then Delete), or,
+// with Replace, the whole config becomes Set (Kafka's legacy AlterConfigs).
+type AlterConfigs struct {
+	Topic   string            `json:"topic"`
+	Set     map[string]string `json:"set,omitempty"`
+	Delete  []string          `json:"delete,omitempty"`
+	Replace bool              `json:"replace,omitempty"`
+}
+
+// AlterPartition is a partition leader's ISR change, as Kafka's
+// AlterPartition request. It is refused when LeaderEpoch or PartitionEpoch is
+// not the current one, when Leader does not lead, when BrokerEpoch (if not
+// zero) is not the leader's, or when ISR is not a subset of the replicas
+// holding the leader or names a fenced broker.
+type AlterPartition struct {
+	Topic          string  `json:"topic"`
+	Partition      int32   `json:"partition"`
+	Leader         int32   `json:"leader"`
+	BrokerEpoch    int64   `json:"broker_epoch,omitempty"`
+	LeaderEpoch    int32   `json:"leader_epoch"`
+	PartitionEpoch int32   `json:"partition_epoch"`
+	ISR            []int32 `json:"isr"`
+}
+
+// ElectionType selects how ElectLeader picks a leader.
+type ElectionType int8
+
+const (
+	// ElectPreferred makes the first replica the leader if it is live and
+	// in the ISR (Kafka's PREFERRED, 0).
+	ElectPreferred ElectionType = 0
+	// ElectUnclean picks the first live ISR replica, or failing that the
+	// first live replica, whose ISR then holds it alone (Kafka's UNCLEAN, 1).
+	ElectUnclean ElectionType = 1
+	// ElectClean picks the first live ISR replica; the controller uses it
+	// for offline partitions.
+	ElectClean ElectionType = 2
+)
+
+// ElectLeader elects a leader for one partition. It is refused with
+// ErrElectionNotNeeded when the partition already has the leader the
+// election would pick (or, for clean and unclean elections, has a live
+// leader at all).
+type ElectLeader struct {
+	Topic     string       `json:"topic"`
+	Partition int32        `json:"partition"`
+	Election  ElectionType `json:"election"`
+}
+
+// ReassignPartition replaces a partition's replica list. The new ISR is the
+// old ISR restricted to the new replicas and must not be empty, so no
+// committed data is lost; added replicas start outside the ISR and join it
+// through AlterPartition once caught up. The leader stays if it is still a
+// replica, otherwise the first live replica of the new ISR leads.
+type ReassignPartition struct {
+	Topic     string  `json:"topic"`
+	Partition int32   `json:"partition"`
+	Replicas  []int32 `json:"replicas"`
+}
+
+func (InitCluster) Type() CommandType       { return TypeInitCluster }
+func (RegisterBroker) Type() CommandType    { return TypeRegisterBroker }
+func (FenceBroker) Type() CommandType       { return TypeFenceBroker }
+func (CreateTopic) Type() CommandType       { return TypeCreateTopic }
+func (DeleteTopic) Type() CommandType       { return TypeDeleteTopic }
+func (CreatePartitions) Type() CommandType  { return TypeCreatePartitions }
+func (AlterConfigs) Type() CommandType      { return TypeAlterConfigs }
+func (AlterPartition) Type() CommandType    { return TypeAlterPartition }
+func (ElectLeader) Type() CommandType       { return TypeElectLeader }
+func (ReassignPartition) Type() CommandType { return TypeReassignPartition }
+
+// newPayload returns a pointer to a zero payload of type t.
+func newPayload(t CommandType) (Payload, bool) {
+	switch t {
+	case TypeInitCluster:
+		return &InitCluster{}, true
+	case TypeRegisterBroker:
+		return &RegisterBroker{}, true
+	case TypeFenceBroker:
+		return &FenceBroker{}, true
+	case TypeCreateTopic:
+		return &CreateTopic{}, true
+	case TypeDeleteTopic:
+		return &DeleteTopic{}, true
+	case TypeCreatePartitions:
+		return &CreatePartitions{}, true
+	case TypeAlterConfigs:
+		return &AlterConfigs{}, true
+	case TypeAlterPartition:
+		return &AlterPartition{}, true
+	case TypeElectLeader:
+		return &ElectLeader{}, true
+	case TypeReassignPartition:
+		return &ReassignPartition{}, true
+	}
+	return nil, false
+}
+
+// deref turns a *T payload into T so the FSM's type switch sees values.
+func deref(p Payload) Payload {
+	switch v := p.(type) {
+	case *InitCluster:
+		return *v
+	case *RegisterBroker:
+		return *v
+	case *FenceBroker:
+		return *v
+	case *CreateTopic:
+		return *v
+	case *DeleteTopic:
+		return *v
+	case *CreatePartitions:
+		return *v
+	case *AlterConfigs:
+		return *v
+	case *AlterPartition:
+		return *v
+	case *ElectLeader:
+		return *v
+	case *ReassignPartition:
+		return *v
+	}
+	return p
+}
+
+// commandEnvelope is the wire and log form of a Command.
+type commandEnvelope struct {
+	Version uint16          `json:"v"`
+	Type    CommandType     `json:"type"`
+	Body    json.RawMessage `json:"body"`
+}
+
+// MarshalJSON encodes the command as {"v":..,"type":..,"body":{..}}.
+func (c Command) MarshalJSON() ([]byte, error) {
+	if c.Payload == nil {
+		return nil, errorf(ErrInvalidCommand, "command without payload")
+	}
+	body, err := json.Marshal(deref(c.Payload))
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(commandEnvelope{Version: c.Version, Type: c.Payload.Type(), Body: body})
+}
+
+// UnmarshalJSON decodes what MarshalJSON wrote. An unknown type or a
+// version above CommandVersion is an error wrapping ErrInvalidCommand or
+// ErrUnsupportedVersion.
+func (c *Command) UnmarshalJSON(b []byte) error {
+	var env commandEnvelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		return errorf(ErrInvalidCommand, "decode: %v", err)
+	}
+	if env.Version == 0 || env.Version > CommandVersion {
+		return errorf(ErrUnsupportedVersion, "%s version %d (this broker knows 1..%d)",
+			env.Type, env.Version, CommandVersion)
+	}
+	p, ok := newPayload(env.Type)
+	if !ok {
+		return errorf(ErrInvalidCommand, "unknown command type %q", env.Type)
+	}
+	if err := json.Unmarshal(env.Body, p); err != nil {
+		return errorf(ErrInvalidCommand, "decode %s: %v", env.Type, err)
+	}
+	c.Version, c.Payload = env.Version, deref(p)
+	return nil
+}
+
+// encodeCommand returns the bytes written to the Raft log.
+func encodeCommand(c Command) ([]byte, error) { return json.Marshal(c) }
+
+// decodeCommand parses a Raft log entry.
+func decodeCommand(b []byte) (Command, error) {
+	var c Command
+	if err := json.Unmarshal(b, &c); err != nil {
+		if sentinelOf(err) == nil {
+			err = errorf(ErrInvalidCommand, "decode: %v", err)
+		}
+		return Command{}, err
+	}
+	return c, nil
+}
+
+// String describes a command for logs.
+func (c Command) String() string {
+	return fmt.Sprintf("%s(v%d) %+v", c.Type(), c.Version, deref(c.Payload))
+}

@@ -1,0 +1,256 @@
+package cluster
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+)
+
+// Config configures a Node. `barge serve` fills it from its flags
+// (--id, --data, --raft, --gossip, --join, --bootstrap-expect, ...); tests
+// fill it directly. New validates it and fills defaults into a copy.
+type Config struct {
+	// ID is the broker id (--id), unique in the cluster, >= 0.
+	ID int32
+	// DataDir is the broker's data directory (--data); Raft keeps its log,
+	// stable store and snapshots under DataDir/raft.
+	DataDir string
+
+	// KafkaAddr is the Kafka listener (host:port). The cluster package does
+	// not listen on it; it advertises AdvertisedKafkaAddr, or KafkaAddr when
+	// that is empty, to clients through the metadata image.
+	KafkaAddr           string
+	AdvertisedKafkaAddr string
+	// RaftAddr is where this broker listens for Raft and for commands
+	// forwarded to the controller (--raft). Port 0 picks a free port;
+	// Node.RaftAddr reports it. AdvertisedRaftAddr, when set, is what peers
+	// dial instead (e.g. when RaftAddr binds 0.0.0.0).
+	RaftAddr           string
+	AdvertisedRaftAddr string
+	// GossipAddr is the memberlist address, TCP and UDP on one port
+	// (--gossip). Port 0 picks a free port; Node.GossipAddr reports it.
+	GossipAddr           string
+	AdvertisedGossipAddr string
+	// HTTPAddr and Rack are carried in gossip metadata and the image only.
+	HTTPAddr string
+	Rack     string
+
+	// Join lists gossip addresses of brokers to join (--join). Empty with
+	// BootstrapExpect <= 1 means a lone broker that bootstraps itself.
+	Join []string
+	// BootstrapExpect is the number of brokers that form the first voter set
+	// (--bootstrap-expect). 0 with Join set means: join an existing
+	// cluster and never bootstrap.
+	BootstrapExpect int
+	// MaxVoters caps the Raft voters (default 3); later brokers are added
+	// as non-voters.
+	MaxVoters int
+
+	// DefaultPartitions and DefaultReplicationFactor stand in for -1 in
+	// CreateTopic, as Kafka's num.partitions and default.replication.factor
+	// (both default 1).
+	DefaultPartitions        int32
+	DefaultReplicationFactor int16
+
+	// Timeouts tunes Raft, gossip and the controller; zero fields take the
+	// values of DefaultTimeouts.
+	Timeouts Timeouts
+
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Forwarder carries commands from a broker to the controller; nil uses
+	// the built-in TCP forwarder on the controller's Raft address.
+	Forwarder Forwarder
+}
+
+// Timeouts groups the tunable durations of a Node. Production uses
+// DefaultTimeouts; single-machine clusters and tests use LoopbackTimeouts.
+type Timeouts struct {
+	RaftHeartbeat   time.Duration
+	RaftElection    time.Duration
+	RaftLeaderLease time.Duration
+	RaftCommit      time.Duration
+	// SnapshotInterval and SnapshotThreshold are raft's: how often to check,
+	// and how many log entries since the last snapshot trigger a new one.
+	SnapshotInterval  time.Duration
+	SnapshotThreshold uint64
+
+	GossipProbeInterval time.Duration
+	GossipProbeTimeout  time.Duration
+	GossipInterval      time.Duration
+	GossipPushPull      time.Duration
+	GossipSuspicionMult int
+	// GossipDeadReclaim lets a broker that died come back at a new address
+	// under its old id after this long.
+	GossipDeadReclaim time.Duration
+
+	// Submit bounds Node.Submit when the caller's context has no deadline.
+	Submit time.Duration
+	// Reconcile is the controller's period between reconciliations (it also
+	// runs on every membership change).
+	Reconcile time.Duration
+	// BootstrapSettle is how long the set of brokers seen must stay the same
+	// before the lowest id bootstraps the voter set.
+	BootstrapSettle time.Duration
+	// DeadVoterReplace is how long a voter must be dead before the
+	// controller replaces it with a live non-voter; negative disables.
+	DeadVoterReplace time.Duration
+	// JoinRetry is the pause between attempts to join the gossip seeds.
+	JoinRetry time.Duration
+}
+
+// DefaultTimeouts returns timeouts for brokers on a LAN.
+func DefaultTimeouts() Timeouts {
+	return Timeouts{
+		RaftHeartbeat:       1000 * time.Millisecond,
+		RaftElection:        1000 * time.Millisecond,
+		RaftLeaderLease:     500 * time.Millisecond,
+		RaftCommit:          50 * time.Millisecond,
+		SnapshotInterval:    2 * time.Minute,
+		SnapshotThreshold:   8192,
+		GossipProbeInterval: time.Second,
+		GossipProbeTimeout:  500 * time.Millisecond,
+		GossipInterval:      200 * time.Millisecond,
+		GossipPushPull:      30 * time.Second,
+		GossipSuspicionMult: 4,
+		GossipDeadReclaim:   10 * time.Second,
+		Submit:              30 * time.Second,
+		Reconcile:           500 * time.Millisecond,
+		BootstrapSettle:     2 * time.Second,
+		DeadVoterReplace:    5 * time.Minute,
+		JoinRetry:           time.Second,
+	}
+}
+
+// LoopbackTimeouts returns short timeouts for clusters whose brokers share
+// one machine (tests, demos): failures are detected within about a second.
+func LoopbackTimeouts() Timeouts {
+	return Timeouts{
+		RaftHeartbeat:       300 * time.Millisecond,
+		RaftElection:        300 * time.Millisecond,
+		RaftLeaderLease:     150 * time.Millisecond,
+		RaftCommit:          10 * time.Millisecond,
+		SnapshotInterval:    5 * time.Second,
+		SnapshotThreshold:   1024,
+		GossipProbeInterval: 200 * time.Millisecond,
+		GossipProbeTimeout:  100 * time.Millisecond,
+		GossipInterval:      50 * time.Millisecond,
+		GossipPushPull:      2 * time.Second,
+		GossipSuspicionMult: 2,
+		GossipDeadReclaim:   500 * time.Millisecond,
+		Submit:              10 * time.Second,
+		Reconcile:           100 * time.Millisecond,
+		BootstrapSettle:     300 * time.Millisecond,
+		DeadVoterReplace:    2 * time.Second,
+		JoinRetry:           100 * time.Millisecond,
+	}
+}
+
+// withDefaults fills zero fields from DefaultTimeouts.
+func (t Timeouts) withDefaults() Timeouts {
+	d := DefaultTimeouts()
+	setDur := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setDur(&t.RaftHeartbeat, d.RaftHeartbeat)
+	setDur(&t.RaftElection, d.RaftElection)
+	setDur(&t.RaftLeaderLease, d.RaftLeaderLease)
+	setDur(&t.RaftCommit, d.RaftCommit)
+	setDur(&t.SnapshotInterval, d.SnapshotInterval)
+	if t.SnapshotThreshold == 0 {
+		t.SnapshotThreshold = d.SnapshotThreshold
+	}
+	setDur(&t.GossipProbeInterval, d.GossipProbeInterval)
+	setDur(&t.GossipProbeTimeout, d.GossipProbeTimeout)
+	setDur(&t.GossipInterval, d.GossipInterval)
+	setDur(&t.GossipPushPull, d.GossipPushPull)
+	if t.GossipSuspicionMult == 0 {
+		t.GossipSuspicionMult = d.GossipSuspicionMult
+	}
+	setDur(&t.GossipDeadReclaim, d.GossipDeadReclaim)
+	setDur(&t.Submit, d.Submit)
+	setDur(&t.Reconcile, d.Reconcile)
+	setDur(&t.BootstrapSettle, d.BootstrapSettle)
+	setDur(&t.DeadVoterReplace, d.DeadVoterReplace)
+	setDur(&t.JoinRetry, d.JoinRetry)
+	return t
+}
+
+// withDefaults returns a validated copy of c with defaults filled in.
+func (c Config) withDefaults() (Config, error) {
+	bad := func(format string, args ...any) (Config, error) {
+		return Config{}, errorf(ErrInvalidNodeConfig, format, args...)
+	}
+	if c.ID < 0 {
+		return bad("broker id %d is negative", c.ID)
+	}
+	if c.DataDir == "" {
+		return bad("data directory is empty")
+	}
+	if c.AdvertisedKafkaAddr == "" {
+		c.AdvertisedKafkaAddr = c.KafkaAddr
+	}
+	if c.AdvertisedKafkaAddr == "" {
+		return bad("kafka address is empty")
+	}
+	for name, addr := range map[string]string{"raft": c.RaftAddr, "gossip": c.GossipAddr} {
+		if _, _, err := splitHostPort(addr); err != nil {
+			return bad("%s address %q: %v", name, addr, err)
+		}
+	}
+	if c.AdvertisedGossipAddr != "" {
+		if _, _, err := splitHostPort(c.AdvertisedGossipAddr); err != nil {
+			return bad("advertised gossip address %q: %v", c.AdvertisedGossipAddr, err)
+		}
+	}
+	if c.BootstrapExpect < 0 {
+		return bad("bootstrap-expect %d is negative", c.BootstrapExpect)
+	}
+	if c.MaxVoters == 0 {
+		c.MaxVoters = 3
+	}
+	if c.MaxVoters < 1 {
+		return bad("max voters %d is below 1", c.MaxVoters)
+	}
+	if c.BootstrapExpect > c.MaxVoters {
+		return bad("bootstrap-expect %d exceeds max voters %d", c.BootstrapExpect, c.MaxVoters)
+	}
+	if c.DefaultPartitions == 0 {
+		c.DefaultPartitions = 1
+	}
+	if c.DefaultReplicationFactor == 0 {
+		c.DefaultReplicationFactor = 1
+	}
+	if c.DefaultPartitions < 1 || c.DefaultReplicationFactor < 1 {
+		return bad("default partitions %d / replication factor %d below 1",
+			c.DefaultPartitions, c.DefaultReplicationFactor)
+	}
+	c.Timeouts = c.Timeouts.withDefaults()
+	t := c.Timeouts
+	if t.RaftLeaderLease > t.RaftHeartbeat || t.RaftElection < t.RaftHeartbeat {
+		return bad("raft timeouts need lease <= heartbeat <= election, have %v, %v, %v",
+			t.RaftLeaderLease, t.RaftHeartbeat, t.RaftElection)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.Join = append([]string(nil), c.Join...)
+	return c, nil
+}
+
+// splitHostPort parses host:port with a numeric port.
+func splitHostPort(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", port)
+	}
+	return host, p, nil
+}

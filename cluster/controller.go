@@ -1,0 +1,200 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// planBootstrap decides whether broker self should bootstrap the Raft
+// cluster now, given the live gossip members: only when --bootstrap-expect
+// N > 1 brokers are visible, none of them already belongs to a formed
+// cluster, and self has the lowest id among them. The voters are then the N
+// lowest ids. Having a single broker write the first configuration means
+// two brokers can never bootstrap different voter sets from the same view.
+func planBootstrap(self int32, expect int, members []Member) ([]Member, bool) {
+	if expect < 2 || len(members) < expect {
+		return nil, false
+	}
+	for _, m := range members {
+		if m.Bootstrapped {
+			return nil, false
+		}
+	}
+	sorted := slices.Clone(members)
+	slices.SortFunc(sorted, func(a, b Member) int { return int(a.ID - b.ID) })
+	if sorted[0].ID != self {
+		return nil, false
+	}
+	return sorted[:expect], true
+}
+
+// bootstrapLoop waits until this broker belongs to a formed Raft cluster,
+// bootstrapping it when planBootstrap says so and the set of visible
+// brokers has been stable for Timeouts.BootstrapSettle, then marks the
+// broker bootstrapped in its gossip metadata and ends.
+func (n *Node) bootstrapLoop(changes <-chan struct{}, formed bool) {
+	defer n.wg.Done()
+	tick := time.NewTicker(n.cfg.Timeouts.Reconcile)
+	defer tick.Stop()
+	var lastView string
+	var stableSince time.Time
+	for {
+		if formed || n.raft.Leader() != "" {
+			n.members.setBootstrapped()
+			return
+		}
+		members := n.members.members()
+		view := memberIDs(members)
+		if view != lastView {
+			lastView, stableSince = view, time.Now()
+		}
+		if voters, ok := planBootstrap(n.cfg.ID, n.cfg.BootstrapExpect, members); ok &&
+			time.Since(stableSince) >= n.cfg.Timeouts.BootstrapSettle {
+			var servers []raft.Server
+			for _, m := range voters {
+				servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raftID(m.ID), Address: raft.ServerAddress(m.RaftAddr)})
+			}
+			err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+			switch {
+			case err == nil:
+				n.log.Info("bootstrapped the voter set", "voters", memberIDs(voters))
+				formed = true
+				continue
+			case errors.Is(err, raft.ErrCantBootstrap):
+				formed = true
+				continue
+			case errors.Is(err, raft.ErrRaftShutdown):
+				return
+			default:
+				n.log.Warn("bootstrap failed", "err", err)
+			}
+		}
+		select {
+		case <-n.stop:
+			return
+		case <-changes:
+		case <-tick.C:
+		}
+	}
+}
+
+func memberIDs(members []Member) string {
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = strconv.Itoa(int(m.ID))
+	}
+	return strings.Join(ids, ",")
+}
+
+// controllerLoop carries out the controller's duties while this broker is
+// the Raft leader: after each membership change, each leadership change and
+// every Timeouts.Reconcile it reconciles the image and the Raft
+// configuration with the live gossip members. On becoming leader it first
+// waits (Barrier) until every earlier entry is applied locally, so its
+// decisions start from the newest image.
+func (n *Node) controllerLoop(changes <-chan struct{}) {
+	defer n.wg.Done()
+	tick := time.NewTicker(n.cfg.Timeouts.Reconcile)
+	defer tick.Stop()
+	deadSince := map[raft.ServerID]time.Time{}
+	leading := false
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-changes:
+		case <-n.raft.LeaderCh():
+		case <-tick.C:
+		}
+		if !n.IsController() {
+			if leading {
+				n.log.Info("no longer the controller")
+			}
+			leading = false
+			clear(deadSince)
+			continue
+		}
+		if !leading {
+			if err := n.raft.Barrier(n.cfg.Timeouts.Submit).Error(); err != nil {
+				n.log.Warn("controller barrier failed", "err", err)
+				continue
+			}
+			leading = true
+			n.log.Info("this broker is the controller", "term", n.raft.CurrentTerm())
+		}
+		n.reconcile(deadSince)
+	}
+}
+
+// reconcile runs one round of the controller's duties.
+func (n *Node) reconcile(deadSince map[raft.ServerID]time.Time) {
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.Timeouts.Submit)
+	defer cancel()
+	members := n.members.members()
+	for _, cmd := range planMetadata(n.Image(), members, func() string { return newTopicID().String() }) {
+		if _, err := n.commit(ctx, cmd); err != nil {
+			if errors.Is(err, ErrNotController) || errors.Is(err, ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			n.log.Warn("controller command refused", "command", cmd.String(), "err", err)
+			continue
+		}
+		n.log.Info("controller applied", "command", cmd.String())
+	}
+
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return
+	}
+	servers := f.Configuration().Servers
+	now := time.Now()
+	live := map[raft.ServerID]bool{}
+	for _, m := range members {
+		live[raftID(m.ID)] = true
+	}
+	for id := range deadSince {
+		if live[id] || !slices.ContainsFunc(servers, func(s raft.Server) bool { return s.ID == id }) {
+			delete(deadSince, id)
+		}
+	}
+	for _, s := range servers {
+		if _, ok := deadSince[s.ID]; !ok && !live[s.ID] {
+			deadSince[s.ID] = now
+		}
+	}
+	for _, c := range planVoters(servers, members, n.cfg.MaxVoters, deadSince, now, n.cfg.Timeouts.DeadVoterReplace) {
+		var fut raft.IndexFuture
+		timeout := n.cfg.Timeouts.Submit
+		switch c.op {
+		case opAddVoter:
+			fut = n.raft.AddVoter(c.id, c.addr, 0, timeout)
+		case opAddNonvoter:
+			fut = n.raft.AddNonvoter(c.id, c.addr, 0, timeout)
+		case opRemove:
+			fut = n.raft.RemoveServer(c.id, 0, timeout)
+		}
+		if err := n.waitFuture(ctx, fut); err != nil {
+			n.log.Warn("raft configuration change failed", "server", c.id, "op", c.op, "err", err)
+			return
+		}
+		n.log.Info("raft configuration changed", "server", c.id, "addr", c.addr, "op", c.op.String())
+	}
+}
+
+func (o serverOp) String() string {
+	switch o {
+	case opAddVoter:
+		return "add_voter"
+	case opAddNonvoter:
+		return "add_nonvoter"
+	case opRemove:
+		return "remove"
+	}
+	return "unknown"
+}

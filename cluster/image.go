@@ -1,0 +1,374 @@
+package cluster
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+)
+
+// NoLeader is the Leader of an offline partition.
+const NoLeader int32 = -1
+
+// TopicID is a topic's 16-byte UUID, as Kafka's. It prints, and marshals to
+// text, in Kafka's URL-safe base64 form.
+type TopicID [16]byte
+
+// String returns the id in Kafka's base64 form.
+func (id TopicID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+// IsZero reports whether id is the all-zero id, which names no topic.
+func (id TopicID) IsZero() bool { return id == TopicID{} }
+
+// MarshalText implements encoding.TextMarshaler.
+func (id TopicID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (id *TopicID) UnmarshalText(b []byte) error {
+	raw, err := base64.RawURLEncoding.DecodeString(string(b))
+	if err != nil || len(raw) != len(id) {
+		return fmt.Errorf("bad topic id %q", b)
+	}
+	copy(id[:], raw)
+	return nil
+}
+
+// newTopicID returns a random version-4 UUID. Only the controller calls it,
+// while preparing a CreateTopic, so the FSM stays deterministic.
+func newTopicID() TopicID {
+	var id TopicID
+	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails on Linux
+	id[6] = id[6]&0x0f | 0x40
+	id[8] = id[8]&0x3f | 0x80
+	return id
+}
+
+// Broker is one registered broker in the image.
+type Broker struct {
+	ID         int32  `json:"id"`
+	KafkaAddr  string `json:"kafka_addr"`
+	RaftAddr   string `json:"raft_addr"`
+	GossipAddr string `json:"gossip_addr,omitempty"`
+	HTTPAddr   string `json:"http_addr,omitempty"`
+	Rack       string `json:"rack,omitempty"`
+	// Incarnation identifies the broker process that registered.
+	Incarnation string `json:"incarnation,omitempty"`
+	// Fenced brokers are not alive: they lead nothing and are in no ISR
+	// (except as the last member of an offline partition's ISR).
+	Fenced bool `json:"fenced"`
+	// Epoch is the broker epoch: the Raft index of its latest registration.
+	Epoch int64 `json:"epoch"`
+}
+
+// Partition is the replication state of one partition. Its slices are shared
+// by every reader of the image and must not be modified.
+type Partition struct {
+	Index    int32   `json:"index"`
+	Replicas []int32 `json:"replicas"`
+	ISR      []int32 `json:"isr"`
+	// Leader is NoLeader (-1) while the partition is offline.
+	Leader int32 `json:"leader"`
+	// LeaderEpoch grows by one on every change of leader (KRaft semantics).
+	LeaderEpoch int32 `json:"leader_epoch"`
+	// PartitionEpoch grows by one on every change of the partition: ISR,
+	// leader or replicas.
+	PartitionEpoch int32 `json:"partition_epoch"`
+}
+
+// Topic is one topic of the image. Its map and slices are shared by every
+// reader of the image and must not be modified.
+type Topic struct {
+	Name       string            `json:"name"`
+	ID         TopicID           `json:"id"`
+	Configs    map[string]string `json:"configs,omitempty"`
+	Partitions []Partition       `json:"partitions"`
+}
+
+// ReplicationFactor returns the number of replicas of partition 0.
+func (t Topic) ReplicationFactor() int {
+	if len(t.Partitions) == 0 {
+		return 0
+	}
+	return len(t.Partitions[0].Replicas)
+}
+
+// Image is an immutable snapshot of the cluster metadata: what the FSM held
+// after applying the log up to Index. Node.Image returns the latest one with
+// one atomic load; an Image never changes after it is published, so any
+// goroutine may read it without locks for as long as it likes.
+type Image struct {
+	index     uint64
+	clusterID string
+	brokers   map[int32]Broker
+	topics    map[string]*Topic
+	topicIDs  map[TopicID]string
+	// owned names the topics whose Topic and partition slice this image
+	// copied while it is being built by apply, so several partition changes
+	// copy them once; nil once the image is published.
+	owned map[string]bool
+}
+
+// emptyImage returns the image of a cluster with an empty log.
+func emptyImage() *Image {
+	return &Image{
+		brokers:  map[int32]Broker{},
+		topics:   map[string]*Topic{},
+		topicIDs: map[TopicID]string{},
+	}
+}
+
+// Index returns the Raft index of the last command that changed the image.
+func (img *Image) Index() uint64 { return img.index }
+
+// ClusterID returns the cluster id, empty until the controller set it.
+func (img *Image) ClusterID() string { return img.clusterID }
+
+// Broker returns the broker with that id.
+func (img *Image) Broker(id int32) (Broker, bool) {
+	b, ok := img.brokers[id]
+	return b, ok
+}
+
+// Brokers returns every registered broker, fenced or not, by id.
+func (img *Image) Brokers() []Broker {
+	out := make([]Broker, 0, len(img.brokers))
+	for _, b := range img.brokers {
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// LiveBrokers returns the unfenced brokers by id.
+func (img *Image) LiveBrokers() []Broker {
+	out := img.Brokers()
+	return slices.DeleteFunc(out, func(b Broker) bool { return b.Fenced })
+}
+
+// Topic returns the topic of that name.
+func (img *Image) Topic(name string) (Topic, bool) {
+	t, ok := img.topics[name]
+	if !ok {
+		return Topic{}, false
+	}
+	return *t, true
+}
+
+// TopicByID returns the topic of that id.
+func (img *Image) TopicByID(id TopicID) (Topic, bool) {
+	name, ok := img.topicIDs[id]
+	if !ok {
+		return Topic{}, false
+	}
+	return img.Topic(name)
+}
+
+// TopicNames returns the names of all topics, sorted.
+func (img *Image) TopicNames() []string {
+	out := slices.Collect(maps.Keys(img.topics))
+	slices.Sort(out)
+	return out
+}
+
+// Topics returns all topics, sorted by name.
+func (img *Image) Topics() []Topic {
+	out := make([]Topic, 0, len(img.topics))
+	for _, name := range img.TopicNames() {
+		out = append(out, *img.topics[name])
+	}
+	return out
+}
+
+// Partition returns one partition of a topic.
+func (img *Image) Partition(topic string, partition int32) (Partition, bool) {
+	t, ok := img.topics[topic]
+	if !ok || partition < 0 || int(partition) >= len(t.Partitions) {
+		return Partition{}, false
+	}
+	return t.Partitions[partition], true
+}
+
+// isLive reports whether broker id is registered and unfenced.
+func (img *Image) isLive(id int32) bool {
+	b, ok := img.brokers[id]
+	return ok && !b.Fenced
+}
+
+// Equal reports whether two images hold the same metadata at the same index.
+// Nil and empty maps and slices count as equal.
+func (img *Image) Equal(o *Image) bool {
+	if img.index != o.index || img.clusterID != o.clusterID ||
+		!maps.Equal(img.brokers, o.brokers) || !maps.Equal(img.topicIDs, o.topicIDs) ||
+		len(img.topics) != len(o.topics) {
+		return false
+	}
+	for name, t := range img.topics {
+		u, ok := o.topics[name]
+		if !ok || !topicEqual(t, u) {
+			return false
+		}
+	}
+	return true
+}
+
+func topicEqual(a, b *Topic) bool {
+	if a.Name != b.Name || a.ID != b.ID || !maps.Equal(a.Configs, b.Configs) ||
+		len(a.Partitions) != len(b.Partitions) {
+		return false
+	}
+	for i := range a.Partitions {
+		if !partitionEqual(a.Partitions[i], b.Partitions[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func partitionEqual(a, b Partition) bool {
+	return a.Index == b.Index && a.Leader == b.Leader && a.LeaderEpoch == b.LeaderEpoch &&
+		a.PartitionEpoch == b.PartitionEpoch && slices.Equal(a.Replicas, b.Replicas) &&
+		slices.Equal(a.ISR, b.ISR)
+}
+
+// String summarises the image for logs and test failures.
+func (img *Image) String() string {
+	return fmt.Sprintf("image{index=%d cluster=%q brokers=%d topics=%d}",
+		img.index, img.clusterID, len(img.brokers), len(img.topics))
+}
+
+// clone returns a shallow copy whose maps may be modified; the Topic values
+// they point to are still shared and must be replaced, not modified.
+func (img *Image) clone(index uint64) *Image {
+	return &Image{
+		index:     index,
+		clusterID: img.clusterID,
+		brokers:   maps.Clone(img.brokers),
+		topics:    maps.Clone(img.topics),
+		topicIDs:  maps.Clone(img.topicIDs),
+	}
+}
+
+// setPartition replaces one partition of a topic in an image under
+// construction (a clone), copying the topic and its partition slice.
+func (img *Image) setPartition(topic string, p Partition) {
+	if img.owned[topic] {
+		img.topics[topic].Partitions[p.Index] = p
+		return
+	}
+	old := img.topics[topic]
+	t := *old
+	t.Partitions = slices.Clone(old.Partitions)
+	t.Partitions[p.Index] = p
+	img.topics[topic] = &t
+	if img.owned == nil {
+		img.owned = map[string]bool{}
+	}
+	img.owned[topic] = true
+}
+
+// imageDoc is the serialised form of an Image, in snapshots and for
+// debugging: brokers and topics as sorted lists so the bytes are stable.
+type imageDoc struct {
+	Index     uint64   `json:"index"`
+	ClusterID string   `json:"cluster_id"`
+	Brokers   []Broker `json:"brokers"`
+	Topics    []Topic  `json:"topics"`
+}
+
+func (img *Image) doc() imageDoc {
+	return imageDoc{Index: img.index, ClusterID: img.clusterID, Brokers: img.Brokers(), Topics: img.Topics()}
+}
+
+// imageFromDoc rebuilds an image and checks the invariants that the FSM keeps,
+// so a corrupt snapshot fails loudly at restore instead of later.
+func imageFromDoc(d imageDoc) (*Image, error) {
+	img := emptyImage()
+	img.index, img.clusterID = d.Index, d.ClusterID
+	for _, b := range d.Brokers {
+		if _, dup := img.brokers[b.ID]; dup {
+			return nil, fmt.Errorf("duplicate broker %d", b.ID)
+		}
+		img.brokers[b.ID] = b
+	}
+	for i := range d.Topics {
+		t := d.Topics[i]
+		if _, dup := img.topics[t.Name]; dup {
+			return nil, fmt.Errorf("duplicate topic %q", t.Name)
+		}
+		if _, dup := img.topicIDs[t.ID]; dup {
+			return nil, fmt.Errorf("duplicate topic id %s", t.ID)
+		}
+		img.topics[t.Name] = &t
+		img.topicIDs[t.ID] = t.Name
+	}
+	if err := img.checkInvariants(); err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
+// checkInvariants verifies what every image must satisfy: partitions
+// indexed by position, distinct replicas, leader ∈ ISR ⊆ replicas, no fenced
+// leader, and the topic id index matching the topics. It returns the first
+// violation. The FSM runs it after each apply in race-enabled builds.
+func (img *Image) checkInvariants() error {
+	if len(img.topicIDs) != len(img.topics) {
+		return fmt.Errorf("%d topic ids for %d topics", len(img.topicIDs), len(img.topics))
+	}
+	for name, t := range img.topics {
+		if t.Name != name || img.topicIDs[t.ID] != name || t.ID.IsZero() {
+			return fmt.Errorf("topic %q: name or id index inconsistent", name)
+		}
+		if len(t.Partitions) == 0 {
+			return fmt.Errorf("topic %q: no partitions", name)
+		}
+		for i, p := range t.Partitions {
+			if p.Index != int32(i) {
+				return fmt.Errorf("topic %q: partition at %d has index %d", name, i, p.Index)
+			}
+			if err := checkPartition(img, p); err != nil {
+				return fmt.Errorf("topic %q partition %d: %w", name, i, err)
+			}
+		}
+	}
+	return nil
+}
+
+func checkPartition(img *Image, p Partition) error {
+	if len(p.Replicas) == 0 || hasDuplicates(p.Replicas) || hasDuplicates(p.ISR) {
+		return fmt.Errorf("replicas %v or isr %v empty or with duplicates", p.Replicas, p.ISR)
+	}
+	for _, r := range p.Replicas {
+		if _, ok := img.brokers[r]; !ok {
+			return fmt.Errorf("replica %d is not a registered broker", r)
+		}
+	}
+	for _, r := range p.ISR {
+		if !slices.Contains(p.Replicas, r) {
+			return fmt.Errorf("isr %v not a subset of replicas %v", p.ISR, p.Replicas)
+		}
+	}
+	if p.Leader != NoLeader {
+		if !slices.Contains(p.ISR, p.Leader) {
+			return fmt.Errorf("leader %d not in isr %v", p.Leader, p.ISR)
+		}
+		if !img.isLive(p.Leader) {
+			return fmt.Errorf("leader %d is fenced", p.Leader)
+		}
+	}
+	if p.LeaderEpoch < 0 || p.PartitionEpoch < p.LeaderEpoch {
+		return fmt.Errorf("epochs leader=%d partition=%d", p.LeaderEpoch, p.PartitionEpoch)
+	}
+	return nil
+}
+
+func hasDuplicates(ids []int32) bool {
+	for i := range ids {
+		if slices.Contains(ids[i+1:], ids[i]) {
+			return true
+		}
+	}
+	return false
+}

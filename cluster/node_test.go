@@ -1,0 +1,415 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestSingleBrokerBootstrapAndRestart: a lone broker bootstraps itself,
+// registers, refuses bad input through Submit with Kafka codes and an
+// unchanged image, and after a restart from its data directory restores its
+// image from the snapshot (at once) plus the log after it (once it leads).
+func TestSingleBrokerBootstrapAndRestart(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	n := tc.start(tc.config(0, 0, nil))
+	tc.waitController(10 * time.Second)
+	waitFor(t, 10*time.Second, "broker registered", func() (bool, string) {
+		img := n.Image()
+		return len(img.LiveBrokers()) == 1 && img.ClusterID() != "", img.String()
+	})
+	ctx := ctxTimeout(t, 30*time.Second)
+	res, err := n.Submit(ctx, NewCommand(CreateTopic{Name: "a", NumPartitions: 3, ReplicationFactor: 1,
+		Configs: map[string]string{"retention.ms": "60000", "cleanup.policy": "compact"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tp, ok := res.Image.Topic("a"); !ok || len(tp.Partitions) != 3 || tp.Partitions[2].Leader != 0 {
+		t.Fatalf("topic a: %+v", tp)
+	}
+
+	before := n.Image()
+	for _, bad := range []struct {
+		cmd  Payload
+		code int16
+	}{
+		{CreateTopic{Name: "a", NumPartitions: 1, ReplicationFactor: 1}, 36},
+		{CreateTopic{Name: "b", NumPartitions: 1, ReplicationFactor: 2}, 38},
+		{CreateTopic{Name: "b", NumPartitions: 0, ReplicationFactor: 1}, 37},
+		{CreateTopic{Name: "b", NumPartitions: 1, ReplicationFactor: 1, Configs: map[string]string{"retention.ms": "x"}}, 40},
+		{DeleteTopic{Name: "zzz"}, 3},
+		{AlterConfigs{Topic: "zzz"}, 3},
+		{FenceBroker{ID: 7}, 102},
+	} {
+		_, err := n.Submit(ctx, NewCommand(bad.cmd))
+		if got := ErrorCode(err); got != bad.code {
+			t.Fatalf("%T %+v: error %v has code %d, want %d", bad.cmd, bad.cmd, err, got, bad.code)
+		}
+	}
+	if n.Image() != before {
+		t.Fatal("refused commands changed the image")
+	}
+
+	if err := n.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	snapIndex := n.Image().Index()
+	for _, name := range []string{"b", "c"} {
+		if _, err := n.Submit(ctx, NewCommand(CreateTopic{Name: name, NumPartitions: 2, ReplicationFactor: 1})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := n.Submit(ctx, NewCommand(DeleteTopic{Name: "c"})); err != nil {
+		t.Fatal(err)
+	}
+	want := n.Image()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	if snaps, _ := filepath.Glob(filepath.Join(tc.cfgs[0].DataDir, "raft", "snapshots", "*")); len(snaps) == 0 {
+		t.Fatal("no snapshot on disk")
+	}
+	delete(tc.nodes, 0)
+
+	n = tc.restart(0)
+	if got := n.Image(); got.Index() < snapIndex || len(got.Topics()) == 0 {
+		t.Fatalf("right after restart the image should come from the snapshot at %d: %v", snapIndex, got)
+	}
+	// The log after the snapshot is replayed once the broker leads again;
+	// the new process then re-registers with a new broker epoch.
+	oldBroker, _ := want.Broker(0)
+	waitFor(t, 10*time.Second, "image replayed from the log", func() (bool, string) {
+		img := n.Image()
+		b, _ := img.Broker(0)
+		return img.Index() > want.Index() && sameTopics(img, want) && img.ClusterID() == want.ClusterID() &&
+				b.Epoch > oldBroker.Epoch && !b.Fenced,
+			fmt.Sprintf("have %v %+v want %v", img, b, want)
+	})
+	if _, ok := n.Image().Topic("c"); ok {
+		t.Fatal("deleted topic came back")
+	}
+	if _, err := n.Submit(ctx, NewCommand(CreateTopic{Name: "d", NumPartitions: 1, ReplicationFactor: 1})); err != nil {
+		t.Fatalf("submit after restart: %v", err)
+	}
+}
+
+// TestThreeBrokerClusterFailover: three brokers form a cluster through
+// --bootstrap-expect 3; topics created through any broker reach every
+// image; a stale AlterPartition is refused; killing the controller (no
+// gossip goodbye) gets a new controller that fences it and moves its
+// partitions' leadership to live ISR members with bumped epochs; the killed
+// broker returns from its data directory unfenced, as a follower; with two
+// brokers gone, Submit fails with NOT_CONTROLLER.
+func TestThreeBrokerClusterFailover(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	first := tc.start(tc.config(1, 3, nil))
+	seeds := []string{first.GossipAddr()}
+	tc.start(tc.config(2, 3, seeds))
+	tc.start(tc.config(3, 3, seeds))
+	formed := time.Now()
+	tc.waitController(20 * time.Second)
+	tc.waitSameImage(20*time.Second, 3)
+	t.Logf("cluster of 3 formed in %v", time.Since(formed).Round(time.Millisecond))
+	servers, err := first.Servers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range servers {
+		if !s.IsVoter {
+			t.Fatalf("bootstrap-expect 3 should give 3 voters: %+v", servers)
+		}
+	}
+	if len(servers) != 3 {
+		t.Fatalf("servers %+v", servers)
+	}
+
+	// Create through a broker that is not the controller (forwarding) and
+	// through the controller.
+	ctrl, _ := tc.controller()
+	var other *Node
+	for _, n := range tc.nodes {
+		if n != ctrl {
+			other = n
+		}
+	}
+	ctx := ctxTimeout(t, 60*time.Second)
+	if _, err := other.Submit(ctx, NewCommand(CreateTopic{Name: "orders", NumPartitions: 6, ReplicationFactor: 3})); err != nil {
+		t.Fatalf("create through broker %d: %v", other.ID(), err)
+	}
+	if _, err := ctrl.Submit(ctx, NewCommand(CreateTopic{Name: "events", NumPartitions: 3, ReplicationFactor: 2})); err != nil {
+		t.Fatalf("create through the controller: %v", err)
+	}
+	_, err = other.Submit(ctx, NewCommand(CreateTopic{Name: "orders", NumPartitions: 1, ReplicationFactor: 1}))
+	if !errors.Is(err, ErrTopicExists) || ErrorCode(err) != 36 {
+		t.Fatalf("duplicate through forwarding: %v", err)
+	}
+	img := tc.waitSameImage(20*time.Second, 3)
+	orders, ok := img.Topic("orders")
+	if !ok {
+		t.Fatal("orders missing")
+	}
+	leads := map[int32]int{}
+	for _, p := range orders.Partitions {
+		leads[p.Leader]++
+	}
+	if leads[1] != 2 || leads[2] != 2 || leads[3] != 2 {
+		t.Fatalf("leaders of orders not balanced: %v", leads)
+	}
+
+	// Stale AlterPartition: the first shrink succeeds, its replay is stale.
+	p0 := orders.Partitions[0]
+	shrink := AlterPartition{Topic: "orders", Partition: 0, Leader: p0.Leader, LeaderEpoch: p0.LeaderEpoch,
+		PartitionEpoch: p0.PartitionEpoch, ISR: p0.Replicas[:2]}
+	if _, err := other.Submit(ctx, NewCommand(shrink)); err != nil {
+		t.Fatalf("alter partition: %v", err)
+	}
+	_, err = other.Submit(ctx, NewCommand(shrink))
+	if !errors.Is(err, ErrStalePartitionEpoch) || ErrorCode(err) != 95 {
+		t.Fatalf("stale alter partition: %v", err)
+	}
+	stale := shrink
+	stale.LeaderEpoch--
+	if _, err := ctrl.Submit(ctx, NewCommand(stale)); !errors.Is(err, ErrStaleLeaderEpoch) {
+		t.Fatalf("stale leader epoch: %v", err)
+	}
+
+	// Kill the controller without a goodbye.
+	before := tc.waitSameImage(20*time.Second, 3)
+	dead := ctrl.ID()
+	tc.kill(dead)
+	killed := time.Now()
+	var newCtrl *Node
+	failover := waitFor(t, 30*time.Second, "new controller fences the dead one and moves leadership", func() (bool, string) {
+		c, why := tc.controller()
+		if c == nil {
+			return false, why
+		}
+		newCtrl = c
+		for _, n := range tc.nodes {
+			img := n.Image()
+			if b, _ := img.Broker(dead); !b.Fenced {
+				return false, fmt.Sprintf("broker %d still sees %d unfenced", n.ID(), dead)
+			}
+			for _, tp := range img.Topics() {
+				for _, p := range tp.Partitions {
+					if p.Leader == dead || slices.Contains(p.ISR, dead) && len(p.ISR) > 1 {
+						return false, fmt.Sprintf("broker %d: %s-%d %+v", n.ID(), tp.Name, p.Index, p)
+					}
+				}
+			}
+		}
+		return true, ""
+	})
+	t.Logf("failover: broker %d killed; broker %d took over as controller, fenced it and moved its leaderships in %v",
+		dead, newCtrl.ID(), failover.Round(time.Millisecond))
+	after := tc.waitSameImage(20*time.Second, 2)
+	moved := 0
+	for _, tp := range before.Topics() {
+		for _, old := range tp.Partitions {
+			now, _ := after.Partition(tp.Name, old.Index)
+			if old.Leader != dead {
+				if now.Leader != old.Leader || now.LeaderEpoch != old.LeaderEpoch {
+					t.Fatalf("%s-%d moved though its leader lives: %+v -> %+v", tp.Name, old.Index, old, now)
+				}
+				continue
+			}
+			moved++
+			if now.Leader == NoLeader || !slices.Contains(old.ISR, now.Leader) || now.LeaderEpoch != old.LeaderEpoch+1 ||
+				now.PartitionEpoch <= old.PartitionEpoch {
+				t.Fatalf("%s-%d: %+v -> %+v", tp.Name, old.Index, old, now)
+			}
+		}
+	}
+	if moved == 0 {
+		t.Fatal("the dead controller led no partition")
+	}
+	t.Logf("failover moved %d partition leaderships in %v (total since kill %v)", moved, failover.Round(time.Millisecond),
+		time.Since(killed).Round(time.Millisecond))
+	if _, err := newCtrl.Submit(ctx, NewCommand(CreateTopic{Name: "after", NumPartitions: 2, ReplicationFactor: 2})); err != nil {
+		t.Fatalf("create after failover: %v", err)
+	}
+
+	// The dead broker returns from its data directory: unfenced, a
+	// follower of its partitions, outside their ISRs until it catches up.
+	back := tc.restart(dead)
+	img = tc.waitSameImage(30*time.Second, 3)
+	if b, _ := img.Broker(dead); b.Fenced || b.Epoch <= before.brokers[dead].Epoch {
+		t.Fatalf("returned broker %+v", b)
+	}
+	for _, tp := range img.Topics() {
+		for _, p := range tp.Partitions {
+			if p.Leader == dead || (slices.Contains(p.ISR, dead) && tp.Name != "after") {
+				t.Fatalf("%s-%d: returned broker should follow: %+v", tp.Name, p.Index, p)
+			}
+		}
+	}
+	if !back.Image().Equal(img) {
+		t.Fatal("returned broker's image differs")
+	}
+
+	// Two of three gone: no quorum, a clear NOT_CONTROLLER.
+	for id := range tc.nodes {
+		if id != dead {
+			tc.kill(id)
+		}
+	}
+	short := ctxTimeout(t, 3*time.Second)
+	_, err = back.Submit(short, NewCommand(CreateTopic{Name: "nope", NumPartitions: 1, ReplicationFactor: 1}))
+	if !errors.Is(err, ErrNoController) && !errors.Is(err, ErrNotController) || ErrorCode(err) != 41 {
+		t.Fatalf("submit without quorum: %v (code %d)", err, ErrorCode(err))
+	}
+	t.Logf("without quorum: %v", err)
+}
+
+// TestFiveBrokersThreeVoters: five brokers with --bootstrap-expect 3 keep
+// three voters and two non-voters, all holding identical images; when a
+// voter dies for good, a non-voter takes its place.
+func TestFiveBrokersThreeVoters(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	first := tc.start(tc.config(1, 3, nil))
+	seeds := []string{first.GossipAddr()}
+	for id := int32(2); id <= 5; id++ {
+		tc.start(tc.config(id, 3, seeds))
+	}
+	tc.waitController(30 * time.Second)
+	voterCount := func(want, total int) func() (bool, string) {
+		return func() (bool, string) {
+			for _, n := range tc.nodes {
+				servers, err := n.Servers()
+				if err != nil {
+					return false, err.Error()
+				}
+				voters := 0
+				for _, s := range servers {
+					if s.IsVoter {
+						voters++
+					}
+				}
+				if voters != want || len(servers) != total {
+					return false, fmt.Sprintf("broker %d: %+v", n.ID(), servers)
+				}
+			}
+			return true, ""
+		}
+	}
+	waitFor(t, 30*time.Second, "3 voters and 2 non-voters", voterCount(3, 5))
+	tc.waitSameImage(30*time.Second, 5)
+
+	var nonvoter *Node
+	servers, _ := first.Servers()
+	for _, s := range servers {
+		if !s.IsVoter {
+			nonvoter = tc.nodes[s.ID]
+		}
+	}
+	ctx := ctxTimeout(t, 60*time.Second)
+	if _, err := nonvoter.Submit(ctx, NewCommand(CreateTopic{Name: "t", NumPartitions: 10, ReplicationFactor: 3})); err != nil {
+		t.Fatalf("create through non-voter %d: %v", nonvoter.ID(), err)
+	}
+	img := tc.waitSameImage(30*time.Second, 5)
+	if tp, ok := img.Topic("t"); !ok || len(tp.Partitions) != 10 {
+		t.Fatalf("topic t: %+v", tp)
+	}
+	for _, n := range tc.nodes {
+		if _, ok := n.Image().Topic("t"); !ok {
+			t.Fatalf("broker %d lacks topic t", n.ID())
+		}
+	}
+
+	// Kill a voter that is not the controller: after DeadVoterReplace a
+	// non-voter is promoted, so three live voters remain.
+	ctrl, _ := tc.controller()
+	var victim int32 = -1
+	for _, s := range servers {
+		if s.IsVoter && s.ID != ctrl.ID() {
+			victim = s.ID
+		}
+	}
+	tc.kill(victim)
+	took := waitFor(t, 30*time.Second, "dead voter replaced", func() (bool, string) {
+		ok, why := voterCount(3, 4)()
+		if !ok {
+			return false, why
+		}
+		servers, _ := ctrl.Servers()
+		for _, s := range servers {
+			if s.ID == victim {
+				return false, "dead voter still configured"
+			}
+		}
+		return true, ""
+	})
+	t.Logf("voter %d replaced by a non-voter in %v", victim, took.Round(time.Millisecond))
+	tc.waitSameImage(30*time.Second, 4)
+}
+
+// TestDuplicateBrokerIDRefused: a broker whose id a live broker already
+// uses fails to start with ErrDuplicateBrokerID.
+func TestDuplicateBrokerIDRefused(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	first := tc.start(tc.config(1, 0, nil))
+	tc.waitController(10 * time.Second)
+	dup, err := New(tc.config(1, 0, []string{first.GossipAddr()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = dup.Start()
+	if !errors.Is(err, ErrDuplicateBrokerID) || ErrorCode(err) != 101 {
+		t.Fatalf("second broker 1 started: %v", err)
+	}
+	t.Logf("refused: %v", err)
+	if err := dup.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := first.Members(); len(got) != 1 || got[0].ID != 1 {
+		t.Fatalf("members after refusal: %+v", got)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	good := Config{ID: 1, DataDir: os.TempDir(), KafkaAddr: "127.0.0.1:9092", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0"}
+	if _, err := New(good); err != nil {
+		t.Fatal(err)
+	}
+	for name, mut := range map[string]func(*Config){
+		"negative id":           func(c *Config) { c.ID = -1 },
+		"no data dir":           func(c *Config) { c.DataDir = "" },
+		"no kafka addr":         func(c *Config) { c.KafkaAddr = "" },
+		"bad raft addr":         func(c *Config) { c.RaftAddr = "nope" },
+		"bad gossip port":       func(c *Config) { c.GossipAddr = "127.0.0.1:99999" },
+		"expect above voters":   func(c *Config) { c.BootstrapExpect = 5 },
+		"negative expect":       func(c *Config) { c.BootstrapExpect = -1 },
+		"lease above heartbeat": func(c *Config) { c.Timeouts = Timeouts{RaftHeartbeat: time.Second, RaftLeaderLease: 2 * time.Second} },
+	} {
+		c := good
+		mut(&c)
+		if _, err := New(c); !errors.Is(err, ErrInvalidNodeConfig) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// sameTopics reports whether two images hold equal topics.
+func sameTopics(a, b *Image) bool {
+	if len(a.topics) != len(b.topics) {
+		return false
+	}
+	for name, t := range a.topics {
+		u, ok := b.topics[name]
+		if !ok || !topicEqual(t, u) {
+			return false
+		}
+	}
+	return true
+}

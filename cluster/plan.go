@@ -1,0 +1,244 @@
+package cluster
+
+import (
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// prepare turns a command submitted to the controller into the command the
+// log receives: it fills in what only the controller decides (topic ids,
+// replica assignments, defaults), checks what needs the live broker set
+// (replication factor against live brokers), and dry-runs the FSM so a
+// request that would be refused never enters the log. It runs on the
+// controller, against its latest image; the FSM validates again on apply.
+func prepare(img *Image, cmd Command, defPartitions int32, defRF int16) (Command, error) {
+	if cmd.Version == 0 || cmd.Version > CommandVersion {
+		return cmd, errorf(ErrUnsupportedVersion, "%s version %d", cmd.Type(), cmd.Version)
+	}
+	switch p := cmd.Payload.(type) {
+	case CreateTopic:
+		prepared, err := prepareCreateTopic(img, p, defPartitions, defRF)
+		if err != nil {
+			return cmd, err
+		}
+		cmd.Payload = prepared
+	case CreatePartitions:
+		t, ok := img.topics[p.Topic]
+		if !ok {
+			return cmd, errorf(ErrUnknownTopic, "create partitions of %q", p.Topic)
+		}
+		have := int32(len(t.Partitions))
+		if p.Count <= have || p.Count > maxPartitions {
+			return cmd, errorf(ErrInvalidPartitions, "topic %q has %d partitions, asked for %d", p.Topic, have, p.Count)
+		}
+		if len(p.Assignment) == 0 {
+			live := img.LiveBrokers()
+			if rf := t.ReplicationFactor(); rf > len(live) {
+				return cmd, errorf(ErrInvalidReplicationFactor, "topic %q has replication factor %d, %d live brokers",
+					p.Topic, rf, len(live))
+			}
+			p.Assignment = assignReplicas(img, live, int(p.Count-have), t.ReplicationFactor())
+		}
+		cmd.Payload = p
+	case nil:
+		return cmd, errorf(ErrInvalidCommand, "command without payload")
+	}
+	if _, _, err := img.apply(img.index+1, cmd); err != nil {
+		return cmd, err
+	}
+	return cmd, nil
+}
+
+func prepareCreateTopic(img *Image, p CreateTopic, defPartitions int32, defRF int16) (CreateTopic, error) {
+	if err := ValidateTopicName(p.Name); err != nil {
+		return p, err
+	}
+	if _, ok := img.topics[p.Name]; ok {
+		return p, errorf(ErrTopicExists, "topic %q", p.Name)
+	}
+	if len(p.Assignment) > 0 {
+		// Kafka: with a manual assignment, count and factor must be unset.
+		if p.NumPartitions > 0 && int(p.NumPartitions) != len(p.Assignment) {
+			return p, errorf(ErrInvalidPartitions, "topic %q: %d partitions and %d replica lists",
+				p.Name, p.NumPartitions, len(p.Assignment))
+		}
+		if p.ReplicationFactor > 0 && int(p.ReplicationFactor) != len(p.Assignment[0]) {
+			return p, errorf(ErrInvalidReplicationFactor, "topic %q: replication factor %d, assignment has %d",
+				p.Name, p.ReplicationFactor, len(p.Assignment[0]))
+		}
+		p.NumPartitions, p.ReplicationFactor = int32(len(p.Assignment)), int16(len(p.Assignment[0]))
+	} else {
+		if p.NumPartitions == -1 {
+			p.NumPartitions = defPartitions
+		}
+		if p.NumPartitions < 1 || p.NumPartitions > maxPartitions {
+			return p, errorf(ErrInvalidPartitions, "topic %q: %d partitions", p.Name, p.NumPartitions)
+		}
+		if p.ReplicationFactor == -1 {
+			p.ReplicationFactor = defRF
+		}
+		live := img.LiveBrokers()
+		if p.ReplicationFactor < 1 || int(p.ReplicationFactor) > len(live) {
+			return p, errorf(ErrInvalidReplicationFactor, "topic %q: replication factor %d with %d live brokers",
+				p.Name, p.ReplicationFactor, len(live))
+		}
+		if err := validateTopicConfigs(p.Configs); err != nil {
+			return p, err
+		}
+		p.Assignment = assignReplicas(img, live, int(p.NumPartitions), int(p.ReplicationFactor))
+	}
+	for p.ID.IsZero() || img.topicIDs[p.ID] != "" {
+		p.ID = newTopicID()
+	}
+	return p, nil
+}
+
+// planMetadata is the controller's membership reconciliation: the commands
+// that make the image agree with the live gossip members. It registers live
+// brokers the image lacks, has fenced, or knows at other addresses or from
+// an earlier process (a restart thus gets a new broker epoch); fences
+// registered brokers that are not live; sets the cluster id; and elects
+// leaders for offline partitions that a live replica can now lead. It is
+// pure: the driver passes the image and members and applies the result.
+func planMetadata(img *Image, members []Member, newClusterID func() string) []Command {
+	var cmds []Command
+	if img.clusterID == "" {
+		cmds = append(cmds, NewCommand(InitCluster{ClusterID: newClusterID()}))
+	}
+	live := map[int32]bool{}
+	for _, m := range members {
+		live[m.ID] = true
+		want := RegisterBroker{ID: m.ID, KafkaAddr: m.KafkaAddr, RaftAddr: m.RaftAddr,
+			GossipAddr: m.GossipAddr, HTTPAddr: m.HTTPAddr, Rack: m.Rack, Incarnation: m.Incarnation}
+		b, ok := img.brokers[m.ID]
+		if !ok || b.Fenced || b.KafkaAddr != want.KafkaAddr || b.RaftAddr != want.RaftAddr ||
+			b.GossipAddr != want.GossipAddr || b.HTTPAddr != want.HTTPAddr || b.Rack != want.Rack ||
+			b.Incarnation != want.Incarnation {
+			cmds = append(cmds, NewCommand(want))
+		}
+	}
+	for _, b := range img.Brokers() {
+		if !b.Fenced && !live[b.ID] {
+			cmds = append(cmds, NewCommand(FenceBroker{ID: b.ID}))
+		}
+	}
+	// Registration and fencing elect leaders themselves; this catches the
+	// partitions a live replica can lead for other reasons, e.g. a command
+	// that raced with a fence.
+	for _, t := range img.Topics() {
+		for _, p := range t.Partitions {
+			if p.Leader != NoLeader {
+				continue
+			}
+			if _, ok := img.elect(p, false); ok {
+				cmds = append(cmds, NewCommand(ElectLeader{Topic: t.Name, Partition: p.Index, Election: ElectClean}))
+			} else if _, ok := img.elect(p, true); ok && t.uncleanAllowed() {
+				cmds = append(cmds, NewCommand(ElectLeader{Topic: t.Name, Partition: p.Index, Election: ElectUnclean}))
+			}
+		}
+	}
+	return cmds
+}
+
+// serverOp is a change to the Raft configuration.
+type serverOp int8
+
+const (
+	opAddVoter serverOp = iota + 1
+	opAddNonvoter
+	opRemove
+)
+
+type serverChange struct {
+	op   serverOp
+	id   raft.ServerID
+	addr raft.ServerAddress
+}
+
+// raftID is a broker's Raft server id: its broker id in decimal.
+func raftID(id int32) raft.ServerID { return raft.ServerID(strconv.Itoa(int(id))) }
+
+// planVoters is the controller's Raft membership reconciliation. Live
+// brokers missing from the configuration (or at a new address) are added,
+// as voters while there are fewer than maxVoters, else as non-voters. A
+// voter dead for replaceAfter or longer (per deadSince) is replaced by the
+// live non-voter with the lowest id, so the cluster keeps maxVoters live
+// voters; replaceAfter < 0 disables that. Pure: the driver keeps deadSince.
+func planVoters(servers []raft.Server, members []Member, maxVoters int,
+	deadSince map[raft.ServerID]time.Time, now time.Time, replaceAfter time.Duration) []serverChange {
+	var out []serverChange
+	live := map[raft.ServerID]Member{}
+	for _, m := range members {
+		live[raftID(m.ID)] = m
+	}
+	voters := 0
+	known := map[raft.ServerID]raft.Server{}
+	for _, s := range servers {
+		known[s.ID] = s
+		if s.Suffrage == raft.Voter {
+			voters++
+		}
+	}
+	for _, m := range members {
+		id, addr := raftID(m.ID), raft.ServerAddress(m.RaftAddr)
+		s, ok := known[id]
+		switch {
+		case !ok && voters < maxVoters:
+			voters++
+			out = append(out, serverChange{opAddVoter, id, addr})
+		case !ok:
+			out = append(out, serverChange{opAddNonvoter, id, addr})
+		case s.Address != addr && s.Suffrage == raft.Voter:
+			out = append(out, serverChange{opAddVoter, id, addr})
+		case s.Address != addr:
+			out = append(out, serverChange{opAddNonvoter, id, addr})
+		}
+	}
+	var liveNonvoters []raft.ServerID
+	for _, s := range servers {
+		if _, ok := live[s.ID]; ok && s.Suffrage != raft.Voter {
+			liveNonvoters = append(liveNonvoters, s.ID)
+		}
+	}
+	slices.SortFunc(liveNonvoters, func(a, b raft.ServerID) int { return compareIDs(a, b) })
+	promote := func() {
+		id := liveNonvoters[0]
+		liveNonvoters = liveNonvoters[1:]
+		voters++
+		out = append(out, serverChange{opAddVoter, id, raft.ServerAddress(live[id].RaftAddr)})
+	}
+	for voters < maxVoters && len(liveNonvoters) > 0 {
+		promote()
+	}
+	if replaceAfter < 0 {
+		return out
+	}
+	dead := make([]raft.ServerID, 0)
+	for _, s := range servers {
+		if _, ok := live[s.ID]; !ok && s.Suffrage == raft.Voter {
+			if since, ok := deadSince[s.ID]; ok && now.Sub(since) >= replaceAfter {
+				dead = append(dead, s.ID)
+			}
+		}
+	}
+	slices.SortFunc(dead, compareIDs)
+	for _, id := range dead {
+		if len(liveNonvoters) == 0 {
+			break
+		}
+		voters--
+		out = append(out, serverChange{op: opRemove, id: id})
+		promote()
+	}
+	return out
+}
+
+// compareIDs orders Raft server ids numerically (they are broker ids).
+func compareIDs(a, b raft.ServerID) int {
+	x, _ := strconv.Atoi(string(a))
+	y, _ := strconv.Atoi(string(b))
+	return x - y
+}

@@ -1,0 +1,359 @@
+package cluster
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+var (
+	seedFlag  = flag.Uint64("seed", 0, "seed for TestImageProperties (0: time-based)")
+	stepsFlag = flag.Int("property.steps", 4000, "commands applied by TestImageProperties")
+)
+
+// TestImageProperties applies random command sequences, as the controller
+// would prepare them, and checks the image's invariants after every step:
+// leader ∈ ISR ⊆ replicas, epochs only grow (and grow on every change),
+// partitions indexed by position, deleted topics leave nothing behind,
+// refused commands change nothing, changes list every changed partition,
+// and snapshot/restore round-trips to an equal image.
+func TestImageProperties(t *testing.T) {
+	seed := *seedFlag
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("repro: go test -race ./cluster -run 'TestImageProperties$' -seed=%d", seed)
+		}
+	}()
+	rng := rand.New(rand.NewPCG(seed, seed>>1|1))
+	g := &cmdGen{rng: rng}
+	img := emptyImage()
+	var index uint64
+	accepted := map[CommandType]int{}
+	for step := 0; step < *stepsFlag; step++ {
+		// Every so often start over, so sequences stay short and varied.
+		if rng.IntN(500) == 0 {
+			img, index = emptyImage(), 0
+		}
+		p := g.next(img)
+		index++
+		cmd, err := prepare(img, NewCommand(p), 1, 1)
+		var next *Image
+		var ch *Change
+		if err == nil {
+			next, ch, err = img.apply(index, cmd)
+			if err != nil {
+				t.Fatalf("step %d: prepare accepted %v but apply refused: %v", step, cmd, err)
+			}
+		} else {
+			// The FSM must refuse it too, or accept it as a no-op.
+			var aerr error
+			next, ch, aerr = img.apply(index, NewCommand(p))
+			if aerr == nil && ch != nil {
+				if _, create := p.(CreateTopic); !create {
+					if _, grow := p.(CreatePartitions); !grow {
+						t.Fatalf("step %d: apply accepted %T %+v that prepare refused (%v)", step, p, p, err)
+					}
+				}
+			}
+			next, ch = img, nil
+		}
+		if err == nil {
+			accepted[p.Type()]++
+		} else if ErrorCode(err) == codeUnknownServerError {
+			t.Fatalf("step %d: %T refused with an error without Kafka code: %v", step, p, err)
+		}
+		checkStep(t, step, img, next, ch, p, err)
+		img = next
+	}
+	t.Logf("seed %d: accepted %v", seed, accepted)
+	for _, typ := range []CommandType{TypeRegisterBroker, TypeFenceBroker, TypeCreateTopic, TypeDeleteTopic,
+		TypeCreatePartitions, TypeAlterConfigs, TypeAlterPartition, TypeElectLeader, TypeReassignPartition} {
+		if accepted[typ] == 0 && *stepsFlag >= 1000 {
+			t.Errorf("generator never produced an accepted %s", typ)
+		}
+	}
+}
+
+func checkStep(t *testing.T, step int, prev, next *Image, ch *Change, p Payload, err error) {
+	t.Helper()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf("step %d (%T %+v, err %v): %s", step, p, p, err, fmt.Sprintf(format, args...))
+	}
+	if err != nil && next != prev {
+		fail("refused command changed the image")
+	}
+	if ch == nil && next != prev {
+		fail("image changed without a change record")
+	}
+	if ierr := next.checkInvariants(); ierr != nil {
+		fail("invariant: %v", ierr)
+	}
+	// Epochs never go back and grow with every change of a partition; every
+	// changed partition is listed in the change.
+	listed := map[PartitionRef]bool{}
+	if ch != nil {
+		for _, r := range ch.Partitions {
+			listed[r] = true
+		}
+	}
+	for _, t0 := range prev.topics {
+		t1, ok := next.topicIDs[t0.ID]
+		if !ok {
+			if ch == nil || !slices.Contains(ch.Topics, t0.Name) {
+				fail("topic %s vanished without being listed", t0.Name)
+			}
+			continue
+		}
+		nt := next.topics[t1]
+		for i, a := range t0.Partitions {
+			if i >= len(nt.Partitions) {
+				fail("topic %s lost partition %d", t0.Name, i)
+			}
+			b := nt.Partitions[i]
+			ref := PartitionRef{Topic: t0.Name, TopicID: t0.ID, Partition: int32(i)}
+			if b.LeaderEpoch < a.LeaderEpoch || b.PartitionEpoch < a.PartitionEpoch {
+				fail("%v: epochs went back: %+v -> %+v", ref, a, b)
+			}
+			if a.Leader != b.Leader && b.LeaderEpoch <= a.LeaderEpoch {
+				fail("%v: leader changed without a leader epoch bump: %+v -> %+v", ref, a, b)
+			}
+			if !partitionEqual(a, b) {
+				if b.PartitionEpoch <= a.PartitionEpoch {
+					fail("%v: changed without a partition epoch bump: %+v -> %+v", ref, a, b)
+				}
+				if !listed[ref] {
+					fail("%v: changed but not listed in the change", ref)
+				}
+			}
+		}
+	}
+	if dt, ok := p.(DeleteTopic); ok && err == nil {
+		old, _ := prev.Topic(dt.Name)
+		if _, ok := next.Topic(dt.Name); ok {
+			fail("deleted topic still present")
+		}
+		if _, ok := next.TopicByID(old.ID); ok {
+			fail("deleted topic id still resolves")
+		}
+		for ref := range listed {
+			if _, ok := lookupRef(next, ref); ok {
+				fail("partition %v of deleted topic still resolves", ref)
+			}
+		}
+	}
+	// Snapshot encoding round-trips to an equal image.
+	data, jerr := json.Marshal(next.doc())
+	if jerr != nil {
+		fail("encode image: %v", jerr)
+	}
+	var doc imageDoc
+	if jerr := json.Unmarshal(data, &doc); jerr != nil {
+		fail("decode image: %v", jerr)
+	}
+	back, rerr := imageFromDoc(doc)
+	if rerr != nil || !back.Equal(next) {
+		fail("image round trip: %v, %v vs %v", rerr, back, next)
+	}
+}
+
+// cmdGen produces random commands over a small universe of broker ids and
+// topic names, mostly valid, often not.
+type cmdGen struct{ rng *rand.Rand }
+
+var genTopics = []string{"a", "b", "c", "d", "bad/name"}
+
+func (g *cmdGen) brokerID() int32 { return int32(g.rng.IntN(7)) } // 6 is never registered
+
+func (g *cmdGen) replicas(n int) []int32 {
+	out := make([]int32, 0, n)
+	for len(out) < n {
+		id := g.brokerID()
+		if g.rng.IntN(10) == 0 || !slices.Contains(out, id) { // sometimes a duplicate
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (g *cmdGen) configs() map[string]string {
+	if g.rng.IntN(2) == 0 {
+		return nil
+	}
+	options := []struct{ k, v string }{
+		{"retention.ms", "1000"}, {"retention.ms", "-2"}, {"cleanup.policy", "compact"},
+		{ConfigUncleanLeaderElection, "true"}, {ConfigUncleanLeaderElection, "false"},
+		{ConfigMinInsyncReplicas, "2"}, {"segment.bytes", "13"}, {"no.such.config", "1"},
+		{"compression.type", "zstd"}, {"message.timestamp.type", "LogAppendTime"},
+	}
+	m := map[string]string{}
+	for range 1 + g.rng.IntN(2) {
+		o := options[g.rng.IntN(len(options))]
+		m[o.k] = o.v
+	}
+	return m
+}
+
+// somePartition picks an existing partition, or a made-up one.
+func (g *cmdGen) somePartition(img *Image) (string, int32, Partition, bool) {
+	names := img.TopicNames()
+	if len(names) == 0 || g.rng.IntN(10) == 0 {
+		return genTopics[g.rng.IntN(len(genTopics))], int32(g.rng.IntN(3)), Partition{}, false
+	}
+	tp := img.topics[names[g.rng.IntN(len(names))]]
+	i := int32(g.rng.IntN(len(tp.Partitions) + 1)) // sometimes one past the end
+	if int(i) == len(tp.Partitions) {
+		return tp.Name, i, Partition{}, false
+	}
+	return tp.Name, i, tp.Partitions[i], true
+}
+
+func (g *cmdGen) next(img *Image) Payload {
+	r := g.rng
+	switch r.IntN(12) {
+	case 0, 1:
+		return registerCmd(int32(r.IntN(6)), []string{"", "r1", "r2"}[r.IntN(3)])
+	case 2:
+		return FenceBroker{ID: g.brokerID()}
+	case 3, 4:
+		c := CreateTopic{Name: genTopics[r.IntN(len(genTopics))], Configs: g.configs()}
+		if r.IntN(4) == 0 {
+			for range 1 + r.IntN(3) {
+				c.Assignment = append(c.Assignment, g.replicas(1+r.IntN(3)))
+			}
+		} else {
+			c.NumPartitions, c.ReplicationFactor = int32(r.IntN(6)-1), int16(r.IntN(5)-1)
+		}
+		return c
+	case 5:
+		return DeleteTopic{Name: genTopics[r.IntN(len(genTopics))]}
+	case 6:
+		name, _, _, _ := g.somePartition(img)
+		return CreatePartitions{Topic: name, Count: int32(r.IntN(8))}
+	case 7:
+		name, _, _, _ := g.somePartition(img)
+		a := AlterConfigs{Topic: name, Set: g.configs(), Replace: r.IntN(4) == 0}
+		if r.IntN(3) == 0 {
+			a.Delete = []string{ConfigUncleanLeaderElection}
+		}
+		return a
+	case 8, 9:
+		name, i, p, ok := g.somePartition(img)
+		a := AlterPartition{Topic: name, Partition: i, Leader: g.brokerID(), ISR: g.replicas(1 + r.IntN(3))}
+		if ok && r.IntN(5) != 0 {
+			a.Leader, a.LeaderEpoch, a.PartitionEpoch = p.Leader, p.LeaderEpoch, p.PartitionEpoch
+			// A random subset of the live replicas that holds the leader.
+			a.ISR = []int32{p.Leader}
+			for _, rep := range p.Replicas {
+				if rep != p.Leader && r.IntN(2) == 0 {
+					a.ISR = append(a.ISR, rep)
+				}
+			}
+			switch r.IntN(6) {
+			case 0:
+				a.PartitionEpoch--
+			case 1:
+				a.LeaderEpoch--
+			}
+		}
+		return a
+	case 10:
+		name, i, _, _ := g.somePartition(img)
+		// Offline partitions are where elections matter; aim at them.
+		for _, tp := range img.Topics() {
+			for _, p := range tp.Partitions {
+				if p.Leader == NoLeader && r.IntN(2) == 0 {
+					name, i = tp.Name, p.Index
+				}
+			}
+		}
+		return ElectLeader{Topic: name, Partition: i, Election: ElectionType(r.IntN(4))}
+	default:
+		name, i, _, _ := g.somePartition(img)
+		return ReassignPartition{Topic: name, Partition: i, Replicas: g.replicas(1 + r.IntN(3))}
+	}
+}
+
+// TestFSMSnapshotRestore builds a random image through the FSM, snapshots
+// it through raft's interfaces and restores it into a fresh FSM.
+func TestFSMSnapshotRestore(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	if *seedFlag != 0 {
+		seed = *seedFlag
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("repro: go test -race ./cluster -run 'TestFSMSnapshotRestore$' -seed=%d", seed)
+		}
+	}()
+	rng := rand.New(rand.NewPCG(seed, 7))
+	g := &cmdGen{rng: rng}
+	f := newFSM(testLogger(t))
+	for i := uint64(1); i <= 502; i++ {
+		p := g.next(f.image.Load())
+		switch i { // whatever the sequence did, end with a topic
+		case 501:
+			p = registerCmd(9, "r9")
+		case 502:
+			p = CreateTopic{Name: "last", Assignment: [][]int32{{9}}, Configs: map[string]string{"retention.ms": "5"}}
+		}
+		cmd, err := prepare(f.image.Load(), NewCommand(p), 1, 1)
+		if err != nil {
+			continue
+		}
+		data, _ := encodeCommand(cmd)
+		f.Apply(rawLog(i, data))
+	}
+	img := f.image.Load()
+	if len(img.topics) == 0 {
+		t.Fatalf("random sequence created no topic: %v", img)
+	}
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	g2 := newFSM(testLogger(t))
+	sub, _ := g2.subscribe(4)
+	defer sub.Close()
+	if err := g2.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if !g2.image.Load().Equal(img) || g2.appliedIndex() != f.appliedIndex() {
+		t.Fatalf("restored %v (applied %d), want %v (applied %d)", g2.image.Load(), g2.appliedIndex(), img, f.appliedIndex())
+	}
+	ch, err := sub.Next(ctxTimeout(t, time.Second))
+	if err != nil || !ch.Resync || ch.Image != g2.image.Load() {
+		t.Fatalf("subscriber after restore: %+v, %v", ch, err)
+	}
+	// A corrupt snapshot is refused and leaves the image alone.
+	bad := bytes.Replace(sink.Bytes(), []byte(`"leader":`), []byte(`"leader":9`), 1)
+	if err := g2.Restore(io.NopCloser(bytes.NewReader(bad))); err == nil {
+		t.Fatal("restore accepted a snapshot breaking leader ∈ isr")
+	}
+	if !g2.image.Load().Equal(img) {
+		t.Fatal("failed restore changed the image")
+	}
+}
+
+type memSink struct{ bytes.Buffer }
+
+func (s *memSink) ID() string    { return "mem" }
+func (s *memSink) Cancel() error { return nil }
+func (s *memSink) Close() error  { return nil }
+
+var _ raft.SnapshotSink = (*memSink)(nil)

@@ -1,0 +1,152 @@
+package cluster
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Topic config keys whose values the cluster reads itself.
+const (
+	ConfigUncleanLeaderElection = "unclean.leader.election.enable"
+	ConfigMinInsyncReplicas     = "min.insync.replicas"
+)
+
+// configRule checks one topic config value; it returns a reason when the
+// value is not acceptable.
+type configRule func(v string) (reason string, ok bool)
+
+func longAtLeast(min int64) configRule {
+	return func(v string) (string, bool) {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return "not a 64-bit integer", false
+		}
+		if n < min {
+			return "below " + strconv.FormatInt(min, 10), false
+		}
+		return "", true
+	}
+}
+
+func intAtLeast(min int64) configRule {
+	long := longAtLeast(min)
+	return func(v string) (string, bool) {
+		if why, ok := long(v); !ok {
+			return why, false
+		}
+		if n, _ := strconv.ParseInt(v, 10, 64); n > math.MaxInt32 {
+			return "above 2147483647", false
+		}
+		return "", true
+	}
+}
+
+func oneOf(values ...string) configRule {
+	return func(v string) (string, bool) {
+		if slices.Contains(values, v) {
+			return "", true
+		}
+		return "not one of " + strings.Join(values, ", "), false
+	}
+}
+
+func ratio(v string) (string, bool) {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f > 1 {
+		return "not a number in [0, 1]", false
+	}
+	return "", true
+}
+
+// cleanupPolicy accepts a non-empty comma-separated list of delete and
+// compact, as Kafka's cleanup.policy.
+func cleanupPolicy(v string) (string, bool) {
+	parts := strings.Split(v, ",")
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "delete" && p != "compact" {
+			return "not a list of delete and compact", false
+		}
+	}
+	return "", true
+}
+
+// topicConfigRules are the topic configs Barge accepts, with Kafka's ranges.
+// Any other key is refused, so a typo never silently does nothing.
+var topicConfigRules = map[string]configRule{
+	"cleanup.policy":                      cleanupPolicy,
+	"compression.type":                    oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
+	"delete.retention.ms":                 longAtLeast(0),
+	"file.delete.delay.ms":                longAtLeast(0),
+	"flush.messages":                      longAtLeast(1),
+	"flush.ms":                            longAtLeast(0),
+	"index.interval.bytes":                intAtLeast(0),
+	"max.compaction.lag.ms":               longAtLeast(1),
+	"max.message.bytes":                   intAtLeast(0),
+	"message.timestamp.type":              oneOf("CreateTime", "LogAppendTime"),
+	"message.timestamp.difference.max.ms": longAtLeast(0),
+	"min.cleanable.dirty.ratio":           ratio,
+	"min.compaction.lag.ms":               longAtLeast(0),
+	ConfigMinInsyncReplicas:               intAtLeast(1),
+	"preallocate":                         oneOf("true", "false"),
+	"retention.bytes":                     longAtLeast(-1),
+	"retention.ms":                        longAtLeast(-1),
+	"segment.bytes":                       intAtLeast(14),
+	"segment.index.bytes":                 intAtLeast(4),
+	"segment.jitter.ms":                   longAtLeast(0),
+	"segment.ms":                          longAtLeast(1),
+	ConfigUncleanLeaderElection:           oneOf("true", "false"),
+}
+
+// ValidateTopicConfig checks one topic config key and value. The error wraps
+// ErrInvalidTopicConfig (INVALID_CONFIG) and names the key.
+func ValidateTopicConfig(key, value string) error {
+	rule, ok := topicConfigRules[key]
+	if !ok {
+		return errorf(ErrInvalidTopicConfig, "unknown topic config %q", key)
+	}
+	if why, ok := rule(value); !ok {
+		return errorf(ErrInvalidTopicConfig, "%s=%q: %s", key, value, why)
+	}
+	return nil
+}
+
+// validateTopicConfigs checks every key of a config map, in sorted order so
+// the error is deterministic.
+func validateTopicConfigs(configs map[string]string) error {
+	keys := make([]string, 0, len(configs))
+	for k := range configs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if err := ValidateTopicConfig(k, configs[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// uncleanAllowed reports whether a topic allows unclean leader election.
+func (t *Topic) uncleanAllowed() bool {
+	return t.Configs[ConfigUncleanLeaderElection] == "true"
+}
+
+// maxTopicNameLen is Kafka's limit on topic names.
+const maxTopicNameLen = 249
+
+// ValidateTopicName checks a topic name as Kafka does: 1..249 characters of
+// [a-zA-Z0-9._-], and not "." or "..". The error wraps ErrInvalidTopicName.
+func ValidateTopicName(name string) error {
+	if name == "" || name == "." || name == ".." || len(name) > maxTopicNameLen {
+		return errorf(ErrInvalidTopicName, "%q", name)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			r == '.' || r == '_' || r == '-') {
+			return errorf(ErrInvalidTopicName, "%q: illegal character %q", name, r)
+		}
+	}
+	return nil
+}
