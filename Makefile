@@ -5,7 +5,7 @@ GO        ?= go
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 # Debian packages the tests need; installed by `make deps` when missing.
-APT_PACKAGES ?=
+APT_PACKAGES ?= kcat python3-kafka
 
 .PHONY: test deps vet fmt-check unit fuzz bench build run
 
@@ -36,9 +36,15 @@ unit:
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzValidateBatch$$' -fuzztime=$(FUZZTIME) ./storage
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeProducerSnapshot$$' -fuzztime=$(FUZZTIME) ./storage
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeRequest$$' -fuzztime=$(FUZZTIME) ./netproto
 
 bench:
-	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) ./storage
+	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) ./storage ./netproto
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./broker
 
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/barge ./cmd/barge
+
+# A single-node broker with data in ./barge-data; pass flags with ARGS="...".
+run:
+	$(GO) run ./cmd/barge serve $(ARGS)

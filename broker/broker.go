@@ -1,0 +1,275 @@
+// Package broker assembles a Barge broker: the Kafka listener (netproto), the
+// cluster metadata node (cluster), the partition logs hosted here (storage)
+// and one handler per Kafka API, plus the HTTP endpoint for metrics and
+// health. It is what `barge serve` runs.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/barge-broker/barge/cluster"
+	"github.com/barge-broker/barge/netproto"
+)
+
+// Broker is one running broker. New validates the config; Start listens and
+// serves; Shutdown stops it cleanly. All methods are safe for concurrent use.
+type Broker struct {
+	cfg    Config
+	logger *slog.Logger
+
+	node     *cluster.Node
+	replicas *replicaManager
+	server   *netproto.Server
+	pids     *producerIDs
+	metrics  *metrics
+
+	kafkaLn net.Listener
+	httpLn  net.Listener
+	httpSrv *http.Server
+
+	ctx    context.Context // cancelled by Shutdown; owns the background goroutines
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	ready    atomic.Bool
+	stopOnce sync.Once
+	done     chan struct{}
+	errMu    sync.Mutex
+	err      error // guarded by errMu: why the broker stopped on its own
+}
+
+// New checks the configuration and prepares a broker; nothing listens yet.
+func New(cfg Config) (*Broker, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Broker{
+		cfg:    cfg,
+		logger: cfg.Logger.With("broker", cfg.ID),
+		ctx:    ctx,
+		cancel: cancel,
+		done:   make(chan struct{}),
+	}
+	b.metrics = newMetrics(b)
+	b.replicas = newReplicaManager(cfg.ID, cfg.DataDir, cfg.Log, b.logger)
+	return b, nil
+}
+
+// Start opens the data directory, joins or forms the cluster, and begins
+// serving Kafka and HTTP. It returns once the listeners accept.
+func (b *Broker) Start() error {
+	if err := os.MkdirAll(b.cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("broker: create data dir: %w", err)
+	}
+	var err error
+	if b.pids, err = openProducerIDs(b.cfg.DataDir, b.cfg.ID); err != nil {
+		return err
+	}
+	if b.kafkaLn, err = net.Listen("tcp", b.cfg.KafkaAddr); err != nil {
+		return fmt.Errorf("broker: listen on --kafka %s: %w", b.cfg.KafkaAddr, err)
+	}
+	advertised := b.cfg.AdvertisedKafkaAddr
+	if advertised == "" {
+		advertised = b.kafkaLn.Addr().String()
+	}
+	timeouts := cluster.DefaultTimeouts()
+	if b.cfg.FastFailureDetection {
+		timeouts = cluster.LoopbackTimeouts()
+	}
+	b.node, err = cluster.New(cluster.Config{
+		ID:                       b.cfg.ID,
+		DataDir:                  b.cfg.DataDir,
+		KafkaAddr:                b.kafkaLn.Addr().String(),
+		AdvertisedKafkaAddr:      advertised,
+		RaftAddr:                 b.cfg.RaftAddr,
+		GossipAddr:               b.cfg.GossipAddr,
+		HTTPAddr:                 b.cfg.HTTPAddr,
+		Rack:                     b.cfg.Rack,
+		Join:                     b.cfg.Join,
+		BootstrapExpect:          b.cfg.BootstrapExpect,
+		MaxVoters:                b.cfg.MaxVoters,
+		DefaultPartitions:        b.cfg.DefaultPartitions,
+		DefaultReplicationFactor: b.cfg.DefaultReplicationFactor,
+		Timeouts:                 timeouts,
+		Logger:                   b.cfg.Logger, // cluster adds its own broker and component keys
+	})
+	if err != nil {
+		b.kafkaLn.Close()
+		return fmt.Errorf("broker: %w", err)
+	}
+	if err := b.node.Start(); err != nil {
+		b.kafkaLn.Close()
+		return fmt.Errorf("broker: start cluster node: %w", err)
+	}
+	sub, img := b.node.Subscribe(1024)
+	b.replicas.reconcile(img)
+	b.goBackground("metadata", func() { b.applyMetadata(sub) })
+	b.goBackground("retention", b.retentionLoop)
+
+	b.server, err = netproto.NewServer(netproto.ServerConfig{
+		Handler:         b,
+		Versions:        versionsFor,
+		MaxRequestBytes: b.cfg.MaxRequestBytes,
+		IdleTimeout:     b.cfg.IdleTimeout,
+		Observer:        b.metrics,
+		Logger:          b.logger,
+	})
+	if err != nil {
+		b.stopAll()
+		return fmt.Errorf("broker: %w", err)
+	}
+	b.goBackground("kafka listener", func() {
+		if err := b.server.Serve(b.kafkaLn); err != nil && !errors.Is(err, netproto.ErrServerClosed) {
+			b.fail(fmt.Errorf("kafka listener: %w", err))
+		}
+	})
+	if b.cfg.HTTPAddr != "" {
+		if err := b.startHTTP(); err != nil {
+			b.stopAll()
+			return err
+		}
+	}
+	b.logger.Info("broker started", "kafka", b.KafkaAddr(), "advertised", advertised,
+		"raft", b.node.RaftAddr(), "gossip", b.node.GossipAddr(), "http", b.HTTPAddr(), "data", b.cfg.DataDir)
+	return nil
+}
+
+// goBackground runs fn on a goroutine that Shutdown waits for.
+func (b *Broker) goBackground(name string, fn func()) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn()
+		b.logger.Debug("background task ended", "task", name)
+	}()
+}
+
+// applyMetadata follows the metadata log and keeps the hosted partitions in
+// line with it, in log order.
+func (b *Broker) applyMetadata(sub *cluster.Subscription) {
+	defer sub.Close()
+	for {
+		change, err := sub.Next(b.ctx)
+		if err != nil {
+			return
+		}
+		b.replicas.reconcile(change.Image)
+		if _, ok := change.Image.Broker(b.cfg.ID); ok {
+			b.ready.Store(true)
+		}
+	}
+}
+
+// retentionLoop applies retention.ms and retention.bytes to every hosted log
+// every log.retention.check.interval.ms.
+func (b *Broker) retentionLoop() {
+	t := time.NewTicker(b.cfg.RetentionCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+			for _, p := range b.replicas.all() {
+				if n, err := p.log.EnforceRetention(p.highWatermark()); err != nil {
+					b.logger.Warn("retention failed", "topic", p.topic, "partition", p.index, "err", err)
+				} else if n > 0 {
+					b.logger.Info("retention deleted segments", "topic", p.topic, "partition", p.index, "segments", n)
+				}
+			}
+		}
+	}
+}
+
+// KafkaAddr is the address the Kafka listener is bound to.
+func (b *Broker) KafkaAddr() string {
+	if b.kafkaLn == nil {
+		return ""
+	}
+	return b.kafkaLn.Addr().String()
+}
+
+// HTTPAddr is the address the HTTP listener is bound to, or "".
+func (b *Broker) HTTPAddr() string {
+	if b.httpLn == nil {
+		return ""
+	}
+	return b.httpLn.Addr().String()
+}
+
+// Ready reports whether the broker has loaded the metadata (it sees itself
+// registered) and accepts Kafka connections.
+func (b *Broker) Ready() bool { return b.ready.Load() }
+
+// Node is the broker's cluster metadata node.
+func (b *Broker) Node() *cluster.Node { return b.node }
+
+// Done is closed when the broker stopped, by Shutdown or on a fatal error.
+func (b *Broker) Done() <-chan struct{} { return b.done }
+
+// Err is why the broker stopped on its own, or nil.
+func (b *Broker) Err() error {
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	return b.err
+}
+
+func (b *Broker) fail(err error) {
+	b.errMu.Lock()
+	if b.err == nil {
+		b.err = err
+	}
+	b.errMu.Unlock()
+	b.logger.Error("broker failed", "err", err)
+	go b.Shutdown(context.Background())
+}
+
+// Shutdown stops accepting requests, lets in-flight ones finish (until ctx
+// ends), closes every log cleanly so the next start needs no recovery scan,
+// and leaves the cluster. Idempotent.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	var err error
+	b.stopOnce.Do(func() {
+		b.ready.Store(false)
+		if b.server != nil {
+			err = b.server.Shutdown(ctx)
+		}
+		if b.httpSrv != nil {
+			b.httpSrv.Shutdown(ctx)
+		}
+		b.stopAll()
+		close(b.done)
+		b.logger.Info("broker stopped")
+	})
+	return err
+}
+
+// stopAll stops the background work, closes the logs and leaves the cluster.
+func (b *Broker) stopAll() {
+	b.cancel()
+	if b.server != nil {
+		b.server.Close()
+	} else if b.kafkaLn != nil {
+		b.kafkaLn.Close()
+	}
+	b.wg.Wait()
+	b.replicas.closeAll()
+	if b.node != nil {
+		if err := b.node.Close(); err != nil {
+			b.logger.Warn("leaving the cluster", "err", err)
+		}
+	}
+}

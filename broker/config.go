@@ -1,0 +1,87 @@
+package broker
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/barge-broker/barge/storage"
+)
+
+// Config is everything `barge serve` sets. Zero values take the defaults of
+// DefaultConfig; Validate reports what is wrong.
+type Config struct {
+	ID      int32  // --id: broker id, unique in the cluster
+	DataDir string // --data: partition logs and Raft state live here
+
+	KafkaAddr           string // --kafka: Kafka listener, host:port
+	AdvertisedKafkaAddr string // --advertise: address given to clients in Metadata; KafkaAddr when empty
+	RaftAddr            string // --raft: Raft transport and controller forwarding
+	GossipAddr          string // --gossip: memberlist, TCP and UDP
+	HTTPAddr            string // --http: /metrics, /healthz, /readyz, /v1/cluster, /debug/pprof; empty disables
+	Rack                string // --rack
+
+	Join            []string // --join: gossip addresses of brokers to join
+	BootstrapExpect int      // --bootstrap-expect: brokers that form the first Raft voter set
+	MaxVoters       int      // --max-voters: Raft voters; later brokers join as non-voters
+
+	// FastFailureDetection uses second-scale Raft and gossip timeouts, for
+	// clusters on one machine (tests, demos).
+	FastFailureDetection bool
+
+	AutoCreateTopics         bool  // auto.create.topics.enable
+	DefaultPartitions        int32 // num.partitions
+	DefaultReplicationFactor int16 // default.replication.factor
+
+	// Log holds the broker-wide defaults of the topic-level log settings
+	// (log.segment.bytes, log.retention.ms, ...); topics override them.
+	Log storage.Config
+
+	MaxRequestBytes        int           // socket.request.max.bytes
+	IdleTimeout            time.Duration // connections.max.idle.ms
+	RetentionCheckInterval time.Duration // log.retention.check.interval.ms
+	ShutdownTimeout        time.Duration // how long SIGTERM waits for in-flight requests
+
+	Logger *slog.Logger
+}
+
+// DefaultConfig is a single-node broker on the architecture's default ports
+// with data in ./barge-data.
+func DefaultConfig() Config {
+	return Config{
+		ID:                       0,
+		DataDir:                  "./barge-data",
+		KafkaAddr:                "127.0.0.1:9092",
+		RaftAddr:                 "127.0.0.1:9093",
+		GossipAddr:               "127.0.0.1:9094",
+		HTTPAddr:                 "127.0.0.1:9644",
+		MaxVoters:                3,
+		AutoCreateTopics:         true,
+		DefaultPartitions:        1,
+		DefaultReplicationFactor: 1,
+		Log:                      storage.DefaultConfig(),
+		MaxRequestBytes:          100 << 20,
+		IdleTimeout:              10 * time.Minute,
+		RetentionCheckInterval:   5 * time.Minute,
+		ShutdownTimeout:          30 * time.Second,
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.ID < 0:
+		return fmt.Errorf("broker: --id %d must not be negative", c.ID)
+	case c.DataDir == "":
+		return fmt.Errorf("broker: --data must name a directory")
+	case c.KafkaAddr == "":
+		return fmt.Errorf("broker: --kafka must be host:port")
+	case c.DefaultPartitions < 1:
+		return fmt.Errorf("broker: num.partitions %d must be at least 1", c.DefaultPartitions)
+	case c.DefaultReplicationFactor != 1:
+		return fmt.Errorf("broker: default.replication.factor %d: this release keeps one copy of each partition (data replication is not built yet), so it must be 1", c.DefaultReplicationFactor)
+	case c.MaxRequestBytes < 1024:
+		return fmt.Errorf("broker: socket.request.max.bytes %d is too small", c.MaxRequestBytes)
+	}
+	return c.Log.Validate()
+}

@@ -1,0 +1,225 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/barge-broker/barge/cluster"
+	"github.com/barge-broker/barge/netproto"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Configs: DescribeConfigs v0-4, AlterConfigs v0-2 (replaces a topic's whole
+// config, the legacy API librdkafka and kafka-python use), and
+// IncrementalAlterConfigs v0-1 (set, delete, append, subtract). Topics are
+// configurable; broker configs are described but static (set by flags).
+func init() {
+	register(kmsg.DescribeConfigs, 0, 4, replying(handleDescribeConfigs))
+	register(kmsg.AlterConfigs, 0, 2, replying(handleAlterConfigs))
+	register(kmsg.IncrementalAlterConfigs, 0, 1, replying(handleIncrementalAlterConfigs))
+}
+
+// topicConfigValue returns a topic config's effective value and its source.
+func (b *Broker) topicConfigValue(overrides map[string]string, name string) (string, int8) {
+	if v, ok := overrides[name]; ok {
+		return v, int8(kmsg.ConfigSourceDynamicTopicConfig)
+	}
+	return topicConfigs[name].value(b.cfg.Log), int8(kmsg.ConfigSourceDefaultConfig)
+}
+
+// brokerConfigs are the broker settings DescribeConfigs reports, read-only.
+func (b *Broker) brokerConfigs() map[string]string {
+	out := map[string]string{
+		"broker.id":                  strconv.Itoa(int(b.cfg.ID)),
+		"auto.create.topics.enable":  strconv.FormatBool(b.cfg.AutoCreateTopics),
+		"num.partitions":             strconv.Itoa(int(b.cfg.DefaultPartitions)),
+		"default.replication.factor": strconv.Itoa(int(b.cfg.DefaultReplicationFactor)),
+		"socket.request.max.bytes":   strconv.Itoa(b.cfg.MaxRequestBytes),
+		"connections.max.idle.ms":    itoa(b.cfg.IdleTimeout.Milliseconds()),
+		"log.dirs":                   b.cfg.DataDir,
+		"broker.rack":                b.cfg.Rack,
+	}
+	for name, d := range topicConfigs {
+		out["log."+name] = d.value(b.cfg.Log) // Kafka names most topic defaults log.<name>
+	}
+	out["message.max.bytes"] = topicConfigs["max.message.bytes"].value(b.cfg.Log)
+	return out
+}
+
+func handleDescribeConfigs(b *Broker, _ context.Context, req *netproto.Request) kmsg.Response {
+	r := req.Body.(*kmsg.DescribeConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	img := b.node.Image()
+	for _, res := range r.Resources {
+		sr := kmsg.NewDescribeConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = res.ResourceType, res.ResourceName
+		var entries map[string]string
+		var sourceOf func(string) (string, int8)
+		switch res.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			t, ok := img.Topic(res.ResourceName)
+			if !ok {
+				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				resp.Resources = append(resp.Resources, sr)
+				continue
+			}
+			entries = map[string]string{}
+			for name := range topicConfigs {
+				entries[name] = ""
+			}
+			sourceOf = func(name string) (string, int8) { return b.topicConfigValue(t.Configs, name) }
+		case kmsg.ConfigResourceTypeBroker:
+			if id, err := strconv.Atoi(res.ResourceName); res.ResourceName != "" && (err != nil || int32(id) != b.cfg.ID) {
+				sr.ErrorCode = kerr.InvalidRequest.Code
+				msg := fmt.Sprintf("broker %q: ask that broker for its configs", res.ResourceName)
+				sr.ErrorMessage = &msg
+				resp.Resources = append(resp.Resources, sr)
+				continue
+			}
+			entries = b.brokerConfigs()
+			sourceOf = func(name string) (string, int8) { return entries[name], int8(kmsg.ConfigSourceStaticBrokerConfig) }
+		default:
+			sr.ErrorCode = kerr.InvalidRequest.Code
+			msg := fmt.Sprintf("config resource type %d is not supported", res.ResourceType)
+			sr.ErrorMessage = &msg
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
+		names := make([]string, 0, len(entries))
+		for name := range entries {
+			if res.ConfigNames == nil || slices.Contains(res.ConfigNames, name) {
+				names = append(names, name)
+			}
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			value, source := sourceOf(name)
+			c := kmsg.NewDescribeConfigsResponseResourceConfig()
+			v := value
+			c.Name, c.Value = name, &v
+			c.Source = kmsg.ConfigSource(source)
+			c.IsDefault = source == int8(kmsg.ConfigSourceDefaultConfig)
+			c.ReadOnly = res.ResourceType == kmsg.ConfigResourceTypeBroker
+			if r.IncludeSynonyms {
+				syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+				syn.Name, syn.Value, syn.Source = name, &v, c.Source
+				c.ConfigSynonyms = append(c.ConfigSynonyms, syn)
+			}
+			sr.Configs = append(sr.Configs, c)
+		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp
+}
+
+// alterTopicConfigs validates and submits one topic's config change.
+func (b *Broker) alterTopicConfigs(ctx context.Context, resourceType kmsg.ConfigResourceType, name string, cmd *cluster.AlterConfigs, validateOnly bool) (int16, *string) {
+	fail := func(code int16, format string, args ...any) (int16, *string) {
+		msg := fmt.Sprintf(format, args...)
+		return code, &msg
+	}
+	switch resourceType {
+	case kmsg.ConfigResourceTypeTopic:
+	case kmsg.ConfigResourceTypeBroker:
+		return fail(kerr.InvalidRequest.Code, "broker configs are static in Barge: set them with barge serve flags, the environment or the config file")
+	default:
+		return fail(kerr.InvalidRequest.Code, "config resource type %d is not supported", resourceType)
+	}
+	if _, ok := b.node.Image().Topic(name); !ok {
+		return fail(kerr.UnknownTopicOrPartition.Code, "unknown topic %q", name)
+	}
+	for k, v := range cmd.Set {
+		if err := cluster.ValidateTopicConfig(k, v); err != nil {
+			return errorCode(err), errorMessage(err)
+		}
+	}
+	for _, k := range cmd.Delete {
+		if _, ok := topicConfigs[k]; !ok {
+			return fail(kerr.InvalidConfig.Code, "unknown topic config %q", k)
+		}
+	}
+	if validateOnly {
+		return 0, nil
+	}
+	if _, err := b.node.Submit(ctx, cluster.NewCommand(*cmd)); err != nil {
+		return errorCode(err), errorMessage(err)
+	}
+	return 0, nil
+}
+
+func handleAlterConfigs(b *Broker, ctx context.Context, req *netproto.Request) kmsg.Response {
+	r := req.Body.(*kmsg.AlterConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
+	ctx, cancel := adminContext(ctx, 0)
+	defer cancel()
+	for _, res := range r.Resources {
+		cmd := &cluster.AlterConfigs{Topic: res.ResourceName, Set: map[string]string{}, Replace: true}
+		for _, c := range res.Configs {
+			if c.Value != nil {
+				cmd.Set[c.Name] = *c.Value
+			}
+		}
+		sr := kmsg.NewAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = res.ResourceType, res.ResourceName
+		sr.ErrorCode, sr.ErrorMessage = b.alterTopicConfigs(ctx, res.ResourceType, res.ResourceName, cmd, r.ValidateOnly)
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp
+}
+
+func handleIncrementalAlterConfigs(b *Broker, ctx context.Context, req *netproto.Request) kmsg.Response {
+	r := req.Body.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	ctx, cancel := adminContext(ctx, 0)
+	defer cancel()
+	img := b.node.Image()
+	for _, res := range r.Resources {
+		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = res.ResourceType, res.ResourceName
+		cmd := &cluster.AlterConfigs{Topic: res.ResourceName, Set: map[string]string{}}
+		current := map[string]string{}
+		if t, ok := img.Topic(res.ResourceName); ok {
+			current = t.Configs
+		}
+		for _, c := range res.Configs {
+			value := ""
+			if c.Value != nil {
+				value = *c.Value
+			}
+			switch c.Op {
+			case kmsg.IncrementalAlterConfigOpSet:
+				cmd.Set[c.Name] = value
+			case kmsg.IncrementalAlterConfigOpDelete:
+				cmd.Delete = append(cmd.Delete, c.Name)
+			case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+				// Only list-valued configs take these; cleanup.policy is
+				// the one Barge accepts.
+				list := splitList(current[c.Name])
+				if c.Op == kmsg.IncrementalAlterConfigOpAppend && !slices.Contains(list, value) {
+					list = append(list, value)
+				} else if c.Op == kmsg.IncrementalAlterConfigOpSubtract {
+					list = slices.DeleteFunc(list, func(s string) bool { return s == value })
+				}
+				cmd.Set[c.Name] = strings.Join(list, ",")
+			default:
+				sr.ErrorCode = kerr.InvalidRequest.Code
+			}
+		}
+		if sr.ErrorCode == 0 {
+			sr.ErrorCode, sr.ErrorMessage = b.alterTopicConfigs(ctx, res.ResourceType, res.ResourceName, cmd, r.ValidateOnly)
+		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp
+}
+
+func splitList(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
+}

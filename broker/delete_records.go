@@ -1,0 +1,51 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/barge-broker/barge/netproto"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DeleteRecords v0-2: moves a partition's log start up (never past the high
+// watermark) and drops the segments wholly below it.
+func init() { register(kmsg.DeleteRecords, 0, 2, replying(handleDeleteRecords)) }
+
+func handleDeleteRecords(b *Broker, _ context.Context, req *netproto.Request) kmsg.Response {
+	r := req.Body.(*kmsg.DeleteRecordsRequest)
+	resp := r.ResponseKind().(*kmsg.DeleteRecordsResponse)
+	for _, rt := range r.Topics {
+		st := kmsg.NewDeleteRecordsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
+			sp.Partition, sp.LowWatermark = rp.Partition, -1
+			p := b.replicas.get(rt.Topic, rp.Partition)
+			switch {
+			case p == nil && !b.topicPartitionExists(rt.Topic, rp.Partition):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case p == nil || !p.leader.Load():
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			default:
+				hw := p.highWatermark()
+				offset := rp.Offset
+				if offset == -1 { // Kafka: -1 means up to the high watermark
+					offset = hw
+				}
+				if offset < 0 || offset > hw {
+					sp.ErrorCode = kerr.OffsetOutOfRange.Code
+					break
+				}
+				low, err := p.log.DeleteRecordsBefore(offset)
+				sp.ErrorCode, sp.LowWatermark = errorCode(err), low
+				if err == nil {
+					b.logger.Info("deleted records", "topic", rt.Topic, "partition", rp.Partition, "log_start_offset", low)
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}

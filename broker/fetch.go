@@ -1,0 +1,187 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/barge-broker/barge/netproto"
+	"github.com/barge-broker/barge/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Fetch v4-12: v4 is the first that librdkafka's MsgVer2 needs; v13 names
+// topics by id. Fetch sessions (v7+) are declined with session id 0, so
+// clients send full requests.
+func init() { register(kmsg.Fetch, 4, 12, handleFetch) }
+
+// maxFetchWait bounds max_wait_ms, so a client cannot park a request for
+// hours.
+const maxFetchWait = 30 * time.Second
+
+// handleFetch answers with file regions that netproto sends with sendfile.
+// When fewer than min_bytes are available it parks the request on the
+// partitions' append notifications (never a timer poll) until enough data
+// arrives, max_wait_ms passes, or the connection or broker shuts down.
+func handleFetch(b *Broker, ctx context.Context, req *netproto.Request, respond func(netproto.Response)) {
+	r := req.Body.(*kmsg.FetchRequest)
+	f := &fetch{b: b, req: r, version: req.Version}
+	resp := f.read()
+	if resp.bytes >= int64(r.MinBytes) || r.MaxWaitMillis <= 0 || resp.hasError {
+		respond(netproto.Response{Fetch: resp.resp})
+		return
+	}
+	resp.release()
+	// Park: the wait runs on its own goroutine so the connection keeps
+	// reading requests; netproto keeps the responses in order.
+	wake := make(chan struct{}, 1)
+	parts := f.partitions()
+	for _, p := range parts {
+		p.addWaiter(wake)
+	}
+	wait := min(time.Duration(r.MaxWaitMillis)*time.Millisecond, maxFetchWait)
+	go func() {
+		defer func() {
+			for _, p := range parts {
+				p.removeWaiter(wake)
+			}
+		}()
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		for {
+			select {
+			case <-wake:
+				resp := f.read()
+				if resp.bytes >= int64(r.MinBytes) || resp.hasError {
+					respond(netproto.Response{Fetch: resp.resp})
+					return
+				}
+				resp.release()
+			case <-timer.C:
+				respond(netproto.Response{Fetch: f.read().resp})
+				return
+			case <-ctx.Done():
+				respond(netproto.Response{Fetch: f.read().resp})
+				return
+			}
+		}
+	}()
+}
+
+// fetch is one Fetch request being answered, possibly several times over
+// while it waits for data.
+type fetch struct {
+	b       *Broker
+	req     *kmsg.FetchRequest
+	version int16
+}
+
+type fetchResult struct {
+	resp     *netproto.FetchResponse
+	bytes    int64
+	hasError bool // a partition error: answer now, the client must act
+	reads    []*storage.ReadResult
+}
+
+func (r *fetchResult) release() {
+	for _, rr := range r.reads {
+		rr.Release()
+	}
+	r.reads = nil
+}
+
+// partitions returns the hosted partitions the request names.
+func (f *fetch) partitions() []*partition {
+	var out []*partition
+	for _, t := range f.req.Topics {
+		for _, p := range t.Partitions {
+			if part := f.b.replicas.get(t.Topic, p.Partition); part != nil {
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
+// read builds a response from what the logs hold now.
+func (f *fetch) read() *fetchResult {
+	res := &fetchResult{resp: &netproto.FetchResponse{}}
+	res.resp.Release = res.release
+	budget := int64(f.req.MaxBytes)
+	if f.version < 3 || budget <= 0 {
+		budget = 1<<31 - 1
+	}
+	follower := f.req.ReplicaID >= 0
+	for _, t := range f.req.Topics {
+		ft := netproto.FetchTopic{Topic: t.Topic}
+		for _, rp := range t.Partitions {
+			fp := f.readPartition(t.Topic, rp, &budget, follower, res)
+			if fp.ErrorCode != 0 {
+				res.hasError = true
+			}
+			ft.Partitions = append(ft.Partitions, fp)
+		}
+		res.resp.Topics = append(res.resp.Topics, ft)
+	}
+	return res
+}
+
+func (f *fetch) readPartition(topic string, rp kmsg.FetchRequestTopicPartition, budget *int64, follower bool, res *fetchResult) netproto.FetchPartition {
+	fp := netproto.FetchPartition{Partition: rp.Partition, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1, PreferredReadReplica: -1}
+	p := f.b.replicas.get(topic, rp.Partition)
+	switch {
+	case p == nil && !f.b.topicPartitionExists(topic, rp.Partition):
+		fp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		return fp
+	case p == nil || !p.leader.Load():
+		fp.ErrorCode = kerr.NotLeaderForPartition.Code
+		return fp
+	}
+	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.leaderEpoch.Load()); code != 0 {
+		fp.ErrorCode = code
+		return fp
+	}
+	hw := p.highWatermark()
+	fp.HighWatermark, fp.LastStableOffset, fp.LogStartOffset = hw, hw, p.log.LogStartOffset()
+	upTo := hw
+	if follower {
+		upTo = p.log.LogEndOffset()
+	}
+	maxBytes := int64(rp.PartitionMaxBytes)
+	if *budget < maxBytes {
+		maxBytes = *budget
+	}
+	if maxBytes <= 0 {
+		return fp // out of budget: an empty record set
+	}
+	rr, err := p.log.Read(rp.FetchOffset, int(maxBytes), upTo)
+	if err != nil {
+		fp.ErrorCode = errorCode(err)
+		if !errors.Is(err, storage.ErrOffsetOutOfRange) {
+			f.b.logger.Warn("fetch read failed", "topic", topic, "partition", rp.Partition, "err", err)
+		}
+		return fp
+	}
+	res.reads = append(res.reads, rr)
+	for _, reg := range rr.Regions {
+		fp.Regions = append(fp.Regions, netproto.FileRegion{File: reg.File, Position: reg.Position, Size: reg.Size})
+	}
+	res.bytes += rr.Size
+	*budget -= rr.Size
+	return fp
+}
+
+// checkLeaderEpoch applies KIP-320: a client that knows a newer epoch than
+// this broker must wait for it (UNKNOWN_LEADER_EPOCH); one with an older
+// epoch must refresh its metadata (FENCED_LEADER_EPOCH). -1 skips the check.
+func checkLeaderEpoch(clientEpoch, ours int32) int16 {
+	switch {
+	case clientEpoch < 0 || clientEpoch == ours:
+		return 0
+	case clientEpoch > ours:
+		return kerr.UnknownLeaderEpoch.Code
+	default:
+		return kerr.FencedLeaderEpoch.Code
+	}
+}

@@ -1,0 +1,78 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/barge-broker/barge/netproto"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ListOffsets v1-7: v1 is the first with a single offset per partition
+// (librdkafka's OffsetTime feature needs it); v7 adds MAX_TIMESTAMP (-3).
+func init() { register(kmsg.ListOffsets, 1, 7, replying(handleListOffsets)) }
+
+const (
+	latestTimestamp   = -1
+	earliestTimestamp = -2
+	maxTimestamp      = -3
+)
+
+func handleListOffsets(b *Broker, _ context.Context, req *netproto.Request) kmsg.Response {
+	r := req.Body.(*kmsg.ListOffsetsRequest)
+	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range r.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			st.Partitions = append(st.Partitions, b.listOffset(rt.Topic, rp, r.ReplicaID >= 0))
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition, follower bool) kmsg.ListOffsetsResponseTopicPartition {
+	sp := kmsg.NewListOffsetsResponseTopicPartition()
+	sp.Partition = rp.Partition
+	sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
+	p := b.replicas.get(topic, rp.Partition)
+	switch {
+	case p == nil && !b.topicPartitionExists(topic, rp.Partition):
+		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		return sp
+	case p == nil || !p.leader.Load():
+		sp.ErrorCode = kerr.NotLeaderForPartition.Code
+		return sp
+	}
+	epoch := p.leaderEpoch.Load()
+	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch); code != 0 {
+		sp.ErrorCode = code
+		return sp
+	}
+	upTo := p.highWatermark()
+	if follower {
+		upTo = p.log.LogEndOffset()
+	}
+	switch rp.Timestamp {
+	case latestTimestamp:
+		sp.Offset, sp.LeaderEpoch = upTo, epoch
+	case earliestTimestamp:
+		sp.Offset = p.log.LogStartOffset()
+	case maxTimestamp:
+		off, ts, ok, err := p.log.OffsetOfMaxTimestamp()
+		if err != nil {
+			sp.ErrorCode = errorCode(err)
+		} else if ok && off < upTo {
+			sp.Offset, sp.Timestamp = off, ts
+		}
+	default:
+		off, ts, ok, err := p.log.OffsetForTimestamp(rp.Timestamp, upTo)
+		if err != nil {
+			sp.ErrorCode = errorCode(err)
+		} else if ok {
+			sp.Offset, sp.Timestamp = off, ts
+		}
+	}
+	return sp
+}

@@ -1,0 +1,138 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+
+	"github.com/barge-broker/barge/cluster"
+	"github.com/barge-broker/barge/netproto"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Metadata v0-12. v0 is kept for kafka-python's version probe; v10+ carry
+// topic ids. Topics requested by name that do not exist are created when
+// auto.create.topics.enable is on and the request allows it (v4+ asks).
+func init() { register(kmsg.Metadata, 0, 12, replying(handleMetadata)) }
+
+func handleMetadata(b *Broker, ctx context.Context, req *netproto.Request) kmsg.Response {
+	r := req.Body.(*kmsg.MetadataRequest)
+	resp := r.ResponseKind().(*kmsg.MetadataResponse)
+	img := b.node.Image()
+
+	var names []string
+	all := r.Topics == nil || (req.Version == 0 && len(r.Topics) == 0)
+	if all {
+		names = img.TopicNames()
+	} else {
+		for _, t := range r.Topics {
+			if t.Topic != nil {
+				names = append(names, *t.Topic)
+			}
+		}
+	}
+	allowCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || r.AllowAutoTopicCreation)
+	for _, name := range names {
+		t, ok := img.Topic(name)
+		if !ok && !all && allowCreate {
+			t, ok = b.autoCreateTopic(ctx, name)
+		}
+		resp.Topics = append(resp.Topics, metadataTopic(img, name, t, ok))
+	}
+	// The image after any auto-creation lists the brokers and controller.
+	img = b.node.Image()
+	for _, br := range img.LiveBrokers() {
+		host, port := splitHostPort(br.KafkaAddr)
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID, mb.Host, mb.Port = br.ID, host, port
+		if br.Rack != "" {
+			rack := br.Rack
+			mb.Rack = &rack
+		}
+		resp.Brokers = append(resp.Brokers, mb)
+	}
+	if id := img.ClusterID(); id != "" {
+		resp.ClusterID = &id
+	}
+	resp.ControllerID = -1
+	if id, ok := b.node.Controller(); ok {
+		resp.ControllerID = id
+	}
+	return resp
+}
+
+// autoCreateTopic creates a topic with the broker defaults, as Kafka does on
+// a Metadata request for an unknown topic, and returns it once applied here.
+func (b *Broker) autoCreateTopic(ctx context.Context, name string) (cluster.Topic, bool) {
+	if cluster.ValidateTopicName(name) != nil {
+		return cluster.Topic{}, false
+	}
+	res, err := b.node.Submit(ctx, cluster.NewCommand(cluster.CreateTopic{
+		Name:              name,
+		NumPartitions:     b.cfg.DefaultPartitions,
+		ReplicationFactor: b.cfg.DefaultReplicationFactor,
+	}))
+	if err != nil && !errors.Is(err, cluster.ErrTopicExists) {
+		b.logger.Warn("auto-creating topic failed", "topic", name, "err", err)
+		return cluster.Topic{}, false
+	}
+	img := b.node.Image()
+	if err == nil {
+		img = res.Image
+	}
+	t, ok := img.Topic(name)
+	if ok && err == nil {
+		b.logger.Info("auto-created topic", "topic", name, "partitions", len(t.Partitions))
+	}
+	return t, ok
+}
+
+func metadataTopic(img *cluster.Image, name string, t cluster.Topic, exists bool) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	topic := name
+	mt.Topic = &topic
+	if !exists {
+		mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		if cluster.ValidateTopicName(name) != nil {
+			mt.ErrorCode = kerr.InvalidTopicException.Code
+		}
+		return mt
+	}
+	mt.TopicID = t.ID
+	mt.IsInternal = isInternalTopic(name)
+	for _, p := range t.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = p.Index
+		mp.Leader = p.Leader
+		mp.LeaderEpoch = p.LeaderEpoch
+		mp.Replicas = p.Replicas
+		mp.ISR = p.ISR
+		for _, r := range p.Replicas {
+			if br, ok := img.Broker(r); !ok || br.Fenced {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+			}
+		}
+		if mp.OfflineReplicas == nil {
+			mp.OfflineReplicas = []int32{}
+		}
+		if p.Leader == cluster.NoLeader {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}
+
+// isInternalTopic reports Kafka's internal topics.
+func isInternalTopic(name string) bool { return name == "__consumer_offsets" }
+
+func splitHostPort(addr string) (string, int32) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, 0
+	}
+	port, _ := strconv.Atoi(portStr)
+	return host, int32(port)
+}

@@ -1,0 +1,47 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/barge-broker/barge/netproto"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// OffsetForLeaderEpoch v2-4 (v2 is the first with current_leader_epoch;
+// franz-go validates epochs only when a broker advertises v2+): where a
+// leader epoch ended in this leader's log (KIP-101, KIP-279, KIP-320).
+func init() { register(kmsg.OffsetForLeaderEpoch, 2, 4, replying(handleOffsetForLeaderEpoch)) }
+
+func handleOffsetForLeaderEpoch(b *Broker, _ context.Context, req *netproto.Request) kmsg.Response {
+	r := req.Body.(*kmsg.OffsetForLeaderEpochRequest)
+	resp := r.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	for _, rt := range r.Topics {
+		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			sp.Partition, sp.LeaderEpoch, sp.EndOffset = rp.Partition, -1, -1
+			p := b.replicas.get(rt.Topic, rp.Partition)
+			switch {
+			case p == nil && !b.topicPartitionExists(rt.Topic, rp.Partition):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case p == nil || !p.leader.Load():
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			default:
+				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.leaderEpoch.Load()); code != 0 {
+					sp.ErrorCode = code
+					break
+				}
+				sp.LeaderEpoch, sp.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
+				if r.ReplicaID < 0 && sp.EndOffset > p.highWatermark() {
+					// Consumers never see past the high watermark.
+					sp.EndOffset = p.highWatermark()
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}

@@ -1,0 +1,240 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/barge-broker/barge/cluster"
+	"github.com/barge-broker/barge/storage"
+)
+
+// topicPartition names a partition in maps.
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// partition is one partition replica hosted on this broker: its log and the
+// role the metadata gives it. Handlers read the role with atomics; the
+// replica manager's apply goroutine changes it.
+type partition struct {
+	topic   string
+	topicID cluster.TopicID
+	index   int32
+	log     *storage.Log
+
+	leader      atomic.Bool  // this broker leads the partition
+	leaderEpoch atomic.Int32 // the partition's current leader epoch
+
+	mu      sync.Mutex
+	waiters map[chan struct{}]struct{} // guarded by mu: fetches parked for new data
+}
+
+// highWatermark is the offset below which records are committed. With one
+// replica per partition (data replication comes later) it is the log end.
+func (p *partition) highWatermark() int64 { return p.log.LogEndOffset() }
+
+// addWaiter registers ch to be signalled (non-blocking, cap 1) when records
+// are appended; removeWaiter undoes it.
+func (p *partition) addWaiter(ch chan struct{}) {
+	p.mu.Lock()
+	if p.waiters == nil {
+		p.waiters = map[chan struct{}]struct{}{}
+	}
+	p.waiters[ch] = struct{}{}
+	p.mu.Unlock()
+}
+
+func (p *partition) removeWaiter(ch chan struct{}) {
+	p.mu.Lock()
+	delete(p.waiters, ch)
+	p.mu.Unlock()
+}
+
+// appended wakes the fetches waiting on this partition.
+func (p *partition) appended() {
+	p.mu.Lock()
+	for ch := range p.waiters {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	p.mu.Unlock()
+}
+
+// replicaManager owns the partitions hosted on this broker and keeps them in
+// line with the metadata image: it opens logs for partitions assigned here,
+// marks which it leads, applies topic config changes and deletes the logs of
+// deleted topics. One goroutine (run) applies changes; handlers look
+// partitions up concurrently.
+type replicaManager struct {
+	brokerID    int32
+	dataDir     string
+	logDefaults storage.Config
+	logger      *slog.Logger
+
+	mu    sync.RWMutex
+	parts map[topicPartition]*partition // guarded by mu
+}
+
+func newReplicaManager(brokerID int32, dataDir string, logDefaults storage.Config, logger *slog.Logger) *replicaManager {
+	return &replicaManager{
+		brokerID:    brokerID,
+		dataDir:     dataDir,
+		logDefaults: logDefaults,
+		logger:      logger.With("component", "replicas"),
+		parts:       map[topicPartition]*partition{},
+	}
+}
+
+// get returns the hosted partition, or nil.
+func (rm *replicaManager) get(topic string, index int32) *partition {
+	rm.mu.RLock()
+	defer rm.mu.RUnlock()
+	return rm.parts[topicPartition{topic, index}]
+}
+
+// all returns every hosted partition.
+func (rm *replicaManager) all() []*partition {
+	rm.mu.RLock()
+	defer rm.mu.RUnlock()
+	out := make([]*partition, 0, len(rm.parts))
+	for _, p := range rm.parts {
+		out = append(out, p)
+	}
+	return out
+}
+
+// reconcile makes the hosted partitions match img: every partition that
+// lists this broker as a replica has an open log and the right role; every
+// hosted partition the image no longer assigns here is closed, and deleted
+// when its topic is gone. Called from the apply goroutine only.
+func (rm *replicaManager) reconcile(img *cluster.Image) {
+	want := map[topicPartition]bool{}
+	for _, t := range img.Topics() {
+		for _, p := range t.Partitions {
+			if !containsID(p.Replicas, rm.brokerID) {
+				continue
+			}
+			key := topicPartition{t.Name, p.Index}
+			want[key] = true
+			if err := rm.ensure(t, p); err != nil {
+				rm.logger.Error("cannot host partition", "topic", t.Name, "partition", p.Index, "err", err)
+			}
+		}
+	}
+	for _, p := range rm.all() {
+		if want[topicPartition{p.topic, p.index}] {
+			continue
+		}
+		_, topicExists := img.TopicByID(p.topicID)
+		rm.drop(p, !topicExists)
+	}
+}
+
+// ensure opens (or updates) the log of one partition assigned here.
+func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition) error {
+	key := topicPartition{t.Name, meta.Index}
+	cfg := logConfigFor(rm.logDefaults, t.Configs)
+	rm.mu.RLock()
+	p := rm.parts[key]
+	rm.mu.RUnlock()
+	if p != nil && p.topicID != t.ID {
+		rm.drop(p, true) // a deleted topic's replica under a recreated name
+		p = nil
+	}
+	if p == nil {
+		log, err := rm.openLog(t.Name, t.ID, meta.Index, cfg)
+		if err != nil {
+			return err
+		}
+		p = &partition{topic: t.Name, topicID: t.ID, index: meta.Index, log: log}
+		rm.mu.Lock()
+		rm.parts[key] = p
+		rm.mu.Unlock()
+	} else if err := p.log.SetConfig(cfg); err != nil {
+		rm.logger.Warn("topic config not applied to log", "topic", t.Name, "partition", meta.Index, "err", err)
+	}
+	leads := meta.Leader == rm.brokerID
+	if leads && (!p.leader.Load() || p.leaderEpoch.Load() != meta.LeaderEpoch) {
+		// A new leader starts its epoch at its log end (KIP-101), so
+		// OffsetForLeaderEpoch answers correctly before its first append.
+		if err := p.log.AssignEpoch(meta.LeaderEpoch); err != nil {
+			return fmt.Errorf("become leader of %s-%d at epoch %d: %w", t.Name, meta.Index, meta.LeaderEpoch, err)
+		}
+		rm.logger.Info("leading partition", "topic", t.Name, "partition", meta.Index, "leader_epoch", meta.LeaderEpoch)
+	}
+	p.leaderEpoch.Store(meta.LeaderEpoch)
+	p.leader.Store(leads)
+	return nil
+}
+
+// partitionMetadataFile records which topic id a partition directory
+// belongs to, so a topic deleted and recreated under the same name while
+// this broker was down never inherits the old records.
+const partitionMetadataFile = "partition.metadata"
+
+func (rm *replicaManager) openLog(topic string, id cluster.TopicID, index int32, cfg storage.Config) (*storage.Log, error) {
+	dir := storage.PartitionDir(rm.dataDir, topic, index)
+	metaPath := filepath.Join(dir, partitionMetadataFile)
+	want := "version: 0\ntopic_id: " + id.String() + "\n"
+	if b, err := os.ReadFile(metaPath); err == nil && string(b) != want {
+		rm.logger.Warn("deleting replica of an older topic with the same name", "dir", dir, "found", strings.TrimSpace(string(b)))
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, fmt.Errorf("remove stale partition dir: %w", err)
+		}
+	}
+	log, err := storage.Open(dir, cfg, storage.Options{Logger: rm.logger.With("topic", topic, "partition", index)})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(metaPath, []byte(want), 0o644); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("write %s: %w", metaPath, err)
+	}
+	return log, nil
+}
+
+// drop stops hosting p; with deleteData its directory goes too.
+func (rm *replicaManager) drop(p *partition, deleteData bool) {
+	rm.mu.Lock()
+	if rm.parts[topicPartition{p.topic, p.index}] == p {
+		delete(rm.parts, topicPartition{p.topic, p.index})
+	}
+	rm.mu.Unlock()
+	p.leader.Store(false)
+	p.appended() // wake parked fetches: they will find the partition gone
+	var err error
+	if deleteData {
+		err = p.log.Delete()
+		rm.logger.Info("deleted partition", "topic", p.topic, "partition", p.index)
+	} else {
+		err = p.log.Close()
+	}
+	if err != nil && !errors.Is(err, storage.ErrClosed) {
+		rm.logger.Warn("closing partition log", "topic", p.topic, "partition", p.index, "err", err)
+	}
+}
+
+// closeAll closes every log cleanly (broker shutdown).
+func (rm *replicaManager) closeAll() {
+	for _, p := range rm.all() {
+		rm.drop(p, false)
+	}
+}
+
+func containsID(ids []int32, id int32) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,342 @@
+// Package harness starts real `barge serve` processes for end-to-end tests:
+// it builds the binary once, picks free loopback ports, starts one broker or
+// a cluster, waits until every broker is ready, and stops them (SIGTERM, or
+// SIGKILL for crash tests). Tests then talk to the brokers with real Kafka
+// clients.
+package harness
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+)
+
+// Binary builds ./cmd/barge once per test process and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "barge-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binary = filepath.Join(dir, "barge")
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..", "..", "..")
+		cmd := exec.Command("go", "build", "-o", binary, "./cmd/barge")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/barge: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binary
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Broker is one running `barge serve` process.
+type Broker struct {
+	ID        int
+	DataDir   string
+	KafkaAddr string
+	HTTPAddr  string
+	RaftAddr  string
+	Gossip    string
+	Args      []string // extra flags given at start
+
+	t       testing.TB
+	cmd     *exec.Cmd
+	logPath string
+	exited  chan struct{}
+	exitErr error
+}
+
+// Options shape a broker or cluster start.
+type Options struct {
+	// ExtraArgs are added to every broker's command line.
+	ExtraArgs []string
+}
+
+// StartBroker starts a single-node broker with its data in a new temporary
+// directory and waits until it is ready.
+func StartBroker(t testing.TB, opts Options) *Broker {
+	t.Helper()
+	b := newBroker(t, 0, t.TempDir(), opts.ExtraArgs)
+	b.Start()
+	b.WaitReady(30 * time.Second)
+	return b
+}
+
+// StartCluster starts n brokers that form one cluster with --bootstrap-expect
+// n and waits until each is ready and sees all n brokers.
+func StartCluster(t testing.TB, n int, opts Options) []*Broker {
+	t.Helper()
+	brokers := make([]*Broker, n)
+	for i := range brokers {
+		brokers[i] = newBroker(t, i, t.TempDir(), opts.ExtraArgs)
+	}
+	var seeds []string
+	for _, b := range brokers {
+		seeds = append(seeds, b.Gossip)
+	}
+	for _, b := range brokers {
+		b.Args = append(b.Args, "--join", strings.Join(seeds, ","), "--bootstrap-expect", strconv.Itoa(n))
+		b.Start()
+	}
+	for _, b := range brokers {
+		b.WaitReady(60 * time.Second)
+	}
+	for _, b := range brokers {
+		b.WaitFor(60*time.Second, fmt.Sprintf("broker %d to see %d brokers", b.ID, n), func() bool {
+			var status struct {
+				Brokers []struct {
+					Fenced bool `json:"fenced"`
+				} `json:"brokers"`
+				ControllerID int `json:"controller_id"`
+			}
+			if err := b.GetJSON("/v1/cluster", &status); err != nil {
+				return false
+			}
+			live := 0
+			for _, br := range status.Brokers {
+				if !br.Fenced {
+					live++
+				}
+			}
+			return live == n && status.ControllerID >= 0
+		})
+	}
+	return brokers
+}
+
+func newBroker(t testing.TB, id int, dataDir string, extra []string) *Broker {
+	addr := func() string { return "127.0.0.1:" + strconv.Itoa(FreePort(t)) }
+	b := &Broker{
+		ID: id, DataDir: dataDir, t: t,
+		KafkaAddr: addr(), HTTPAddr: addr(), RaftAddr: addr(), Gossip: addr(),
+		Args: append([]string(nil), extra...),
+	}
+	t.Cleanup(func() { b.Stop() })
+	return b
+}
+
+// Start launches the process with the broker's addresses and Args. Its
+// output goes to a log file that is copied into the test log on failure.
+func (b *Broker) Start() {
+	b.t.Helper()
+	args := append([]string{"serve",
+		"--id", strconv.Itoa(b.ID), "--data", b.DataDir,
+		"--kafka", b.KafkaAddr, "--http", b.HTTPAddr, "--raft", b.RaftAddr, "--gossip", b.Gossip,
+		"--fast-failure-detection",
+	}, b.Args...)
+	b.logPath = filepath.Join(b.DataDir, fmt.Sprintf("broker-%d-%d.log", b.ID, time.Now().UnixNano()))
+	logFile, err := os.Create(b.logPath)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.cmd = exec.Command(Binary(b.t), args...)
+	b.cmd.Stdout, b.cmd.Stderr = logFile, logFile
+	if err := b.cmd.Start(); err != nil {
+		logFile.Close()
+		b.t.Fatalf("start broker %d: %v", b.ID, err)
+	}
+	b.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, exited chan struct{}) {
+		b.exitErr = cmd.Wait()
+		logFile.Close()
+		close(exited)
+	}(b.cmd, b.exited)
+	t := b.t
+	logPath := b.logPath
+	t.Cleanup(func() {
+		if t.Failed() {
+			if out, err := os.ReadFile(logPath); err == nil {
+				t.Logf("--- log of broker %d (%s) ---\n%s", b.ID, logPath, tail(out, 200))
+			}
+		}
+	})
+}
+
+// Pid is the process id of the running broker.
+func (b *Broker) Pid() int { return b.cmd.Process.Pid }
+
+// Running reports whether the process has not exited.
+func (b *Broker) Running() bool {
+	select {
+	case <-b.exited:
+		return false
+	default:
+		return b.cmd != nil
+	}
+}
+
+// Stop sends SIGTERM and waits for a clean exit (SIGKILL after 30 s).
+func (b *Broker) Stop() error {
+	if b.cmd == nil || !b.Running() {
+		return nil
+	}
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.exited:
+	case <-time.After(30 * time.Second):
+		b.cmd.Process.Kill()
+		<-b.exited
+		return fmt.Errorf("broker %d did not stop within 30s of SIGTERM", b.ID)
+	}
+	return b.exitErr
+}
+
+// Kill stops the process with SIGKILL, as a crash would.
+func (b *Broker) Kill() {
+	if b.cmd == nil || !b.Running() {
+		return
+	}
+	b.cmd.Process.Kill()
+	<-b.exited
+}
+
+// Restart starts the process again on the same data directory and ports.
+func (b *Broker) Restart() {
+	b.t.Helper()
+	b.Start()
+	b.WaitReady(60 * time.Second)
+}
+
+// Log returns what the process wrote so far.
+func (b *Broker) Log() string {
+	out, _ := os.ReadFile(b.logPath)
+	return string(out)
+}
+
+// WaitReady waits until /readyz answers 200.
+func (b *Broker) WaitReady(d time.Duration) {
+	b.t.Helper()
+	b.WaitFor(d, fmt.Sprintf("broker %d ready", b.ID), func() bool {
+		resp, err := http.Get("http://" + b.HTTPAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// WaitFor polls cond until it holds or d passes (then the test fails). It
+// also fails at once when the process exits.
+func (b *Broker) WaitFor(d time.Duration, what string, cond func() bool) {
+	b.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if !b.Running() {
+			b.t.Fatalf("broker %d exited (%v) while waiting for %s\n%s", b.ID, b.exitErr, what, tail([]byte(b.Log()), 60))
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// GetJSON fetches an HTTP path of the broker and decodes it.
+func (b *Broker) GetJSON(path string, v any) error {
+	resp, err := http.Get("http://" + b.HTTPAddr + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// Metric returns the value of an unlabelled Prometheus metric from /metrics.
+func (b *Broker) Metric(name string) (float64, error) {
+	resp, err := http.Get("http://" + b.HTTPAddr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		}
+	}
+	return 0, fmt.Errorf("metric %s not found", name)
+}
+
+// PeakRSS is the process's peak resident set size (VmHWM) in bytes.
+func (b *Broker) PeakRSS() (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", b.Pid()))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", b.Pid())
+}
+
+// Seeds returns the Kafka addresses of brokers, for client bootstrap lists.
+func Seeds(brokers ...*Broker) []string {
+	var out []string
+	for _, b := range brokers {
+		out = append(out, b.KafkaAddr)
+	}
+	return out
+}
+
+// Context returns a context that ends with the test or after d.
+func Context(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func tail(b []byte, lines int) string {
+	s := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(s) > lines {
+		s = s[len(s)-lines:]
+	}
+	return strings.Join(s, "\n")
+}

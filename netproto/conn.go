@@ -1,0 +1,392 @@
+package netproto
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+const (
+	// readBufBytes is the per-connection read buffer: most requests fit,
+	// larger frames are read straight into their own buffer.
+	readBufBytes = 16 << 10
+	// eagerFrameBytes is allocated up front for a frame; a larger frame's
+	// buffer grows as its bytes arrive, so a lying size prefix costs at
+	// most this much.
+	eagerFrameBytes = 1 << 20
+)
+
+// slot is one request's place in its connection's ordered response queue.
+// resp and ready are guarded by conn.mu.
+type slot struct {
+	meta        requestMeta
+	respVersion int16 // version to encode resp.Msg at
+	resp        Response
+	ready       bool
+}
+
+// conn serves one client connection. serve runs the read loop on the
+// goroutine the Server started and owns a write goroutine; respond is
+// called by handlers from any goroutine.
+//
+// Lifecycle: a read error or protocol violation closes at once (closeNow).
+// stopReading (Shutdown) stops reads and cancels ctx; the writer then
+// drains the queue and closes. closeNow drops whatever is unwritten.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	info   ConnInfo
+	log    *slog.Logger
+	ctx    context.Context // cancelled by stopReading and closeNow
+	cancel context.CancelFunc
+	br     *bufio.Reader
+
+	lastActive atomic.Int64  // unix nanos of the last bytes read or response written
+	pending    atomic.Int64  // slots queued whose response is not yet written
+	sem        chan struct{} // MaxInFlight tokens: held from read to write
+	readStop   chan struct{} // closed (stopOnce) when reading must stop
+	wake       chan struct{} // cap 1: the queue head became ready, or state changed
+	stopOnce   sync.Once
+	closeOnce  sync.Once
+
+	mu          sync.Mutex
+	queue       []*slot // guarded by mu; request order
+	readStopped bool    // guarded by mu; also set before the read deadline is forced
+	readerDone  bool    // guarded by mu; the read loop will queue nothing more
+	closed      bool    // guarded by mu
+}
+
+func newConn(s *Server, nc net.Conn, id uint64) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &conn{
+		s:        s,
+		nc:       nc,
+		info:     ConnInfo{ID: id, RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr()},
+		log:      s.log.With("conn_id", id, "remote", addrString(nc.RemoteAddr())),
+		ctx:      ctx,
+		cancel:   cancel,
+		sem:      make(chan struct{}, s.cfg.MaxInFlight),
+		readStop: make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+	}
+	c.br = bufio.NewReaderSize(activityReader{c}, readBufBytes)
+	c.lastActive.Store(time.Now().UnixNano())
+	return c
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// activityReader records when bytes last arrived, for the idle check.
+type activityReader struct{ c *conn }
+
+func (r activityReader) Read(p []byte) (int, error) {
+	n, err := r.c.nc.Read(p)
+	if n > 0 {
+		r.c.lastActive.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+// serve runs the connection until it closes: the read loop here, the write
+// loop on a goroutine it waits for.
+func (c *conn) serve() {
+	c.log.Debug("connection opened")
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	err := c.readLoop()
+	if errors.Is(err, errReadStopped) {
+		c.mu.Lock()
+		c.readerDone = true
+		c.mu.Unlock()
+		c.signal()
+	} else {
+		c.logReadError(err)
+		c.closeNow()
+	}
+	<-writerDone
+	c.closeNow()
+	c.log.Debug("connection closed")
+}
+
+// stopReading makes the read loop stop before its next request and cancels
+// the handlers' context; the writer closes the connection once the queue
+// is drained. Safe from any goroutine, idempotent.
+func (c *conn) stopReading() {
+	c.mu.Lock()
+	c.readStopped = true
+	// Under mu, so the read loop cannot re-arm a later deadline after this
+	// one (it checks readStopped under mu before arming).
+	c.nc.SetReadDeadline(time.Unix(1, 0))
+	c.mu.Unlock()
+	c.stopOnce.Do(func() { close(c.readStop) })
+	c.cancel()
+}
+
+// closeNow closes the connection, cancels ctx and drops unwritten
+// responses, releasing their Fetch regions. Safe from any goroutine,
+// idempotent.
+func (c *conn) closeNow() {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed, c.readStopped = true, true
+		// Slots answered before the close are released here; a slot
+		// answered later is released by respond, which sees c.closed.
+		// Reading s.ready must happen under c.mu, as respond writes it.
+		var dropped []*FetchResponse
+		for _, s := range c.queue {
+			if s.ready {
+				dropped = append(dropped, s.resp.Fetch)
+			}
+		}
+		c.queue = nil
+		c.mu.Unlock()
+		c.stopOnce.Do(func() { close(c.readStop) })
+		c.cancel()
+		c.nc.Close()
+		for _, f := range dropped {
+			releaseFetch(f)
+		}
+		c.signal()
+	})
+}
+
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// readLoop reads, decodes and dispatches requests until an error; it
+// returns errReadStopped when told to stop.
+func (c *conn) readLoop() error {
+	for {
+		if !c.acquire() {
+			return errReadStopped
+		}
+		frame, err := c.readFrame()
+		if err != nil {
+			return err
+		}
+		received := time.Now()
+		c.s.st.requests.Add(1)
+		req, err := decodeRequest(frame, c.s.cfg.Versions)
+		if err != nil {
+			if req == nil || req.Key != apiVersionsKey || !errors.Is(err, ErrUnsupportedVersion) {
+				return err
+			}
+			c.log.Debug("answering unsupported api versions request", "api_version", req.Version)
+			s := c.push(requestMeta{req.Key, req.Version, req.CorrelationID, len(frame), received}, 0)
+			if s == nil {
+				return errReadStopped
+			}
+			c.respond(s, Response{Msg: unsupportedApiVersions(c.s.cfg.Versions)})
+			continue
+		}
+		req.Received, req.Conn = received, c.info
+		s := c.push(requestMeta{req.Key, req.Version, req.CorrelationID, len(frame), received}, req.Version)
+		if s == nil {
+			return errReadStopped
+		}
+		c.s.cfg.Handler.ServeKafka(c.ctx, req, func(r Response) { c.respond(s, r) })
+	}
+}
+
+// acquire takes an in-flight token, waiting (back-pressure) while
+// MaxInFlight responses are outstanding. false: reading must stop.
+func (c *conn) acquire() bool {
+	select {
+	case c.sem <- struct{}{}:
+		return true
+	default:
+	}
+	c.s.st.stalls.Add(1)
+	select {
+	case c.sem <- struct{}{}:
+		return true
+	case <-c.readStop:
+		return false
+	}
+}
+
+// readFrame reads one size-prefixed frame and returns the bytes after the
+// size. The buffer is fresh: decoded requests alias it.
+func (c *conn) readFrame() ([]byte, error) {
+	if err := c.armDeadline(); err != nil {
+		return nil, err
+	}
+	var size [4]byte
+	if err := c.readFull(size[:]); err != nil {
+		return nil, err
+	}
+	n := int(int32(binary.BigEndian.Uint32(size[:])))
+	switch {
+	case n > c.s.cfg.MaxRequestBytes:
+		return nil, fmt.Errorf("%w: %d > %d bytes", ErrFrameTooLarge, n, c.s.cfg.MaxRequestBytes)
+	case n < minFrameBytes:
+		return nil, fmt.Errorf("%w: %d bytes", ErrFrameTooSmall, n)
+	}
+	frame := make([]byte, 0, min(n, eagerFrameBytes))
+	for len(frame) < n {
+		if len(frame) == cap(frame) {
+			frame = slices.Grow(frame, min(n-len(frame), len(frame)))
+		}
+		end := min(cap(frame), n)
+		if err := c.readFull(frame[len(frame):end]); err != nil {
+			return nil, err
+		}
+		frame = frame[:end]
+	}
+	c.s.st.bytesIn.Add(uint64(4 + n))
+	return frame, nil
+}
+
+// readFull fills p, riding out read deadlines that were only idle checks.
+func (c *conn) readFull(p []byte) error {
+	for {
+		n, err := io.ReadFull(c.br, p)
+		if err == nil {
+			return nil
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			return err
+		}
+		p = p[n:]
+		if err := c.onTimeout(); err != nil {
+			return err
+		}
+	}
+}
+
+// armDeadline sets the read deadline to the next idle check before a
+// request is read.
+func (c *conn) armDeadline() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.readStopped {
+		return errReadStopped
+	}
+	return c.checkIdleLocked()
+}
+
+// onTimeout runs when a read hit its deadline: either reading was stopped,
+// or it was an idle check.
+func (c *conn) onTimeout() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.readStopped {
+		return errReadStopped
+	}
+	return c.checkIdleLocked()
+}
+
+// checkIdleLocked closes an idle connection (by returning errIdle) or sets
+// the read deadline to when it could next become idle.
+func (c *conn) checkIdleLocked() error {
+	timeout := c.s.cfg.IdleTimeout
+	if timeout < 0 {
+		return c.nc.SetReadDeadline(time.Time{})
+	}
+	last := time.Unix(0, c.lastActive.Load())
+	idle, next := idleVerdict(time.Now(), last, c.pending.Load() > 0, timeout)
+	if idle {
+		return errIdle
+	}
+	return c.nc.SetReadDeadline(next)
+}
+
+// idleVerdict decides whether a connection last active at lastActive is
+// idle at now: nothing read or written for timeout and no response pending
+// (a long poll is not idleness). If not, next is when to ask again.
+func idleVerdict(now, lastActive time.Time, pending bool, timeout time.Duration) (idle bool, next time.Time) {
+	if pending {
+		return false, now.Add(timeout)
+	}
+	if now.Sub(lastActive) >= timeout {
+		return true, time.Time{}
+	}
+	return false, lastActive.Add(timeout)
+}
+
+// logReadError logs why the read loop ended and counts protocol refusals.
+func (c *conn) logReadError(err error) {
+	switch {
+	case errors.Is(err, errIdle):
+		c.s.st.idle.Add(1)
+		c.log.Debug("closing idle connection", "idle_timeout", c.s.cfg.IdleTimeout)
+	case errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrFrameTooSmall),
+		errors.Is(err, ErrMalformedRequest), errors.Is(err, ErrUnsupportedRequest),
+		errors.Is(err, ErrUnsupportedVersion):
+		c.s.st.refused.Add(1)
+		c.log.Info("closing connection after a bad request", "err", err)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):
+		c.log.Debug("client closed connection", "err", err)
+	default:
+		c.log.Debug("read failed", "err", err)
+	}
+}
+
+// push queues a slot for a request about to be dispatched; nil if the
+// connection is closed.
+func (c *conn) push(meta requestMeta, respVersion int16) *slot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	s := &slot{meta: meta, respVersion: respVersion}
+	c.queue = append(c.queue, s)
+	c.pending.Add(1)
+	return s
+}
+
+// respond records s's response; any goroutine, any time. A second response
+// for one slot is a handler bug: it is logged and dropped. A response for
+// a closed connection is dropped. Dropped Fetch responses are released.
+func (c *conn) respond(s *slot, r Response) {
+	c.mu.Lock()
+	switch {
+	case s.ready:
+		first := s.resp.Fetch
+		c.mu.Unlock()
+		c.log.Error("handler responded twice to one request, ignoring the second response",
+			"api_key", s.meta.key, "api_version", s.meta.version, "correlation_id", s.meta.corr)
+		if r.Fetch != first { // the same FetchResponse twice is released once
+			releaseFetch(r.Fetch)
+		}
+		return
+	case c.closed:
+		s.resp, s.ready = r, true
+		c.mu.Unlock()
+		releaseFetch(r.Fetch)
+		return
+	}
+	s.resp, s.ready = r, true
+	head := len(c.queue) > 0 && c.queue[0] == s
+	c.mu.Unlock()
+	// Later slots wait for the head anyway; the writer looks at them
+	// right after writing it.
+	if head {
+		c.signal()
+	}
+}
