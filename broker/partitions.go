@@ -82,6 +82,12 @@ type replicaManager struct {
 
 	mu    sync.RWMutex
 	parts map[topicPartition]*partition // guarded by mu
+
+	// roleChanged, when set, is called on the apply goroutine after a
+	// hosted partition becomes leader (leading=true) or stops leading or
+	// hosting it (leading=false). The group coordinator uses it to load and
+	// unload __consumer_offsets partitions.
+	roleChanged func(p *partition, leading bool)
 }
 
 func newReplicaManager(brokerID int32, dataDir string, logDefaults storage.Config, logger *slog.Logger) *replicaManager {
@@ -171,8 +177,13 @@ func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition) error 
 		}
 		rm.logger.Info("leading partition", "topic", t.Name, "partition", meta.Index, "leader_epoch", meta.LeaderEpoch)
 	}
+	wasLeader := p.leader.Load()
+	epochChanged := p.leaderEpoch.Load() != meta.LeaderEpoch
 	p.leaderEpoch.Store(meta.LeaderEpoch)
 	p.leader.Store(leads)
+	if rm.roleChanged != nil && (wasLeader != leads || (leads && epochChanged)) {
+		rm.roleChanged(p, leads)
+	}
 	return nil
 }
 
@@ -209,7 +220,10 @@ func (rm *replicaManager) drop(p *partition, deleteData bool) {
 		delete(rm.parts, topicPartition{p.topic, p.index})
 	}
 	rm.mu.Unlock()
-	p.leader.Store(false)
+	wasLeader := p.leader.Swap(false)
+	if rm.roleChanged != nil && wasLeader {
+		rm.roleChanged(p, false)
+	}
 	p.appended() // wake parked fetches: they will find the partition gone
 	var err error
 	if deleteData {
