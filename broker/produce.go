@@ -43,6 +43,9 @@ func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respon
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	// The appends are done and the response holds no bytes of the request:
+	// its frame can serve the next produce on this broker.
+	req.Recycle()
 	if acks == 0 {
 		respond(netproto.Response{None: true})
 		return

@@ -28,6 +28,8 @@ type Request struct {
 	Size          int          // bytes of the frame, size prefix excluded
 	Received      time.Time
 	Conn          ConnInfo
+
+	pooled []byte // the frame, when it came from the frame pools; see Recycle
 }
 
 // ConnInfo identifies the connection a request came in on.

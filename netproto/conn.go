@@ -202,6 +202,9 @@ func (c *conn) readLoop() error {
 			continue
 		}
 		req.Received, req.Conn = received, c.info
+		if len(frame) >= framePoolMin && len(frame) <= framePoolMax {
+			req.pooled = frame
+		}
 		s := c.push(requestMeta{req.Key, req.Version, req.CorrelationID, len(frame), received}, req.Version)
 		if s == nil {
 			return errReadStopped
@@ -243,6 +246,15 @@ func (c *conn) readFrame() ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d > %d bytes", ErrFrameTooLarge, n, c.s.cfg.MaxRequestBytes)
 	case n < minFrameBytes:
 		return nil, fmt.Errorf("%w: %d bytes", ErrFrameTooSmall, n)
+	}
+	if n >= framePoolMin && n <= framePoolMax {
+		frame := getPooledFrame(n)
+		if err := c.readFull(frame); err != nil {
+			putPooledFrame(frame)
+			return nil, err
+		}
+		c.s.st.bytesIn.Add(uint64(4 + n))
+		return frame, nil
 	}
 	frame := make([]byte, 0, min(n, eagerFrameBytes))
 	for len(frame) < n {
