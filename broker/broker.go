@@ -110,13 +110,17 @@ func (b *Broker) Start() error {
 		b.kafkaLn.Close()
 		return fmt.Errorf("broker: %w", err)
 	}
+	b.replicas.currentTopicID = func(topic string) (cluster.TopicID, bool) {
+		t, ok := b.node.Image().Topic(topic)
+		return t.ID, ok
+	}
 	if err := b.node.Start(); err != nil {
 		b.kafkaLn.Close()
 		return fmt.Errorf("broker: start cluster node: %w", err)
 	}
 	sub, img := b.node.Subscribe(1024)
 	b.replicas.reconcile(img)
-	b.goBackground("metadata", func() { b.applyMetadata(sub) })
+	b.goBackground("metadata", func() { b.applyMetadata(sub, img) })
 	b.goBackground("retention", b.retentionLoop)
 
 	b.server, err = netproto.NewServer(netproto.ServerConfig{
@@ -158,18 +162,41 @@ func (b *Broker) goBackground(name string, fn func()) {
 }
 
 // applyMetadata follows the metadata log and keeps the hosted partitions in
-// line with it, in log order.
-func (b *Broker) applyMetadata(sub *cluster.Subscription) {
+// line with it, in log order. It also decides readiness: the broker is ready
+// once it has replayed the Raft log it had at start, reconciled its
+// partitions with the image that resulted, and sees itself registered, so a
+// rolling restart that waits for /readyz finds every partition served.
+func (b *Broker) applyMetadata(sub *cluster.Subscription, start *cluster.Image) {
 	defer sub.Close()
+	replayTo := b.node.LastLogIndex()
+	var want uint64 // image index to reconcile before ready; 0 until the replay is done
+	reconciled := start
 	for {
-		change, err := sub.Next(b.ctx)
-		if err != nil {
+		if !b.ready.Load() {
+			if want == 0 && b.node.AppliedIndex() >= replayTo {
+				want = max(b.node.Image().Index(), 1)
+			}
+			if _, registered := reconciled.Broker(b.cfg.ID); want > 0 && reconciled.Index() >= want && registered {
+				b.ready.Store(true)
+				b.logger.Info("broker ready", "metadata_index", reconciled.Index())
+			}
+		}
+		ctx := b.ctx
+		var cancel context.CancelFunc = func() {}
+		if !b.ready.Load() {
+			// While not ready, look again now and then even without a change.
+			ctx, cancel = context.WithTimeout(b.ctx, 50*time.Millisecond)
+		}
+		change, err := sub.Next(ctx)
+		cancel()
+		if b.ctx.Err() != nil || errors.Is(err, cluster.ErrClosed) {
 			return
 		}
-		b.replicas.reconcile(change.Image)
-		if _, ok := change.Image.Broker(b.cfg.ID); ok {
-			b.ready.Store(true)
+		if err != nil {
+			continue // the readiness timeout
 		}
+		b.replicas.reconcile(change.Image)
+		reconciled = change.Image
 	}
 }
 

@@ -83,6 +83,12 @@ type replicaManager struct {
 	mu    sync.RWMutex
 	parts map[topicPartition]*partition // guarded by mu
 
+	// currentTopicID, when set, gives the id the latest metadata image
+	// has for a topic name. The image moves ahead of reconcile (which
+	// follows it on the apply goroutine), so get checks hosted partitions
+	// against it. Set once before requests are served.
+	currentTopicID func(topic string) (cluster.TopicID, bool)
+
 	// roleChanged, when set, is called on the apply goroutine after a
 	// hosted partition becomes leader (leading=true) or stops leading or
 	// hosting it (leading=false). The group coordinator uses it to load and
@@ -100,11 +106,21 @@ func newReplicaManager(brokerID int32, dataDir string, logDefaults storage.Confi
 	}
 }
 
-// get returns the hosted partition, or nil.
+// get returns the hosted partition, or nil. A hosted partition of a topic
+// the latest metadata no longer has under that name (deleted, or deleted and
+// created again with a new id, while reconcile has not caught up) is not
+// returned: a produce must never be acknowledged from a log that reconcile
+// is about to delete, nor a fetch of the new topic read the old records.
 func (rm *replicaManager) get(topic string, index int32) *partition {
 	rm.mu.RLock()
-	defer rm.mu.RUnlock()
-	return rm.parts[topicPartition{topic, index}]
+	p := rm.parts[topicPartition{topic, index}]
+	rm.mu.RUnlock()
+	if p != nil && rm.currentTopicID != nil {
+		if id, ok := rm.currentTopicID(topic); !ok || id != p.topicID {
+			return nil
+		}
+	}
+	return p
 }
 
 // all returns every hosted partition.

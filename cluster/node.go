@@ -347,6 +347,16 @@ func (n *Node) Servers() ([]Server, error) {
 // AppliedIndex returns the Raft index of the last entry applied locally.
 func (n *Node) AppliedIndex() uint64 { return n.fsm.appliedIndex() }
 
+// LastLogIndex is the index of the last entry in this broker's Raft log
+// (stored or received, not necessarily applied yet). A broker that has
+// applied up to the LastLogIndex it saw at start has replayed its own log.
+func (n *Node) LastLogIndex() uint64 {
+	if n.raft == nil {
+		return 0
+	}
+	return n.raft.LastIndex()
+}
+
 // Snapshot asks Raft for a snapshot of the image now and waits for it.
 func (n *Node) Snapshot() error {
 	if n.raft == nil {

@@ -24,6 +24,9 @@ const (
 	// buffer grows as its bytes arrive, so a lying size prefix costs at
 	// most this much.
 	eagerFrameBytes = 1 << 20
+	// refusedDrainTimeout bounds how long a connection refused for a bad
+	// request keeps writing the responses to the requests before it.
+	refusedDrainTimeout = 10 * time.Second
 )
 
 // slot is one request's place in its connection's ordered response queue.
@@ -39,9 +42,10 @@ type slot struct {
 // goroutine the Server started and owns a write goroutine; respond is
 // called by handlers from any goroutine.
 //
-// Lifecycle: a read error or protocol violation closes at once (closeNow).
-// stopReading (Shutdown) stops reads and cancels ctx; the writer then
-// drains the queue and closes. closeNow drops whatever is unwritten.
+// Lifecycle: a read error closes at once (closeNow). A protocol violation,
+// like stopReading (Shutdown), stops reads and cancels ctx; the writer then
+// drains the queue and closes (within refusedDrainTimeout after a
+// violation). closeNow drops whatever is unwritten.
 type conn struct {
 	s      *Server
 	nc     net.Conn
@@ -112,18 +116,36 @@ func (c *conn) serve() {
 		c.writeLoop()
 	}()
 	err := c.readLoop()
-	if errors.Is(err, errReadStopped) {
-		c.mu.Lock()
-		c.readerDone = true
-		c.mu.Unlock()
-		c.signal()
-	} else {
+	switch {
+	case errors.Is(err, errReadStopped):
+		c.finishReading()
+	case refusal(err):
+		// Kafka reads one request at a time, so it has answered every
+		// request before a bad one when it closes. Do the same: a client
+		// that pipelined a produce before the bad frame must see its ack,
+		// not a reset after the append. The drain is bounded, as a client
+		// that sends garbage may not read either.
+		c.logReadError(err)
+		c.stopReading()
+		c.finishReading()
+		drainBound := time.AfterFunc(refusedDrainTimeout, c.closeNow)
+		defer drainBound.Stop()
+	default:
 		c.logReadError(err)
 		c.closeNow()
 	}
 	<-writerDone
 	c.closeNow()
 	c.log.Debug("connection closed")
+}
+
+// finishReading tells the writer that the read loop will queue nothing
+// more: it closes the connection once the queue is written.
+func (c *conn) finishReading() {
+	c.mu.Lock()
+	c.readerDone = true
+	c.mu.Unlock()
+	c.signal()
 }
 
 // stopReading makes the read loop stop before its next request and cancels
@@ -345,9 +367,7 @@ func (c *conn) logReadError(err error) {
 	case errors.Is(err, errIdle):
 		c.s.st.idle.Add(1)
 		c.log.Debug("closing idle connection", "idle_timeout", c.s.cfg.IdleTimeout)
-	case errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrFrameTooSmall),
-		errors.Is(err, ErrMalformedRequest), errors.Is(err, ErrUnsupportedRequest),
-		errors.Is(err, ErrUnsupportedVersion):
+	case refusal(err):
 		c.s.st.refused.Add(1)
 		c.log.Info("closing connection after a bad request", "err", err)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
@@ -356,6 +376,14 @@ func (c *conn) logReadError(err error) {
 	default:
 		c.log.Debug("read failed", "err", err)
 	}
+}
+
+// refusal reports whether the read loop stopped on a protocol violation
+// (as opposed to an I/O error, idleness or a stop request).
+func refusal(err error) bool {
+	return errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrFrameTooSmall) ||
+		errors.Is(err, ErrMalformedRequest) || errors.Is(err, ErrUnsupportedRequest) ||
+		errors.Is(err, ErrUnsupportedVersion)
 }
 
 // push queues a slot for a request about to be dispatched; nil if the

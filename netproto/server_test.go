@@ -400,6 +400,25 @@ func TestResponseCloseAfterEarlierResponses(t *testing.T) {
 	expectClosed(t, c)
 }
 
+// A refused request closes the connection only after the requests read
+// before it are answered, even one answered after the refusal, as Kafka
+// (which reads one request at a time) does.
+func TestRefusalAnswersEarlierRequests(t *testing.T) {
+	refused := make(chan struct{})
+	srv, addr := startServer(t, ServerConfig{Handler: handlerFunc(func(_ context.Context, req *Request, respond func(Response)) {
+		go func() {
+			<-refused
+			respond(Response{Msg: req.Body.ResponseKind()})
+		}()
+	})})
+	c := dial(t, "tcp", addr)
+	send(t, c, appendRequest(nil, 1, nil, metadataRequest(4), nil), rawFrame(1000, 0, 2, nil))
+	waitFor(t, "refusal counted", func() bool { return srv.Stats().ConnectionsRefused == 1 })
+	close(refused)
+	readResponse(t, c, 1, 4, kmsg.NewPtrMetadataResponse())
+	expectClosed(t, c)
+}
+
 func TestInvalidResponseCloses(t *testing.T) {
 	for _, tc := range []struct {
 		name string
