@@ -289,3 +289,21 @@ func TestPartitionDir(t *testing.T) {
 		}
 	}
 }
+
+// After DeleteRecords, a timestamp lookup answers with the first remaining
+// record at or after the timestamp, and that record's own timestamp.
+func TestOffsetForTimestampSkipsDeletedRecords(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), DefaultConfig(), nil)
+	defer l.Close()
+	spec := plainBatch(100, 10, 1000) // record o has timestamp 1000+o
+	mustAppend(t, l, spec.build(), 0)
+	if _, err := l.DeleteRecordsBefore(40); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ ts, off int64 }{{0, 40}, {1010, 40}, {1040, 40}, {1041, 41}} {
+		off, ts, ok, err := l.OffsetForTimestamp(tc.ts, l.LogEndOffset())
+		if err != nil || !ok || off != tc.off || ts != 1000+tc.off {
+			t.Fatalf("ts %d: (%d, %d, %v, %v), want offset %d with its own timestamp", tc.ts, off, ts, ok, err, tc.off)
+		}
+	}
+}

@@ -245,8 +245,8 @@ func (s *segment) findTimestamp(ts, logStart, upTo int64) (int64, int64, bool, e
 		if h.LastOffset() < logStart {
 			continue
 		}
-		if off, t, ok := recordAtOrAfterTimestamp(batch, h, ts); ok {
-			return max(off, logStart), t, true, nil
+		if off, t, ok := recordAtOrAfterTimestamp(batch, h, ts, logStart); ok {
+			return off, t, true, nil
 		}
 	}
 }

@@ -3,32 +3,34 @@ package storage
 import "encoding/binary"
 
 // recordAtOrAfterTimestamp finds, within one whole batch, the first record
-// whose timestamp is at or after target, for ListOffsets by timestamp.
+// at or above minOffset (the log start: records below it are deleted) whose
+// timestamp is at or after target, for ListOffsets by timestamp.
 //
 // Only uncompressed batches are walked record by record (a few varints each).
 // For a compressed batch the broker would have to decompress to be exact; it
 // answers with the batch's base offset instead, which makes a consumer start
 // at most one batch early, never late. With LogAppendTime every record
 // carries the batch's maxTimestamp, so no walk is needed.
-func recordAtOrAfterTimestamp(batch []byte, h BatchHeader, target int64) (offset, timestamp int64, ok bool) {
-	if h.MaxTimestamp < target {
+func recordAtOrAfterTimestamp(batch []byte, h BatchHeader, target, minOffset int64) (offset, timestamp int64, ok bool) {
+	if h.MaxTimestamp < target || h.LastOffset() < minOffset {
 		return 0, 0, false
 	}
 	if h.LogAppendTime() || h.Compression() != 0 {
-		return h.BaseOffset, h.MaxTimestamp, true
+		return max(h.BaseOffset, minOffset), h.MaxTimestamp, true
 	}
-	found := false
+	found, parsed := false, false
 	walkRecords(batch, h, func(offsetDelta int32, ts int64) bool {
-		if ts >= target {
-			offset, timestamp, found = h.BaseOffset+int64(offsetDelta), ts, true
+		parsed = true
+		if off := h.BaseOffset + int64(offsetDelta); ts >= target && off >= minOffset {
+			offset, timestamp, found = off, ts, true
 			return false
 		}
 		return true
 	})
-	if !found { // records disagree with the header; fall back to the batch
-		return h.BaseOffset, h.MaxTimestamp, true
+	if !found && !parsed { // records do not parse; fall back to the batch
+		return max(h.BaseOffset, minOffset), h.MaxTimestamp, true
 	}
-	return offset, timestamp, true
+	return offset, timestamp, found
 }
 
 // recordWithMaxTimestamp returns the offset of the record carrying the batch's
