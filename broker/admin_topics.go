@@ -110,6 +110,7 @@ func (b *Broker) createTopic(ctx context.Context, t kmsg.CreateTopicsRequestTopi
 		if err != nil {
 			return err
 		}
+		b.replicas.waitApplied(ctx, res.Index)
 		if created, ok := res.Image.Topic(t.Topic); ok {
 			st.TopicID = created.ID
 		}
@@ -145,7 +146,10 @@ func handleDeleteTopics(b *Broker, ctx context.Context, req *netproto.Request) k
 			err = fmt.Errorf("%w: %q", cluster.ErrUnknownTopic, name)
 		} else {
 			st.TopicID = t.ID
-			_, err = b.node.Submit(ctx, cluster.NewCommand(cluster.DeleteTopic{Name: name}))
+			var res cluster.Result
+			if res, err = b.node.Submit(ctx, cluster.NewCommand(cluster.DeleteTopic{Name: name})); err == nil {
+				b.replicas.waitApplied(ctx, res.Index)
+			}
 		}
 		if err != nil {
 			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
@@ -177,7 +181,10 @@ func handleCreatePartitions(b *Broker, ctx context.Context, req *netproto.Reques
 		case t.Count <= int32(len(topic.Partitions)):
 			err = fmt.Errorf("%w: topic %q has %d partitions, asked for %d", cluster.ErrInvalidPartitions, t.Topic, len(topic.Partitions), t.Count)
 		case !r.ValidateOnly:
-			_, err = b.node.Submit(ctx, cluster.NewCommand(*cmd))
+			var res cluster.Result
+			if res, err = b.node.Submit(ctx, cluster.NewCommand(*cmd)); err == nil {
+				b.replicas.waitApplied(ctx, res.Index)
+			}
 		}
 		if err != nil {
 			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)

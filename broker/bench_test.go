@@ -69,7 +69,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 				start = time.Now()
 				consumer, err := kgo.NewClient(kgo.SeedBrokers(br.KafkaAddr()),
 					kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().At(int64(i) * records)}}),
-					kgo.FetchMaxBytes(16<<20), kgo.FetchMaxPartitionBytes(16<<20))
+					kgo.FetchMaxBytes(4<<20), kgo.FetchMaxPartitionBytes(4<<20))
 				if err != nil {
 					b.Fatal(err)
 				}

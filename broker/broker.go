@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/barge-broker/barge/broker/group"
 	"github.com/barge-broker/barge/cluster"
 	"github.com/barge-broker/barge/netproto"
 )
@@ -31,6 +32,7 @@ type Broker struct {
 	server   *netproto.Server
 	pids     *producerIDs
 	metrics  *metrics
+	groups   *group.Coordinator
 
 	kafkaLn net.Listener
 	httpLn  net.Listener
@@ -65,6 +67,13 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.metrics = newMetrics(b)
 	b.replicas = newReplicaManager(cfg.ID, cfg.DataDir, cfg.Log, b.logger)
+	groups, err := newGroupCoordinator(b)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	b.groups = groups
+	b.replicas.roleChanged = b.groupRoleChanged
 	return b, nil
 }
 
@@ -196,6 +205,7 @@ func (b *Broker) applyMetadata(sub *cluster.Subscription, start *cluster.Image) 
 			continue // the readiness timeout
 		}
 		b.replicas.reconcile(change.Image)
+		b.metrics.observeChange(b.cfg.ID, change)
 		reconciled = change.Image
 	}
 }
@@ -271,6 +281,10 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	var err error
 	b.stopOnce.Do(func() {
 		b.ready.Store(false)
+		// The coordinator resigns first: parked JoinGroup and SyncGroup
+		// requests are answered NOT_COORDINATOR, so the drain below does
+		// not wait out rebalance timeouts.
+		b.groups.Close()
 		if b.server != nil {
 			err = b.server.Shutdown(ctx)
 		}
@@ -293,6 +307,7 @@ func (b *Broker) stopAll() {
 		b.kafkaLn.Close()
 	}
 	b.wg.Wait()
+	b.groups.Close() // before the logs close
 	b.replicas.closeAll()
 	if b.node != nil {
 		if err := b.node.Close(); err != nil {

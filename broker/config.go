@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/barge-broker/barge/broker/group"
 	"github.com/barge-broker/barge/storage"
 )
 
@@ -37,6 +38,13 @@ type Config struct {
 	// (log.segment.bytes, log.retention.ms, ...); topics override them.
 	Log storage.Config
 
+	// OffsetsTopicPartitions is offsets.topic.num.partitions: the
+	// partitions __consumer_offsets gets when it is created.
+	OffsetsTopicPartitions int32
+	// Group holds the group coordinator's settings (group.* and
+	// offsets.*); zero fields take Kafka's defaults.
+	Group group.Config
+
 	MaxRequestBytes        int           // socket.request.max.bytes
 	IdleTimeout            time.Duration // connections.max.idle.ms
 	RetentionCheckInterval time.Duration // log.retention.check.interval.ms
@@ -60,6 +68,8 @@ func DefaultConfig() Config {
 		DefaultPartitions:        1,
 		DefaultReplicationFactor: 1,
 		Log:                      storage.DefaultConfig(),
+		OffsetsTopicPartitions:   16,
+		Group:                    group.DefaultConfig(),
 		MaxRequestBytes:          100 << 20,
 		IdleTimeout:              10 * time.Minute,
 		RetentionCheckInterval:   5 * time.Minute,
@@ -82,6 +92,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("broker: default.replication.factor %d: this release keeps one copy of each partition (data replication is not built yet), so it must be 1", c.DefaultReplicationFactor)
 	case c.MaxRequestBytes < 1024:
 		return fmt.Errorf("broker: socket.request.max.bytes %d is too small", c.MaxRequestBytes)
+	case c.OffsetsTopicPartitions < 0:
+		return fmt.Errorf("broker: offsets.topic.num.partitions %d must be positive", c.OffsetsTopicPartitions)
+	}
+	if err := c.Group.Validate(); err != nil {
+		return err
 	}
 	return c.Log.Validate()
 }

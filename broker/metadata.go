@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"time"
 
+	"github.com/barge-broker/barge/broker/group"
 	"github.com/barge-broker/barge/cluster"
 	"github.com/barge-broker/barge/netproto"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -20,7 +22,11 @@ func init() { register(kmsg.Metadata, 0, 12, replying(handleMetadata)) }
 func handleMetadata(b *Broker, ctx context.Context, req *netproto.Request) kmsg.Response {
 	r := req.Body.(*kmsg.MetadataRequest)
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
-	img := b.node.Image()
+	// Answer from the metadata this broker's partitions already match: the
+	// Raft image can name this broker leader a moment before the partition
+	// is open, and a client told so would get NOT_LEADER_OR_FOLLOWER and
+	// back off for its metadata refresh interval.
+	img := b.metadataImage()
 
 	var names []string
 	all := r.Topics == nil || (req.Version == 0 && len(r.Topics) == 0)
@@ -42,7 +48,7 @@ func handleMetadata(b *Broker, ctx context.Context, req *netproto.Request) kmsg.
 		resp.Topics = append(resp.Topics, metadataTopic(img, name, t, ok))
 	}
 	// The image after any auto-creation lists the brokers and controller.
-	img = b.node.Image()
+	img = b.metadataImage()
 	for _, br := range img.LiveBrokers() {
 		host, port := splitHostPort(br.KafkaAddr)
 		mb := kmsg.NewMetadataResponseBroker()
@@ -69,6 +75,10 @@ func (b *Broker) autoCreateTopic(ctx context.Context, name string) (cluster.Topi
 	if cluster.ValidateTopicName(name) != nil {
 		return cluster.Topic{}, false
 	}
+	if name == group.OffsetsTopic { // internal: its own partitions and configs
+		t, err := b.ensureOffsetsTopic(ctx)
+		return t, err == nil
+	}
 	res, err := b.node.Submit(ctx, cluster.NewCommand(cluster.CreateTopic{
 		Name:              name,
 		NumPartitions:     b.cfg.DefaultPartitions,
@@ -81,6 +91,12 @@ func (b *Broker) autoCreateTopic(ctx context.Context, name string) (cluster.Topi
 	img := b.node.Image()
 	if err == nil {
 		img = res.Image
+		waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		applied := b.replicas.waitApplied(waitCtx, res.Index)
+		cancel()
+		if applied {
+			img = b.metadataImage()
+		}
 	}
 	t, ok := img.Topic(name)
 	if ok && err == nil {
@@ -135,4 +151,13 @@ func splitHostPort(addr string) (string, int32) {
 	}
 	port, _ := strconv.Atoi(portStr)
 	return host, int32(port)
+}
+
+// metadataImage is the image Metadata answers from: what reconcile applied,
+// or the Raft image before the first reconcile.
+func (b *Broker) metadataImage() *cluster.Image {
+	if img := b.replicas.appliedImage(); img != nil {
+		return img
+	}
+	return b.node.Image()
 }

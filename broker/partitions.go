@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -94,6 +95,51 @@ type replicaManager struct {
 	// hosting it (leading=false). The group coordinator uses it to load and
 	// unload __consumer_offsets partitions.
 	roleChanged func(p *partition, leading bool)
+
+	// applied is the last image reconcile finished with: the metadata this
+	// broker's partitions match. appliedCh is closed and replaced after
+	// each reconcile, waking waitApplied.
+	applied   atomic.Pointer[cluster.Image]
+	appliedMu sync.Mutex
+	appliedCh chan struct{} // guarded by appliedMu
+}
+
+// appliedImage is the metadata the hosted partitions match, or nil before
+// the first reconcile.
+func (rm *replicaManager) appliedImage() *cluster.Image { return rm.applied.Load() }
+
+// waitApplied waits until reconcile has applied an image at or past index,
+// or ctx ends; it reports whether it got there. Admin handlers call it after
+// a metadata change, so a client that creates a topic and produces at once
+// finds the partitions open instead of NOT_LEADER_OR_FOLLOWER.
+func (rm *replicaManager) waitApplied(ctx context.Context, index uint64) bool {
+	for {
+		rm.appliedMu.Lock()
+		if img := rm.applied.Load(); img != nil && img.Index() >= index {
+			rm.appliedMu.Unlock()
+			return true
+		}
+		if rm.appliedCh == nil {
+			rm.appliedCh = make(chan struct{})
+		}
+		ch := rm.appliedCh
+		rm.appliedMu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+func (rm *replicaManager) setApplied(img *cluster.Image) {
+	rm.appliedMu.Lock()
+	rm.applied.Store(img)
+	if rm.appliedCh != nil {
+		close(rm.appliedCh)
+		rm.appliedCh = nil
+	}
+	rm.appliedMu.Unlock()
 }
 
 func newReplicaManager(brokerID int32, dataDir string, logDefaults storage.Config, logger *slog.Logger) *replicaManager {
@@ -159,6 +205,7 @@ func (rm *replicaManager) reconcile(img *cluster.Image) {
 		_, topicExists := img.TopicByID(p.topicID)
 		rm.drop(p, !topicExists)
 	}
+	rm.setApplied(img)
 }
 
 // ensure opens (or updates) the log of one partition assigned here.

@@ -70,6 +70,22 @@ func serveFields() []field {
 			func(s *settings) *int64 { return &b(s).Log.FlushMessages }),
 		unitField("log-flush-ms", "", "fsync when the oldest unflushed record is this many milliseconds old; 0 never (log.flush.interval.ms)", time.Millisecond,
 			func(s *settings) *time.Duration { return &b(s).Log.FlushInterval }),
+
+		// Consumer groups and committed offsets.
+		intField("offsets-topic-num-partitions", "partitions of __consumer_offsets when it is created (offsets.topic.num.partitions)",
+			func(s *settings) *int32 { return &b(s).OffsetsTopicPartitions }),
+		unitField("group-initial-rebalance-delay-ms", "", "how long the first rebalance of an empty group waits for more members, in milliseconds (group.initial.rebalance.delay.ms)", time.Millisecond,
+			func(s *settings) *time.Duration { return &b(s).Group.InitialRebalanceDelay }),
+		unitField("group-min-session-timeout-ms", "", "shortest session timeout a group member may ask for, in milliseconds (group.min.session.timeout.ms)", time.Millisecond,
+			func(s *settings) *time.Duration { return &b(s).Group.MinSessionTimeout }),
+		unitField("group-max-session-timeout-ms", "", "longest session timeout a group member may ask for, in milliseconds (group.max.session.timeout.ms)", time.Millisecond,
+			func(s *settings) *time.Duration { return &b(s).Group.MaxSessionTimeout }),
+		intField("group-max-size", "members a group may have (group.max.size)",
+			func(s *settings) *int { return &b(s).Group.MaxGroupSize }),
+		unitField("offsets-retention-minutes", "", "delete the committed offsets of a group empty this many minutes (offsets.retention.minutes)", time.Minute,
+			func(s *settings) *time.Duration { return &b(s).Group.OffsetsRetention }),
+		unitField("offsets-retention-check-interval-ms", "", "how often expired offsets are looked for, in milliseconds (offsets.retention.check.interval.ms)", time.Millisecond,
+			func(s *settings) *time.Duration { return &b(s).Group.OffsetsRetentionCheckInterval }),
 	}
 }
 

@@ -51,6 +51,16 @@ var compatScenarios = []struct {
 func TestCompatSingleBroker(t *testing.T) {
 	b := harness.CompatStartBroker(t, harness.Options{})
 	compatRunSuite(t, []*harness.Broker{b})
+	// The records live in the page cache, not the broker's heap: its peak
+	// RSS over the whole suite stays small.
+	rss, err := b.PeakRSS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("broker peak RSS over the compatibility suite: %.1f MiB", float64(rss)/(1<<20))
+	if rss > 512<<20 {
+		t.Fatalf("broker peak RSS %d MiB over the suite; the goal is under 200 MiB", rss>>20)
+	}
 }
 
 // TestCompatThreeBrokers runs the suite against three processes that form
