@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -22,6 +23,14 @@ type metrics struct {
 	bytesOut      prometheus.Counter
 	producedBytes prometheus.Counter
 	produceErrors prometheus.Counter
+
+	// Counted from the metadata changes the broker applies (observeChange).
+	leaderElections prometheus.Counter
+	isrShrinks      prometheus.Counter
+	isrExpands      prometheus.Counter
+	// lastImage is the image observeChange saw last, to diff a resync
+	// against. Owned by the metadata goroutine (Broker.applyMetadata).
+	lastImage *cluster.Image
 }
 
 func newMetrics(b *Broker) *metrics {
@@ -38,8 +47,38 @@ func newMetrics(b *Broker) *metrics {
 	m.bytesOut = prometheus.NewCounter(prometheus.CounterOpts{Name: "barge_response_bytes_total", Help: "Bytes of Kafka responses written, record bytes included."})
 	m.producedBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "barge_produce_bytes_total", Help: "Record batch bytes appended by producers."})
 	m.produceErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "barge_produce_errors_total", Help: "Partition produces refused or failed."})
+	m.leaderElections = prometheus.NewCounter(prometheus.CounterOpts{Name: "barge_leader_elections_total",
+		Help: "Partitions that got a new live leader, seen in the metadata since this broker started (the same on every broker)."})
+	m.isrShrinks = prometheus.NewCounter(prometheus.CounterOpts{Name: "barge_isr_shrinks_total",
+		Help: "ISR shrinks of partitions this broker leads."})
+	m.isrExpands = prometheus.NewCounter(prometheus.CounterOpts{Name: "barge_isr_expands_total",
+		Help: "ISR expansions of partitions this broker leads."})
 	m.registry.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.producedBytes, m.produceErrors,
+		m.leaderElections, m.isrShrinks, m.isrExpands,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+
+	// Raft gauges are read at scrape time; all zero before the node starts.
+	gaugeFunc := func(name, help string, fn func(*cluster.Node) float64) {
+		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+			if b.node == nil {
+				return 0
+			}
+			return fn(b.node)
+		}))
+	}
+	gaugeFunc("barge_active_controller", "1 while this broker is the controller (the metadata Raft leader); summed over the cluster it is 1.",
+		func(n *cluster.Node) float64 {
+			if n.IsController() {
+				return 1
+			}
+			return 0
+		})
+	gaugeFunc("barge_raft_term", "Current term of the metadata Raft log.",
+		func(n *cluster.Node) float64 { return float64(n.RaftStatus().Term) })
+	gaugeFunc("barge_raft_commit_index", "Commit index of the metadata Raft log on this broker.",
+		func(n *cluster.Node) float64 { return float64(n.RaftStatus().CommitIndex) })
+	gaugeFunc("barge_raft_applied_index", "Last metadata Raft index applied on this broker.",
+		func(n *cluster.Node) float64 { return float64(n.RaftStatus().AppliedIndex) })
 
 	counterFunc := func(name, help string, fn func() uint64) {
 		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
@@ -74,6 +113,52 @@ func (m *metrics) produced(_ string, n int, err error) {
 	m.producedBytes.Add(float64(n))
 }
 
+// observeChange counts the leader elections and ISR changes in one metadata
+// change. Called from the metadata goroutine after the change is applied.
+// A resync (which has no Prev) is diffed against the last image seen.
+func (m *metrics) observeChange(self int32, c *cluster.Change) {
+	prev, refs := c.Prev, c.Partitions
+	if c.Resync {
+		prev, refs = m.lastImage, nil
+		for _, t := range c.Image.Topics() {
+			for _, p := range t.Partitions {
+				refs = append(refs, cluster.PartitionRef{Topic: t.Name, TopicID: t.ID, Partition: p.Index})
+			}
+		}
+	}
+	m.lastImage = c.Image
+	if prev == nil {
+		return
+	}
+	for _, ref := range refs {
+		cur, ok1 := partitionByRef(c.Image, ref)
+		old, ok2 := partitionByRef(prev, ref)
+		if !ok1 || !ok2 {
+			continue // created or deleted: no election
+		}
+		if cur.Leader != cluster.NoLeader && cur.LeaderEpoch != old.LeaderEpoch {
+			m.leaderElections.Inc()
+		}
+		if cur.Leader != self {
+			continue
+		}
+		if slices.ContainsFunc(old.ISR, func(id int32) bool { return !slices.Contains(cur.ISR, id) }) {
+			m.isrShrinks.Inc()
+		}
+		if slices.ContainsFunc(cur.ISR, func(id int32) bool { return !slices.Contains(old.ISR, id) }) {
+			m.isrExpands.Inc()
+		}
+	}
+}
+
+func partitionByRef(img *cluster.Image, ref cluster.PartitionRef) (cluster.Partition, bool) {
+	t, ok := img.TopicByID(ref.TopicID)
+	if !ok || ref.Partition < 0 || int(ref.Partition) >= len(t.Partitions) {
+		return cluster.Partition{}, false
+	}
+	return t.Partitions[ref.Partition], true
+}
+
 // partitionCollector reports partition gauges at scrape time from the
 // replica manager and the metadata image, so nothing is kept in sync.
 type partitionCollector struct{ b *Broker }
@@ -82,6 +167,8 @@ var (
 	descLed = prometheus.NewDesc("barge_partitions_led", "Partitions this broker leads.", nil, nil)
 	descURP = prometheus.NewDesc("barge_under_replicated_partitions",
 		"Partitions led by this broker whose ISR is smaller than their replica set.", nil, nil)
+	descUnderMinISR = prometheus.NewDesc("barge_under_min_isr_partitions",
+		"Partitions led by this broker whose ISR is smaller than their min.insync.replicas.", nil, nil)
 	descOffline = prometheus.NewDesc("barge_offline_partitions",
 		"Partitions in the cluster without a leader (the same on every broker: it is read from the metadata).", nil, nil)
 	descLEO  = prometheus.NewDesc("barge_log_end_offset", "Log end offset of each hosted partition.", []string{"topic", "partition"}, nil)
@@ -89,16 +176,18 @@ var (
 )
 
 func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLed, descURP, descOffline, descLEO, descSize} {
+	for _, d := range []*prometheus.Desc{descLed, descURP, descUnderMinISR, descOffline, descLEO, descSize} {
 		ch <- d
 	}
 }
 
 func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
-	var led, urp, offline float64
+	var led, urp, underMinISR, offline float64
 	if c.b.node != nil {
 		img := c.b.node.Image()
 		for _, t := range img.Topics() {
+			minISR, _ := strconv.Atoi(t.Configs[cluster.ConfigMinInsyncReplicas])
+			minISR = max(minISR, 1) // unset: Kafka's default, 1
 			for _, p := range t.Partitions {
 				switch {
 				case p.Leader == cluster.NoLeader:
@@ -108,12 +197,16 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 					if len(p.ISR) < len(p.Replicas) {
 						urp++
 					}
+					if len(p.ISR) < minISR {
+						underMinISR++
+					}
 				}
 			}
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descLed, prometheus.GaugeValue, led)
 	ch <- prometheus.MustNewConstMetric(descURP, prometheus.GaugeValue, urp)
+	ch <- prometheus.MustNewConstMetric(descUnderMinISR, prometheus.GaugeValue, underMinISR)
 	ch <- prometheus.MustNewConstMetric(descOffline, prometheus.GaugeValue, offline)
 	for _, p := range c.b.replicas.all() {
 		part := strconv.Itoa(int(p.index))

@@ -344,6 +344,40 @@ func (n *Node) Servers() ([]Server, error) {
 	return out, nil
 }
 
+// RaftStatus is this broker's view of the metadata Raft log.
+type RaftStatus struct {
+	// State is "Leader", "Follower", "Candidate" or "Shutdown".
+	State        string
+	Term         uint64
+	CommitIndex  uint64
+	LastLogIndex uint64
+	// AppliedIndex is the index of the last entry Raft handed to the FSM.
+	AppliedIndex uint64
+	// LastContact is when a follower last heard from the leader; zero on
+	// the leader and before any contact.
+	LastContact time.Time
+}
+
+// RaftStatus returns the Raft state of this broker; the zero value before
+// Start. It reads Raft's atomics (and one short lock) and never waits on
+// the Raft goroutine, so metrics and health endpoints may call it anytime.
+func (n *Node) RaftStatus() RaftStatus {
+	if n.raft == nil {
+		return RaftStatus{}
+	}
+	s := RaftStatus{
+		State:        n.raft.State().String(),
+		Term:         n.raft.CurrentTerm(),
+		CommitIndex:  n.raft.CommitIndex(),
+		LastLogIndex: n.raft.LastIndex(),
+		AppliedIndex: n.raft.AppliedIndex(),
+	}
+	if s.State != raft.Leader.String() {
+		s.LastContact = n.raft.LastContact()
+	}
+	return s
+}
+
 // AppliedIndex returns the Raft index of the last entry applied locally.
 func (n *Node) AppliedIndex() uint64 { return n.fsm.appliedIndex() }
 
