@@ -144,6 +144,8 @@ func handleDeleteTopics(b *Broker, ctx context.Context, req *netproto.Request) k
 		var err error
 		if t, ok := b.node.Image().Topic(name); !ok {
 			err = fmt.Errorf("%w: %q", cluster.ErrUnknownTopic, name)
+		} else if isInternalTopic(name) {
+			err = errInternalTopic(name)
 		} else {
 			st.TopicID = t.ID
 			var res cluster.Result
@@ -178,6 +180,10 @@ func handleCreatePartitions(b *Broker, ctx context.Context, req *netproto.Reques
 		switch {
 		case !ok:
 			err = fmt.Errorf("%w: %q", cluster.ErrUnknownTopic, t.Topic)
+		case isInternalTopic(t.Topic):
+			// The coordinator of a group is found by hashing over the
+			// partition count; growing it would orphan committed offsets.
+			err = errInternalTopic(t.Topic)
 		case t.Count <= int32(len(topic.Partitions)):
 			err = fmt.Errorf("%w: topic %q has %d partitions, asked for %d", cluster.ErrInvalidPartitions, t.Topic, len(topic.Partitions), t.Count)
 		case !r.ValidateOnly:

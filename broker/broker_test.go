@@ -3,12 +3,14 @@ package broker
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -114,5 +116,40 @@ func TestProduceConsumeRoundTrip(t *testing.T) {
 	}
 	if stats := b.server.Stats(); stats.SendfileBytes == 0 || stats.CopiedBytes != 0 {
 		t.Fatalf("fetch bytes: sendfile %d, copied %d", stats.SendfileBytes, stats.CopiedBytes)
+	}
+}
+
+// Clients may not write to, delete or grow __consumer_offsets.
+func TestInternalTopicIsProtected(t *testing.T) {
+	b := startTestBroker(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr()), kgo.DisableIdempotentWrite(), kgo.RecordRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	admin := kadm.NewClient(cl)
+	// FindCoordinator creates the topic.
+	for _, r := range admin.FindGroupCoordinators(ctx, "g") {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	waitFor(t, 10*time.Second, "__consumer_offsets", func() bool {
+		_, ok := b.metadataImage().Topic("__consumer_offsets")
+		return ok
+	})
+	err = cl.ProduceSync(ctx, &kgo.Record{Topic: "__consumer_offsets", Value: []byte("x")}).FirstErr()
+	if !errors.Is(err, kerr.InvalidTopicException) {
+		t.Fatalf("produce to __consumer_offsets: %v, want INVALID_TOPIC_EXCEPTION", err)
+	}
+	resps, err := admin.DeleteTopics(ctx, "__consumer_offsets")
+	if err != nil || !errors.Is(resps["__consumer_offsets"].Err, kerr.InvalidTopicException) {
+		t.Fatalf("delete __consumer_offsets: %v / %v", err, resps["__consumer_offsets"].Err)
+	}
+	cp, err := admin.CreatePartitions(ctx, 4, "__consumer_offsets")
+	if err != nil || !errors.Is(cp["__consumer_offsets"].Err, kerr.InvalidTopicException) {
+		t.Fatalf("grow __consumer_offsets: %v / %v", err, cp["__consumer_offsets"].Err)
 	}
 }

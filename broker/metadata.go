@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"time"
@@ -141,8 +142,15 @@ func metadataTopic(img *cluster.Image, name string, t cluster.Topic, exists bool
 	return mt
 }
 
-// isInternalTopic reports Kafka's internal topics.
-func isInternalTopic(name string) bool { return name == "__consumer_offsets" }
+// isInternalTopic reports Kafka's internal topics, which only the broker
+// writes and which clients may neither produce to, delete nor grow.
+func isInternalTopic(name string) bool { return name == group.OffsetsTopic }
+
+// errInternalTopic refuses a client change to an internal topic
+// (INVALID_TOPIC_EXCEPTION, as Kafka answers).
+func errInternalTopic(name string) error {
+	return fmt.Errorf("%w: %q is internal to the broker", cluster.ErrInvalidTopicName, name)
+}
 
 func splitHostPort(addr string) (string, int32) {
 	host, portStr, err := net.SplitHostPort(addr)

@@ -65,6 +65,10 @@ func (b *Broker) produceOne(topic string, rp kmsg.ProduceRequestTopicPartition) 
 	case p == nil || !p.leader.Load():
 		sp.ErrorCode = kerr.NotLeaderForPartition.Code
 		return sp
+	case isInternalTopic(topic):
+		sp.ErrorCode = kerr.InvalidTopicException.Code
+		sp.ErrorMessage = errorMessage(errInternalTopic(topic))
+		return sp
 	case len(rp.Records) == 0:
 		sp.ErrorCode = kerr.InvalidRecord.Code
 		msg := "produce request without a record batch"
