@@ -29,8 +29,13 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
+# Unit and in-process tests under the race detector, then the end-to-end
+# tests on their own: they start real barge processes (built without -race)
+# and real clients, and share the 2 cores with nothing else that way.
+E2E := ./cmd/barge/e2e/...
 unit:
-	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v /cmd/barge/e2e)
+	$(GO) test -count=1 -timeout 15m $(E2E)
 
 # A short coverage-guided run of each fuzz target; the seed corpus runs in `unit` too.
 fuzz:
