@@ -51,7 +51,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			defer producer.Close()
 			b.SetBytes(records * recordSize)
 			b.ResetTimer()
-			var produceTime, consumeTime time.Duration
+			var produceTime, consumeTime, rawConsumeTime time.Duration
 			for i := 0; i < b.N; i++ {
 				start := time.Now()
 				for j := 0; j < records; j++ {
@@ -81,6 +81,23 @@ func BenchmarkEndToEnd(b *testing.B) {
 				}
 				consumer.Close()
 				consumeTime += time.Since(start)
+
+				// The same records through a consumer that does no work per
+				// record: what the broker itself can serve.
+				start = time.Now()
+				raw, err := newRawFetchConsumer(br.KafkaAddr())
+				if err != nil {
+					b.Fatal(err)
+				}
+				for off, end := int64(i)*records, int64(i+1)*records; off < end; {
+					next, _, err := raw.fetch(topic, 0, off, 16<<20)
+					if err != nil {
+						b.Fatal(err)
+					}
+					off = next
+				}
+				raw.Close()
+				rawConsumeTime += time.Since(start)
 			}
 			b.StopTimer()
 			mb := float64(b.N) * records * recordSize / 1e6
@@ -88,6 +105,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 			b.ReportMetric(mb/consumeTime.Seconds(), "consume-MB/s")
 			b.ReportMetric(mb/produceTime.Seconds()/raw, "produce-ratio")
 			b.ReportMetric(mb/consumeTime.Seconds()/raw, "consume-ratio")
+			b.ReportMetric(mb/rawConsumeTime.Seconds(), "rawfetch-MB/s")
+			b.ReportMetric(mb/rawConsumeTime.Seconds()/raw, "rawfetch-ratio")
 		})
 	}
 }
