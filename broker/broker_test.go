@@ -17,11 +17,18 @@ import (
 // startTestBroker runs a single-node broker on loopback ports in dir.
 func startTestBroker(t testing.TB, dir string) *Broker {
 	t.Helper()
+	return startTestBrokerWith(t, dir, func(*Config) {})
+}
+
+// startTestBrokerWith is startTestBroker with config changes applied.
+func startTestBrokerWith(t testing.TB, dir string, adjust func(*Config)) *Broker {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.DataDir = dir
 	cfg.KafkaAddr, cfg.RaftAddr, cfg.GossipAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.FastFailureDetection = true
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	adjust(&cfg)
 	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -21,12 +21,10 @@ func handleDeleteRecords(b *Broker, _ context.Context, req *netproto.Request) km
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition, sp.LowWatermark = rp.Partition, -1
-			p := b.replicas.get(rt.Topic, rp.Partition)
+			p, code := b.leaderFor(rt.Topic, rp.Partition)
 			switch {
-			case p == nil && !b.topicPartitionExists(rt.Topic, rp.Partition):
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case p == nil || !p.leader.Load():
-				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			case code != 0:
+				sp.ErrorCode = code
 			default:
 				hw := p.highWatermark()
 				offset := rp.Offset

@@ -129,13 +129,9 @@ func (f *fetch) read() *fetchResult {
 
 func (f *fetch) readPartition(topic string, rp kmsg.FetchRequestTopicPartition, budget *int64, follower bool, res *fetchResult) netproto.FetchPartition {
 	fp := netproto.FetchPartition{Partition: rp.Partition, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1, PreferredReadReplica: -1}
-	p := f.b.replicas.get(topic, rp.Partition)
-	switch {
-	case p == nil && !f.b.topicPartitionExists(topic, rp.Partition):
-		fp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		return fp
-	case p == nil || !p.leader.Load():
-		fp.ErrorCode = kerr.NotLeaderForPartition.Code
+	p, code := f.b.leaderFor(topic, rp.Partition)
+	if code != 0 {
+		fp.ErrorCode = code
 		return fp
 	}
 	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.leaderEpoch.Load()); code != 0 {

@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -16,26 +15,10 @@ import (
 // delay, in dir (kept across restarts).
 func startGroupTestBroker(t *testing.T, dir string) *Broker {
 	t.Helper()
-	cfg := DefaultConfig()
-	cfg.DataDir = dir
-	cfg.KafkaAddr, cfg.RaftAddr, cfg.GossipAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", ""
-	cfg.FastFailureDetection = true
-	cfg.Group.InitialRebalanceDelay = 50 * time.Millisecond
-	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		b.Shutdown(ctx)
+	return startTestBrokerWith(t, dir, func(cfg *Config) {
+		cfg.HTTPAddr = ""
+		cfg.Group.InitialRebalanceDelay = 50 * time.Millisecond
 	})
-	waitFor(t, 10*time.Second, "broker ready", b.Ready)
-	return b
 }
 
 // TestGroupConsumersCommitAndResume: two kgo group consumers split a topic

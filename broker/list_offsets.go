@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/barge-broker/barge/netproto"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -36,13 +35,9 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 	sp := kmsg.NewListOffsetsResponseTopicPartition()
 	sp.Partition = rp.Partition
 	sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
-	p := b.replicas.get(topic, rp.Partition)
-	switch {
-	case p == nil && !b.topicPartitionExists(topic, rp.Partition):
-		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		return sp
-	case p == nil || !p.leader.Load():
-		sp.ErrorCode = kerr.NotLeaderForPartition.Code
+	p, code := b.leaderFor(topic, rp.Partition)
+	if code != 0 {
+		sp.ErrorCode = code
 		return sp
 	}
 	epoch := p.leaderEpoch.Load()

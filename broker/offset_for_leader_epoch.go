@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/barge-broker/barge/netproto"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -22,12 +21,10 @@ func handleOffsetForLeaderEpoch(b *Broker, _ context.Context, req *netproto.Requ
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition, sp.LeaderEpoch, sp.EndOffset = rp.Partition, -1, -1
-			p := b.replicas.get(rt.Topic, rp.Partition)
+			p, code := b.leaderFor(rt.Topic, rp.Partition)
 			switch {
-			case p == nil && !b.topicPartitionExists(rt.Topic, rp.Partition):
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case p == nil || !p.leader.Load():
-				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			case code != 0:
+				sp.ErrorCode = code
 			default:
 				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.leaderEpoch.Load()); code != 0 {
 					sp.ErrorCode = code

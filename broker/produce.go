@@ -57,13 +57,10 @@ func (b *Broker) produceOne(topic string, rp kmsg.ProduceRequestTopicPartition) 
 	sp := kmsg.NewProduceResponseTopicPartition()
 	sp.Partition = rp.Partition
 	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-	p := b.replicas.get(topic, rp.Partition)
+	p, code := b.leaderFor(topic, rp.Partition)
 	switch {
-	case p == nil && !b.topicPartitionExists(topic, rp.Partition):
-		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		return sp
-	case p == nil || !p.leader.Load():
-		sp.ErrorCode = kerr.NotLeaderForPartition.Code
+	case code != 0:
+		sp.ErrorCode = code
 		return sp
 	case isInternalTopic(topic):
 		sp.ErrorCode = kerr.InvalidTopicException.Code
@@ -92,6 +89,22 @@ func (b *Broker) produceOne(topic string, rp kmsg.ProduceRequestTopicPartition) 
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset
 	return sp
+}
+
+// leaderFor returns the hosted partition this broker leads, or the code a
+// client gets instead: UNKNOWN_TOPIC_OR_PARTITION when the metadata has no
+// such partition, NOT_LEADER_OR_FOLLOWER when another broker leads it or it
+// is not open here yet (both send the client back to Metadata).
+func (b *Broker) leaderFor(topic string, partition int32) (*partition, int16) {
+	p := b.replicas.get(topic, partition)
+	switch {
+	case p != nil && p.leader.Load():
+		return p, 0
+	case p == nil && !b.topicPartitionExists(topic, partition):
+		return nil, kerr.UnknownTopicOrPartition.Code
+	default:
+		return nil, kerr.NotLeaderForPartition.Code
+	}
 }
 
 // topicPartitionExists reports whether the metadata knows the partition, to
