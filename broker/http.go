@@ -11,7 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// startHTTP serves /metrics, /healthz, /readyz, /v1/cluster and /debug/pprof.
+// startHTTP serves /metrics, /healthz, /readyz, /v1/cluster (and its
+// health and quorum, health.go) and /debug/pprof.
 func (b *Broker) startHTTP() error {
 	ln, err := net.Listen("tcp", b.cfg.HTTPAddr)
 	if err != nil {
@@ -31,6 +32,8 @@ func (b *Broker) startHTTP() error {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.HandleFunc("/v1/cluster", b.serveClusterJSON)
+	mux.HandleFunc("/v1/cluster/health", b.serveHealth)
+	mux.HandleFunc("/v1/cluster/quorum", b.serveQuorum)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -419,7 +419,7 @@ func nodeValues(f *field, v *yaml.Node) ([]string, error) {
 
 // unknownEnv lists the BARGE_ variables in environ that name no field.
 func unknownEnv(environ []string, fields []field) []string {
-	known := map[string]bool{configEnv: true}
+	known := map[string]bool{configEnv: true, cli.BrokersEnv: true, cli.AdminEnv: true} // the admin CLI's
 	for i := range fields {
 		known[envName(fields[i].name)] = true
 	}

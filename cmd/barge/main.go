@@ -1,29 +1,42 @@
 // Command barge is the Barge broker and its admin CLI: `barge serve` runs a
 // broker; the other subcommands talk to a cluster.
 //
-// Exit codes: 0 success, 1 the operation failed, 2 usage error (unknown flag
-// or command, malformed value, bad config file or environment variable),
-// 3 cluster unreachable. Only main calls os.Exit.
+// Exit codes: 0 success, 1 the operation failed (also when only some items
+// failed), 2 usage error (unknown flag or command, malformed value, bad
+// config file or environment variable), 3 cluster unreachable, 4 `cluster
+// health` found the cluster unhealthy. Only main calls os.Exit.
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
+	clustercmd "github.com/barge-broker/barge/cmd/barge/cluster"
+	"github.com/barge-broker/barge/cmd/barge/dumplog"
 	"github.com/barge-broker/barge/cmd/barge/internal/cli"
+	"github.com/barge-broker/barge/cmd/barge/perf"
+	"github.com/barge-broker/barge/cmd/barge/record"
+	"github.com/barge-broker/barge/cmd/barge/topic"
 )
 
 func main() {
 	deps := &cli.Deps{
+		Stdin:         os.Stdin,
 		Stdout:        os.Stdout,
 		Stderr:        os.Stderr,
 		LookupEnv:     os.LookupEnv,
 		Environ:       os.Environ,
 		InstallLogger: slog.SetDefault,
+		Interrupt: func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		},
 	}
 	os.Exit(run(os.Args[1:], deps, defaultServeHooks()))
 }
@@ -46,10 +59,23 @@ func run(args []string, deps *cli.Deps, hooks serveHooks) int {
 
 const rootLong = `Barge is a Kafka-compatible, replicated message broker.
 
-'barge serve' runs a broker; the other commands administer a cluster.`
+'barge serve' runs a broker; the other commands administer a cluster over
+the Kafka protocol (--brokers, env BARGE_BROKERS, default 127.0.0.1:9092)
+and, where Kafka has no API, the brokers' HTTP admin API (--admin, env
+BARGE_ADMIN, default 127.0.0.1:9644). They print tables, or JSON or YAML
+with -o json|yaml; the JSON field names are a stable API.
+
+Exit codes: 0 success; 1 the operation failed, also when only partly;
+2 usage error; 3 cluster unreachable; 4 cluster unhealthy ('cluster health').`
 
 const rootExample = `  # Run a single broker on 127.0.0.1:9092 with data in ./barge-data:
   barge serve
+
+  # Administer it:
+  barge topic create orders -p 6
+  echo hello | barge produce orders
+  barge consume orders -o start -n 1
+  barge cluster health --exit-when-healthy
 
   # Log JSON at debug level:
   barge --log-format json --log-level debug serve`
@@ -85,7 +111,16 @@ func newRootCommand(deps *cli.Deps, hooks serveHooks) *cobra.Command {
 	addFlags(root.PersistentFlags(), loggingFields(), defaultSettings())
 
 	root.AddCommand(newServeCommand(deps, hooks))
-	// Admin commands join here, e.g. root.AddCommand(topic.NewCommand(deps)).
+	// The admin CLI: one command per noun, built in cmd/barge/<noun>. The
+	// group noun joins here with the group coordinator.
+	root.AddCommand(
+		clustercmd.NewCommand(deps),
+		topic.NewCommand(deps),
+		record.NewProduceCommand(deps),
+		record.NewConsumeCommand(deps),
+		perf.NewCommand(deps),
+		dumplog.NewCommand(deps),
+	)
 
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()

@@ -1,15 +1,18 @@
 // Package cli holds what every `barge` command shares: the dependencies main
-// hands to each command constructor, and the mapping from errors to exit
-// codes. Commands live in package main (serve) and in cmd/barge/<noun>
-// packages (the admin CLI), each built by a constructor taking *Deps; only
-// main calls os.Exit.
+// hands to each command constructor, the mapping from errors to exit codes,
+// the cluster-address and --output flags of the admin commands (flags.go,
+// command.go) and the table/JSON/YAML printers (output.go). Commands live in
+// package main (serve) and in cmd/barge/<noun> packages (the admin CLI),
+// each built by a constructor taking *Deps; only main calls os.Exit.
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 )
 
 // Exit codes of the barge binary. They are an API: scripts test them.
@@ -18,6 +21,7 @@ const (
 	ExitFailure     = 1 // the operation failed, also when only partly
 	ExitUsage       = 2 // bad invocation: unknown flag or command, bad value, bad config file
 	ExitUnreachable = 3 // no broker of the cluster could be reached
+	ExitUnhealthy   = 4 // `cluster health` found the cluster unhealthy (or it stayed so until --timeout)
 )
 
 // Deps is the world a command runs in. main builds one from the process
@@ -25,6 +29,7 @@ const (
 // pointer and read Logger only from their RunE: the root command sets it
 // after parsing --log-format and --log-level, before any RunE runs.
 type Deps struct {
+	Stdin  io.Reader // records for `produce`; nil reads as empty
 	Stdout io.Writer // results (tables, JSON)
 	Stderr io.Writer // diagnostics and logs
 
@@ -38,6 +43,25 @@ type Deps struct {
 	// main passes slog.SetDefault so that code logging through the default
 	// logger follows --log-format too. Tests leave it nil.
 	InstallLogger func(*slog.Logger)
+
+	// Interrupt, when set, returns a context that ends on SIGINT or SIGTERM
+	// (main passes signal.NotifyContext). Long-running commands (consume,
+	// perf, cluster health --watch) stop cleanly through it. Tests leave
+	// it nil: the context then ends only with its parent.
+	Interrupt func(context.Context) (context.Context, context.CancelFunc)
+}
+
+// Context returns the context a long-running command runs under: parent,
+// ended also by SIGINT or SIGTERM when d.Interrupt is set. Call cancel when
+// done, which also restores the default signal handling.
+func (d *Deps) Context(parent context.Context) (context.Context, context.CancelFunc) {
+	if parent == nil {
+		parent = context.Background()
+	}
+	if d.Interrupt == nil {
+		return context.WithCancel(parent)
+	}
+	return d.Interrupt(parent)
 }
 
 // UsageError is an error the user fixes by invoking barge differently: an
@@ -68,10 +92,22 @@ type UnreachableError struct{ Err error }
 func (e *UnreachableError) Error() string { return e.Err.Error() }
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
+// UnhealthyError is the verdict of `cluster health` on an unhealthy
+// cluster; it exits with ExitUnhealthy.
+type UnhealthyError struct{ Reasons []string }
+
+func (e *UnhealthyError) Error() string {
+	if len(e.Reasons) == 0 {
+		return "cluster unhealthy"
+	}
+	return "cluster unhealthy: " + strings.Join(e.Reasons, "; ")
+}
+
 // ExitCode is the process exit code for the error a command returned.
 func ExitCode(err error) int {
 	var usage *UsageError
 	var unreachable *UnreachableError
+	var unhealthy *UnhealthyError
 	switch {
 	case err == nil:
 		return ExitOK
@@ -79,7 +115,19 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case errors.As(err, &unreachable):
 		return ExitUnreachable
+	case errors.As(err, &unhealthy):
+		return ExitUnhealthy
 	default:
 		return ExitFailure
 	}
+}
+
+// Failed returns the error of a command that acted on several items and
+// printed a result for each: nil when none failed, else "n of total
+// <items> failed" (exit code 1, also when only some failed).
+func Failed(n, total int, items string) error {
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d of %d %s failed", n, total, items)
 }

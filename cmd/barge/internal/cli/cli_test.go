@@ -17,6 +17,7 @@ func TestExitCode(t *testing.T) {
 		{"usage", Usagef("bad %s", "flag"), ExitUsage},
 		{"wrapped usage", fmt.Errorf("serve: %w", Usage(errors.New("bad"))), ExitUsage},
 		{"unreachable", &UnreachableError{Err: errors.New("dial")}, ExitUnreachable},
+		{"unhealthy", &UnhealthyError{Reasons: []string{"broker 2 down"}}, ExitUnhealthy},
 		{"wrapped unreachable", fmt.Errorf("topic create: %w", &UnreachableError{Err: errors.New("dial")}), ExitUnreachable},
 	} {
 		if got := ExitCode(tc.err); got != tc.want {

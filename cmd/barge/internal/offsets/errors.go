@@ -1,0 +1,6 @@
+package offsets
+
+import "errors"
+
+// ErrSyntax is wrapped by every parse error of an offset spec.
+var ErrSyntax = errors.New("offsets: bad offset")
