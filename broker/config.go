@@ -44,6 +44,11 @@ type Config struct {
 	// Group holds the group coordinator's settings (group.* and
 	// offsets.*); zero fields take Kafka's defaults.
 	Group group.Config
+	// GroupLagMetrics (--group-lag-metrics) exports
+	// barge_consumer_group_lag{group,topic}, computed at each scrape for
+	// the groups this broker coordinates. Off by default: its series grow
+	// with groups × topics.
+	GroupLagMetrics bool
 
 	MaxRequestBytes        int           // socket.request.max.bytes
 	IdleTimeout            time.Duration // connections.max.idle.ms

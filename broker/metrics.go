@@ -12,8 +12,8 @@ import (
 
 // metrics is the broker's Prometheus registry. Each broker has its own (not
 // the global one), so tests can run several in one process. Labels stay
-// low-cardinality: API names, and topic/partition only for the per-log
-// gauges.
+// low-cardinality: API names, topic/partition only for the per-log gauges,
+// and group/topic for the opt-in consumer-group lag (group_lag_metrics.go).
 type metrics struct {
 	registry *prometheus.Registry
 
@@ -93,6 +93,9 @@ func newMetrics(b *Broker) *metrics {
 	counterFunc("barge_fetch_copied_bytes_total", "Record bytes sent to fetchers through a user-space buffer.",
 		func() uint64 { return b.server.Stats().CopiedBytes })
 	m.registry.MustRegister(&partitionCollector{b: b})
+	if b.cfg.GroupLagMetrics {
+		m.registry.MustRegister(&groupLagCollector{b: b})
+	}
 	return m
 }
 

@@ -20,6 +20,7 @@ import (
 
 	clustercmd "github.com/barge-broker/barge/cmd/barge/cluster"
 	"github.com/barge-broker/barge/cmd/barge/dumplog"
+	"github.com/barge-broker/barge/cmd/barge/group"
 	"github.com/barge-broker/barge/cmd/barge/internal/cli"
 	"github.com/barge-broker/barge/cmd/barge/perf"
 	"github.com/barge-broker/barge/cmd/barge/record"
@@ -111,11 +112,11 @@ func newRootCommand(deps *cli.Deps, hooks serveHooks) *cobra.Command {
 	addFlags(root.PersistentFlags(), loggingFields(), defaultSettings())
 
 	root.AddCommand(newServeCommand(deps, hooks))
-	// The admin CLI: one command per noun, built in cmd/barge/<noun>. The
-	// group noun joins here with the group coordinator.
+	// The admin CLI: one command per noun, built in cmd/barge/<noun>.
 	root.AddCommand(
 		clustercmd.NewCommand(deps),
 		topic.NewCommand(deps),
+		group.NewCommand(deps),
 		record.NewProduceCommand(deps),
 		record.NewConsumeCommand(deps),
 		perf.NewCommand(deps),

@@ -86,6 +86,8 @@ func serveFields() []field {
 			func(s *settings) *time.Duration { return &b(s).Group.OffsetsRetention }),
 		unitField("offsets-retention-check-interval-ms", "", "how often expired offsets are looked for, in milliseconds (offsets.retention.check.interval.ms)", time.Millisecond,
 			func(s *settings) *time.Duration { return &b(s).Group.OffsetsRetentionCheckInterval }),
+		boolField("group-lag-metrics", "export barge_consumer_group_lag{group,topic} on /metrics: the lag of the groups this broker coordinates, over the partitions it hosts (off by default: a series per group and topic)",
+			func(s *settings) *bool { return &b(s).GroupLagMetrics }),
 	}
 }
 
