@@ -245,11 +245,25 @@ read:
 func checkTopic(ctx context.Context, adm *kadm.Client, topic string, partition int32) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	md, err := adm.Metadata(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("metadata of %q: %w", topic, err)
+	// A broker learns of a topic when it applies the metadata log, a moment
+	// after the broker that created it: right after `topic create` sent
+	// elsewhere, look again for a short while before calling it missing.
+	var td kadm.TopicDetail
+	for wait := 50 * time.Millisecond; ; wait *= 2 {
+		md, err := adm.Metadata(ctx, topic)
+		if err != nil {
+			return fmt.Errorf("metadata of %q: %w", topic, err)
+		}
+		td = md.Topics[topic]
+		if !errors.Is(td.Err, kerr.UnknownTopicOrPartition) || wait > 800*time.Millisecond {
+			break
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return fmt.Errorf("metadata of %q: %w", topic, ctx.Err())
+		}
 	}
-	td := md.Topics[topic]
 	switch {
 	case errors.Is(td.Err, kerr.UnknownTopicOrPartition):
 		return fmt.Errorf("topic %q does not exist: create it with 'barge topic create %s'", topic, topic)
