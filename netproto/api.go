@@ -70,8 +70,9 @@ type Response struct {
 // after the connection closed is dropped (a Fetch is released).
 //
 // ServeKafka must return promptly once ctx is cancelled: Shutdown and Close
-// wait for the read goroutine that runs it. netproto does not recover panics
-// from a Handler.
+// wait for the read goroutine that runs it. A panic in ServeKafka is logged
+// with its stack and closes that connection only; a panic in a goroutine
+// the handler started is the handler's to recover.
 type Handler interface {
 	ServeKafka(ctx context.Context, req *Request, respond func(Response))
 }

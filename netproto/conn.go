@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -231,7 +232,7 @@ func (c *conn) readLoop() error {
 		if s == nil {
 			return errReadStopped
 		}
-		c.s.cfg.Handler.ServeKafka(c.ctx, req, func(r Response) { c.respond(s, r) })
+		c.dispatch(req, s)
 	}
 }
 
@@ -429,4 +430,20 @@ func (c *conn) respond(s *slot, r Response) {
 	if head {
 		c.signal()
 	}
+}
+
+// dispatch calls the handler for a request that owns slot s. A panic in a
+// handler is a broker bug, but one client's request must not take the whole
+// broker down with every other client's in-flight work: the panic is logged
+// with its stack, the connection is closed after the responses before it,
+// and the server goes on.
+func (c *conn) dispatch(req *Request, s *slot) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("request handler panicked; closing the connection",
+				"api_key", req.Key, "api_version", req.Version, "panic", p, "stack", string(debug.Stack()))
+			c.respond(s, Response{Close: true})
+		}
+	}()
+	c.s.cfg.Handler.ServeKafka(c.ctx, req, func(r Response) { c.respond(s, r) })
 }

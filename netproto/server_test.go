@@ -500,3 +500,20 @@ func TestServeAfterCloseAndConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A panicking handler closes its connection but leaves the server serving.
+func TestHandlerPanicClosesOnlyItsConnection(t *testing.T) {
+	h := handlerFunc(func(ctx context.Context, req *Request, respond func(Response)) {
+		if req.Key == int16(kmsg.Metadata) {
+			panic("handler bug")
+		}
+		answerDefault(ctx, req, respond)
+	})
+	_, addr := startServer(t, ServerConfig{Handler: h})
+	c := dial(t, "tcp", addr)
+	send(t, c, appendRequest(nil, 1, nil, metadataRequest(9, "t"), nil))
+	expectClosed(t, c)
+	c2 := dial(t, "tcp", addr)
+	send(t, c2, appendRequest(nil, 2, nil, kmsg.NewPtrApiVersionsRequest(), nil))
+	readResponse(t, c2, 2, 0, kmsg.NewPtrApiVersionsResponse())
+}

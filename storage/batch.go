@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 )
 
 // Layout of a Kafka RecordBatch v2 header (magic 2). Every field the broker
@@ -110,6 +111,11 @@ func ParseBatchHeader(b []byte) (BatchHeader, error) {
 	if batchLength < BatchHeaderSize-batchLogOverhead {
 		return h, fmt.Errorf("%w: batchLength %d below the v2 header size", ErrCorruptBatch, batchLength)
 	}
+	if batchLength > math.MaxInt32-batchLogOverhead {
+		// The whole length would overflow int32 (found by fuzzing: it
+		// turned into a negative slice bound).
+		return h, fmt.Errorf("%w: batchLength %d too large", ErrCorruptBatch, batchLength)
+	}
 	h.Length = batchLength + batchLogOverhead
 	if len(b) < BatchHeaderSize {
 		return h, fmt.Errorf("%w: %d bytes, too short for a batch header", ErrCorruptBatch, len(b))
@@ -133,7 +139,7 @@ func parseBatchPrefix(b []byte) (baseOffset int64, length int32, lastOffsetDelta
 		return 0, 0, 0, fmt.Errorf("%w: short batch prefix", ErrCorruptBatch)
 	}
 	batchLength := int32(binary.BigEndian.Uint32(b[offBatchLength:]))
-	if b[offMagic] != 2 || batchLength < BatchHeaderSize-batchLogOverhead {
+	if b[offMagic] != 2 || batchLength < BatchHeaderSize-batchLogOverhead || batchLength > math.MaxInt32-batchLogOverhead {
 		return 0, 0, 0, fmt.Errorf("%w: bad framing (magic %d, batchLength %d)", ErrCorruptBatch, int8(b[offMagic]), batchLength)
 	}
 	lastOffsetDelta = int32(binary.BigEndian.Uint32(b[offLastOffsetDelta:]))

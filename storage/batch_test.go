@@ -27,6 +27,7 @@ func TestValidateBatches(t *testing.T) {
 		{"flipped attribute bit", mutate(func(b []byte) []byte { b[offAttributes+1] ^= 0x01; return b }), 0, ErrCorruptBatch},
 		{"batchLength too small", mutate(func(b []byte) []byte { binary.BigEndian.PutUint32(b[offBatchLength:], 10); return b }), 0, ErrCorruptBatch},
 		{"batchLength past the buffer", mutate(func(b []byte) []byte { binary.BigEndian.PutUint32(b[offBatchLength:], 1<<30); return b }), 0, ErrCorruptBatch},
+		{"batchLength overflowing int32", mutate(func(b []byte) []byte { binary.BigEndian.PutUint32(b[offBatchLength:], 0x7fffffff); return b }), 0, ErrCorruptBatch},
 		{"magic 0", mutate(func(b []byte) []byte { b[offMagic] = 0; return b }), 0, ErrUnsupportedMagic},
 		{"magic 1", mutate(func(b []byte) []byte { b[offMagic] = 1; return b }), 0, ErrUnsupportedMagic},
 		{"magic 3", mutate(func(b []byte) []byte { b[offMagic] = 3; return b }), 0, ErrCorruptBatch},
