@@ -166,7 +166,7 @@ func walkBatches(buf []byte, logStart int64, fn func(offset int64, key, value []
 		recs := rb.Records
 		for i := int32(0); i < rb.NumRecords; i++ {
 			l, n := kbin.Varint(recs)
-			if n == 0 || l < 0 || n+int(l) > len(recs) {
+			if n <= 0 || l < 0 || n+int(l) > len(recs) { // n < 0: a varint overflow (found by fuzzing)
 				return next, skipped, fmt.Errorf("%w: record %d of batch at offset %d", ErrCorruptBatch, i, rb.FirstOffset)
 			}
 			var r kmsg.Record
