@@ -90,55 +90,20 @@ type Options struct {
 }
 
 // StartBroker starts a single-node broker with its data in a new temporary
-// directory and waits until it is ready.
+// directory and waits until it is ready. Ports are picked free just before
+// the start, so another process can take one first; the start is then
+// retried on new ports (see compatStart).
 func StartBroker(t testing.TB, opts Options) *Broker {
 	t.Helper()
-	b := newBroker(t, 0, t.TempDir(), opts.ExtraArgs)
-	b.Start()
-	b.WaitReady(30 * time.Second)
-	return b
+	return compatStart(t, 1, opts, false)[0]
 }
 
 // StartCluster starts n brokers that form one cluster with --bootstrap-expect
-// n and waits until each is ready and sees all n brokers.
+// n and waits until each is ready and sees all n brokers, retrying on new
+// ports like StartBroker.
 func StartCluster(t testing.TB, n int, opts Options) []*Broker {
 	t.Helper()
-	brokers := make([]*Broker, n)
-	for i := range brokers {
-		brokers[i] = newBroker(t, i, t.TempDir(), opts.ExtraArgs)
-	}
-	var seeds []string
-	for _, b := range brokers {
-		seeds = append(seeds, b.Gossip)
-	}
-	for _, b := range brokers {
-		b.Args = append(b.Args, "--join", strings.Join(seeds, ","), "--bootstrap-expect", strconv.Itoa(n))
-		b.Start()
-	}
-	for _, b := range brokers {
-		b.WaitReady(60 * time.Second)
-	}
-	for _, b := range brokers {
-		b.WaitFor(60*time.Second, fmt.Sprintf("broker %d to see %d brokers", b.ID, n), func() bool {
-			var status struct {
-				Brokers []struct {
-					Fenced bool `json:"fenced"`
-				} `json:"brokers"`
-				ControllerID int `json:"controller_id"`
-			}
-			if err := b.GetJSON("/v1/cluster", &status); err != nil {
-				return false
-			}
-			live := 0
-			for _, br := range status.Brokers {
-				if !br.Fenced {
-					live++
-				}
-			}
-			return live == n && status.ControllerID >= 0
-		})
-	}
-	return brokers
+	return compatStart(t, n, opts, true)
 }
 
 func newBroker(t testing.TB, id int, dataDir string, extra []string) *Broker {
