@@ -40,23 +40,9 @@ committed offsets and lag, move their offsets, and delete them.`)
 	return cmd
 }
 
-// adminClient connects to the cluster; the returned context bounds the
-// command's requests. The caller closes the client and calls cancel.
+// adminClient connects to the cluster for one command of this noun.
 func adminClient(cmd *cobra.Command, c *cli.Common) (*kadm.Client, context.Context, context.CancelFunc, error) {
-	ctx, stop := c.Context(cmd.Context())
-	brokers, err := c.Cluster.Brokers()
-	if err != nil {
-		stop()
-		return nil, nil, nil, err
-	}
-	adm, err := connect.AdminClient(ctx, c.Logger, brokers)
-	if err != nil {
-		stop()
-		return nil, nil, nil, err
-	}
-	adm.SetTimeoutMillis(int32(requestTimeout / time.Millisecond))
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	return adm, ctx, func() { cancel(); stop() }, nil
+	return connect.CommandAdmin(cmd, c, requestTimeout)
 }
 
 // errorText explains an error about a group (and a topic, when the error

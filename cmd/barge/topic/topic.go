@@ -40,23 +40,9 @@ func NewCommand(deps *cli.Deps) *cobra.Command {
 	return cmd
 }
 
-// adminClient connects to the cluster; the returned context bounds the
-// command's requests. The caller closes the client and calls cancel.
+// adminClient connects to the cluster for one command of this noun.
 func adminClient(cmd *cobra.Command, c *cli.Common) (*kadm.Client, context.Context, context.CancelFunc, error) {
-	ctx, stop := c.Context(cmd.Context())
-	brokers, err := c.Cluster.Brokers()
-	if err != nil {
-		stop()
-		return nil, nil, nil, err
-	}
-	adm, err := connect.AdminClient(ctx, c.Logger, brokers)
-	if err != nil {
-		stop()
-		return nil, nil, nil, err
-	}
-	adm.SetTimeoutMillis(int32(requestTimeout / time.Millisecond))
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	return adm, ctx, func() { cancel(); stop() }, nil
+	return connect.CommandAdmin(cmd, c, requestTimeout)
 }
 
 // TopicResult is the outcome for one topic of a command that changes

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -201,4 +202,24 @@ func (k kgoLogger) Level() kgo.LogLevel {
 
 func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	k.l.Debug(msg, append([]any{"kgo_level", level.String()}, keyvals...)...)
+}
+
+// CommandAdmin connects an admin command to the cluster named by its global
+// flags. The returned context bounds the command's requests by timeout; the
+// caller closes the client and calls cancel.
+func CommandAdmin(cmd *cobra.Command, c *cli.Common, timeout time.Duration) (*kadm.Client, context.Context, context.CancelFunc, error) {
+	ctx, stop := c.Context(cmd.Context())
+	brokers, err := c.Cluster.Brokers()
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	adm, err := AdminClient(ctx, c.Logger, brokers)
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	adm.SetTimeoutMillis(int32(timeout / time.Millisecond))
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	return adm, ctx, func() { cancel(); stop() }, nil
 }
