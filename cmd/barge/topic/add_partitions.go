@@ -2,6 +2,7 @@ package topic
 
 import (
 	"fmt"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/spf13/cobra"
 
@@ -34,17 +35,7 @@ different partition than before.`,
 			}
 			out := struct {
 				Topics []TopicResult `json:"topics"`
-			}{}
-			for _, t := range topics {
-				r, ok := resps[t]
-				res := TopicResult{Topic: t}
-				if !ok {
-					res.Error = "no answer for this topic"
-				} else {
-					res.Error = errorText(t, r.Err, r.ErrMessage)
-				}
-				out.Topics = append(out.Topics, res)
-			}
+			}{topicResults(topics, resps, func(r kadm.CreatePartitionsResponse) (error, string) { return r.Err, r.ErrMessage })}
 			if err := printResults(c, out.Topics, out); err != nil {
 				return err
 			}

@@ -53,6 +53,21 @@ type TopicResult struct {
 	Error string `json:"error"`
 }
 
+// topicResults turns per-topic answers into results in the order the topics
+// were asked for; a topic the cluster did not answer for is an error too.
+func topicResults[R any](topics []string, resps map[string]R, errOf func(R) (error, string)) []TopicResult {
+	out := make([]TopicResult, 0, len(topics))
+	for _, t := range topics {
+		res := TopicResult{Topic: t, Error: "no answer for this topic"}
+		if r, ok := resps[t]; ok {
+			err, msg := errOf(r)
+			res.Error = errorText(t, err, msg)
+		}
+		out = append(out, res)
+	}
+	return out
+}
+
 // errorText explains a per-topic error, naming the likely cause for the
 // common ones; msg is the broker's error message, if any.
 func errorText(topic string, err error, msg string) string {
