@@ -32,6 +32,7 @@ type partition struct {
 
 	leader      atomic.Bool  // this broker leads the partition
 	leaderEpoch atomic.Int32 // the partition's current leader epoch
+	compacted   atomic.Bool  // cleanup.policy includes compact: every record needs a key
 
 	mu      sync.Mutex
 	waiters map[chan struct{}]struct{} // guarded by mu: fetches parked for new data
@@ -231,6 +232,7 @@ func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition) error 
 	} else if err := p.log.SetConfig(cfg); err != nil {
 		rm.logger.Warn("topic config not applied to log", "topic", t.Name, "partition", meta.Index, "err", err)
 	}
+	p.compacted.Store(compactedTopic(t.Configs))
 	leads := meta.Leader == rm.brokerID
 	if leads && (!p.leader.Load() || p.leaderEpoch.Load() != meta.LeaderEpoch) {
 		// A new leader starts its epoch at its log end (KIP-101), so

@@ -2,8 +2,10 @@ package broker
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/barge-broker/barge/netproto"
+	"github.com/barge-broker/barge/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -71,6 +73,10 @@ func (b *Broker) produceOne(topic string, rp kmsg.ProduceRequestTopicPartition) 
 		msg := "produce request without a record batch"
 		sp.ErrorMessage = &msg
 		return sp
+	case p.compacted.Load():
+		if refused := refuseKeyless(&sp, topic, rp); refused {
+			return sp
+		}
 	}
 	res, err := p.log.Append(rp.Records, p.leaderEpoch.Load())
 	b.metrics.produced(topic, len(rp.Records), err)
@@ -89,6 +95,32 @@ func (b *Broker) produceOne(topic string, rp kmsg.ProduceRequestTopicPartition) 
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset
 	return sp
+}
+
+// refuseKeyless fills sp with Kafka's answer to records without a key on a
+// compacted topic: INVALID_RECORD with one record error per keyless record
+// (KIP-467; clients older than Produce v8 see only the code), or the batch's
+// own error when it does not parse. It reports whether it refused the
+// partition's records.
+func refuseKeyless(sp *kmsg.ProduceResponseTopicPartition, topic string, rp kmsg.ProduceRequestTopicPartition) bool {
+	keyless, err := storage.FindKeylessRecords(rp.Records)
+	if err != nil {
+		sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
+		return true
+	}
+	if len(keyless) == 0 {
+		return false
+	}
+	why := fmt.Sprintf("compacted topic %s (cleanup.policy=compact) cannot accept a record without a key", topic)
+	for _, k := range keyless {
+		re := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+		re.RelativeOffset = int32(k.Record)
+		re.ErrorMessage = &why
+		sp.ErrorRecords = append(sp.ErrorRecords, re)
+	}
+	msg := fmt.Sprintf("%d of the records were refused: %s", len(keyless), why)
+	sp.ErrorCode, sp.ErrorMessage = kerr.InvalidRecord.Code, &msg
+	return true
 }
 
 // leaderFor returns the hosted partition this broker leads, or the code a

@@ -3,6 +3,7 @@ package broker
 import (
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/barge-broker/barge/storage"
@@ -110,8 +111,23 @@ var topicConfigs = map[string]topicConfigDefault{
 	"min.compaction.lag.ms":               {value: constant("0")},
 	"min.cleanable.dirty.ratio":           {value: constant("0.5")},
 	"message.timestamp.difference.max.ms": {value: constant("9223372036854775807")},
-	"preallocate":                         {value: constant("false")},
-	"segment.jitter.ms":                   {value: constant("0")},
+	// Accepted for Kafka 3.x clients and tools that still set them; like a
+	// Kafka broker on inter.broker.protocol.version 3.0 or later, Barge
+	// always writes RecordBatch v2 and never down-converts.
+	"message.format.version":        {value: constant("3.0-IV1")},
+	"message.downconversion.enable": {value: constant("true")},
+	"preallocate":                   {value: constant("false")},
+	"segment.jitter.ms":             {value: constant("0")},
+}
+
+// compactedTopic reports whether a topic's cleanup.policy includes compact.
+func compactedTopic(configs map[string]string) bool {
+	for _, p := range strings.Split(configs["cleanup.policy"], ",") {
+		if strings.TrimSpace(p) == "compact" {
+			return true
+		}
+	}
+	return false
 }
 
 // logConfigFor is the storage config of a topic: the broker defaults with

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,6 +61,18 @@ func ratio(v string) (string, bool) {
 	return "", true
 }
 
+// kafkaVersionPattern matches Kafka's metadata/message format versions:
+// 0.10.0.0, 0.10.0-IV1, 2.8, 3.0-IV1.
+var kafkaVersionPattern = regexp.MustCompile(`^\d+(\.\d+){1,3}(-IV\d+)?$`)
+
+// kafkaVersion accepts a message.format.version value.
+func kafkaVersion(v string) (string, bool) {
+	if kafkaVersionPattern.MatchString(v) {
+		return "", true
+	}
+	return "not a Kafka version such as 2.8 or 3.0-IV1", false
+}
+
 // cleanupPolicy accepts a non-empty comma-separated list of delete and
 // compact, as Kafka's cleanup.policy.
 func cleanupPolicy(v string) (string, bool) {
@@ -85,6 +98,8 @@ var topicConfigRules = map[string]configRule{
 	"max.compaction.lag.ms":               longAtLeast(1),
 	"max.message.bytes":                   intAtLeast(0),
 	"message.timestamp.type":              oneOf("CreateTime", "LogAppendTime"),
+	"message.format.version":              kafkaVersion,
+	"message.downconversion.enable":       oneOf("true", "false"),
 	"message.timestamp.difference.max.ms": longAtLeast(0),
 	"min.cleanable.dirty.ratio":           ratio,
 	"min.compaction.lag.ms":               longAtLeast(0),
