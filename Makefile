@@ -7,9 +7,9 @@ BENCHTIME ?= 1s
 # Debian packages the tests need; installed by `make deps` when missing.
 APT_PACKAGES ?= kcat python3-kafka
 
-.PHONY: test deps vet fmt-check unit fuzz bench build run
+.PHONY: test deps vet fmt-check unit peer peer-librdkafka peer-franz-go fuzz bench build run
 
-test: deps vet fmt-check unit fuzz
+test: deps vet fmt-check unit peer fuzz
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -36,6 +36,25 @@ E2E := ./cmd/barge/e2e/...
 unit:
 	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v /cmd/barge/e2e)
 	$(GO) test -count=1 -timeout 15m $(E2E)
+
+# Kafka clients' own test suites against real brokers (cmd/barge/e2e/peer):
+# librdkafka's regression suite, built once from Debian's source package
+# into $(PEER_CACHE), and franz-go's kgo integration tests at the version in
+# go.mod. Tests Barge cannot pass yet are listed, with reasons, in
+# cmd/barge/e2e/peer/expected.txt; any other failure fails the target.
+PEER_CACHE ?= build/peer
+PEER_ENV    = BARGE_PEER_LOGS=$(abspath $(PEER_CACHE))/logs
+peer: peer-librdkafka peer-franz-go
+
+peer-librdkafka:
+	@tests=$$(cmd/barge/e2e/peer/build-librdkafka.sh $(PEER_CACHE)/librdkafka) && \
+	echo "librdkafka suite: $$tests" && \
+	$(PEER_ENV) BARGE_LIBRDKAFKA_TESTS=$$tests \
+		$(GO) test -count=1 -v -timeout 20m -run '^TestLibrdkafkaSuite$$' ./cmd/barge/e2e/peer
+
+peer-franz-go:
+	$(PEER_ENV) BARGE_FRANZGO_TESTS=1 \
+		$(GO) test -count=1 -v -timeout 20m -run '^TestFranzGoSuite$$' ./cmd/barge/e2e/peer
 
 # A short coverage-guided run of each fuzz target; the seed corpus runs in `unit` too.
 fuzz:

@@ -1,0 +1,149 @@
+// Package peer runs Kafka clients' own test suites — librdkafka's
+// regression suite and franz-go's kgo integration tests, written against
+// Apache Kafka by people who have never heard of Barge — against real
+// `barge serve` processes.
+//
+// Every test of a suite must pass, except the ones listed in expected.txt
+// with a reason: "fail" entries are run and must still fail (so the list
+// cannot rot: a test that starts passing fails the run until its line is
+// removed), "skip" entries are not run at all (tests that need Kafka's own
+// shell tools, or that wait for a feature Barge lacks until their own
+// deadline).
+//
+// The suites are slow and need things built outside Go, so they run only
+// when `make peer` (part of `make test`) sets the variables below; a plain
+// `go test ./...` skips them.
+package peer
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// outcome is what one test of a peer suite did, in the suite's own words
+// reduced to three.
+type outcome string
+
+const (
+	passed  outcome = "pass"
+	failed  outcome = "fail"
+	skipped outcome = "skip"
+)
+
+// expectation is one line of expected.txt.
+type expectation struct {
+	suite, test string
+	outcome     outcome // failed or skipped
+	reason      string
+	line        int
+}
+
+// loadExpectations reads the entries of expected.txt for one suite, keyed
+// by test name (for librdkafka a skip may also name a test number, which
+// covers every test in that source file).
+func loadExpectations(t *testing.T, suite string) map[string]expectation {
+	t.Helper()
+	f, err := os.Open("expected.txt")
+	if err != nil {
+		t.Fatalf("open expected.txt: %v", err)
+	}
+	defer f.Close()
+	out := map[string]expectation{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) < 4 {
+			t.Fatalf("expected.txt:%d: want `suite test fail|skip reason...`, got %q", n, line)
+		}
+		e := expectation{suite: fields[0], test: fields[1], outcome: outcome(fields[2]), reason: strings.Join(fields[3:], " "), line: n}
+		if e.outcome != failed && e.outcome != skipped {
+			t.Fatalf("expected.txt:%d: outcome %q is neither fail nor skip", n, e.outcome)
+		}
+		if e.suite != suite {
+			continue
+		}
+		if prev, dup := out[e.test]; dup {
+			t.Fatalf("expected.txt:%d: %s %s already listed on line %d", n, suite, e.test, prev.line)
+		}
+		out[e.test] = e
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("read expected.txt: %v", err)
+	}
+	return out
+}
+
+// result is one test's outcome with a short explanation (the failure
+// message, the skip reason) and where its full output is.
+type result struct {
+	outcome outcome
+	detail  string
+	log     string
+}
+
+// judge compares a suite's results with its expectations: it fails t for
+// every test that failed unexpectedly, every "fail" entry that did not fail
+// (it passes now, or no longer exists), and logs the counts and every
+// expected failure with its reason, which is what the closing note of a
+// change quotes.
+func judge(t *testing.T, suite string, results map[string]result, exp map[string]expectation) {
+	t.Helper()
+	counts := map[outcome]int{}
+	var unexpected, stale, expectedFails []string
+	for _, name := range sortedKeys(results) {
+		r := results[name]
+		counts[r.outcome]++
+		e, listed := exp[name]
+		switch {
+		case r.outcome == failed && listed && e.outcome == failed:
+			expectedFails = append(expectedFails, fmt.Sprintf("  %s: %s", name, e.reason))
+		case r.outcome == failed:
+			unexpected = append(unexpected, fmt.Sprintf("%s: %s (output: %s)", name, r.detail, r.log))
+		case listed && e.outcome == failed:
+			stale = append(stale, fmt.Sprintf("%s is listed to fail (expected.txt:%d, %s) but its outcome was %s: %s", name, e.line, e.reason, r.outcome, r.detail))
+		}
+	}
+	for _, name := range sortedKeys(exp) {
+		if e := exp[name]; e.outcome == failed {
+			if _, ran := results[name]; !ran {
+				stale = append(stale, fmt.Sprintf("%s is listed to fail (expected.txt:%d) but the suite has no such test", name, e.line))
+			}
+		}
+	}
+	t.Logf("%s: %d passed, %d failed (%d of them expected), %d skipped", suite, counts[passed], counts[failed], len(expectedFails), counts[skipped])
+	if len(expectedFails) > 0 {
+		t.Logf("%s expected failures:\n%s", suite, strings.Join(expectedFails, "\n"))
+	}
+	var skips []string
+	for _, name := range sortedKeys(results) {
+		if r := results[name]; r.outcome == skipped {
+			skips = append(skips, fmt.Sprintf("  %s: %s", name, r.detail))
+		}
+	}
+	if len(skips) > 0 {
+		t.Logf("%s skipped:\n%s", suite, strings.Join(skips, "\n"))
+	}
+	for _, u := range unexpected {
+		t.Errorf("%s: unexpected failure %s", suite, u)
+	}
+	for _, s := range stale {
+		t.Errorf("%s: %s; update expected.txt", suite, s)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
