@@ -50,10 +50,20 @@ func (b *Broker) brokerConfigs() map[string]string {
 	return out
 }
 
-func handleDescribeConfigs(b *Broker, _ context.Context, req *netproto.Request) kmsg.Response {
+func handleDescribeConfigs(b *Broker, ctx context.Context, req *netproto.Request) kmsg.Response {
 	r := req.Body.(*kmsg.DescribeConfigsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	img := b.node.Image()
+	var topics []string
+	for _, res := range r.Resources {
+		if res.ResourceType == kmsg.ConfigResourceTypeTopic {
+			topics = append(topics, res.ResourceName)
+		}
+	}
+	if b.anyUnknown(img, topics) {
+		b.syncMetadata(ctx)
+		img = b.node.Image()
+	}
 	for _, res := range r.Resources {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = res.ResourceType, res.ResourceName

@@ -41,6 +41,9 @@ func handleMetadata(b *Broker, ctx context.Context, req *netproto.Request) kmsg.
 		}
 	}
 	allowCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || r.AllowAutoTopicCreation)
+	if !all && b.anyUnknown(img, names) {
+		img = b.syncMetadata(ctx)
+	}
 	for _, name := range names {
 		t, ok := img.Topic(name)
 		if !ok && !all && allowCreate {
@@ -68,6 +71,37 @@ func handleMetadata(b *Broker, ctx context.Context, req *netproto.Request) kmsg.
 		resp.ControllerID = id
 	}
 	return resp
+}
+
+// metadataSyncTimeout bounds the read barrier a broker runs before saying a
+// topic does not exist; on a healthy cluster it takes one quorum round trip.
+const metadataSyncTimeout = time.Second
+
+// anyUnknown reports whether a valid topic name in names is missing from img.
+func (b *Broker) anyUnknown(img *cluster.Image, names []string) bool {
+	for _, name := range names {
+		if _, ok := img.Topic(name); !ok && cluster.ValidateTopicName(name) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// syncMetadata brings this broker's metadata up to what the controller has
+// committed (a Raft read barrier) and returns the image then answered from.
+// Without it a topic created through one broker would be unknown for a
+// moment to a client asking another — `barge topic create` then `describe`
+// through the next broker did exactly that. If the controller cannot be
+// reached within metadataSyncTimeout, the broker answers from what it has.
+func (b *Broker) syncMetadata(ctx context.Context) *cluster.Image {
+	ctx, cancel := context.WithTimeout(ctx, metadataSyncTimeout)
+	defer cancel()
+	if index, err := b.node.Sync(ctx); err == nil {
+		b.replicas.waitApplied(ctx, index)
+	} else {
+		b.logger.Debug("metadata read barrier failed; answering from the local image", "err", err)
+	}
+	return b.metadataImage()
 }
 
 // autoCreateTopic creates a topic with the broker defaults, as Kafka does on

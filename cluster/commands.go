@@ -27,6 +27,9 @@ const (
 	TypeAlterPartition    CommandType = "alter_partition"
 	TypeElectLeader       CommandType = "elect_leader"
 	TypeReassignPartition CommandType = "reassign_partition"
+	// TypeReadIndex is never written to the log: the controller answers it
+	// with the Raft index a reader must have applied (see Node.Sync).
+	TypeReadIndex CommandType = "read_index"
 )
 
 // Payload is the body of a command: one of the command structs below.
@@ -180,6 +183,12 @@ func (AlterConfigs) Type() CommandType      { return TypeAlterConfigs }
 func (AlterPartition) Type() CommandType    { return TypeAlterPartition }
 func (ElectLeader) Type() CommandType       { return TypeElectLeader }
 func (ReassignPartition) Type() CommandType { return TypeReassignPartition }
+func (ReadIndex) Type() CommandType         { return TypeReadIndex }
+
+// ReadIndex asks the controller for the Raft index up to which it has
+// committed changes, after confirming it is still the leader (Raft's
+// ReadIndex). It changes nothing and is never written to the log.
+type ReadIndex struct{}
 
 // newPayload returns a pointer to a zero payload of type t.
 func newPayload(t CommandType) (Payload, bool) {
@@ -204,6 +213,8 @@ func newPayload(t CommandType) (Payload, bool) {
 		return &ElectLeader{}, true
 	case TypeReassignPartition:
 		return &ReassignPartition{}, true
+	case TypeReadIndex:
+		return &ReadIndex{}, true
 	}
 	return nil, false
 }
@@ -230,6 +241,8 @@ func deref(p Payload) Payload {
 	case *ElectLeader:
 		return *v
 	case *ReassignPartition:
+		return *v
+	case *ReadIndex:
 		return *v
 	}
 	return p

@@ -460,12 +460,29 @@ func (n *Node) Submit(ctx context.Context, cmd Command) (Result, error) {
 	}
 }
 
+// Sync waits until this broker's image holds every metadata change the
+// controller had committed when Sync was called: a read barrier (Raft's
+// ReadIndex, answered by the controller without writing to the log). A
+// broker that is asked about a topic it does not know yet calls it before
+// saying the topic does not exist, so a topic created through one broker
+// is known to every other broker's next answer. Bounded by ctx.
+//
+// It returns the index this broker has applied up to, for callers that
+// wait for their own view (the broker's replicas) to catch up too.
+func (n *Node) Sync(ctx context.Context) (uint64, error) {
+	res, err := n.Submit(ctx, NewCommand(ReadIndex{}))
+	return res.Index, err
+}
+
 // commit runs a command on the controller: prepare it against the local
 // image, append it to the Raft log, and wait until it is applied here. It
 // serves Submit on the controller and the forwarding server.
 func (n *Node) commit(ctx context.Context, cmd Command) (uint64, error) {
 	if !n.IsController() {
 		return 0, notSent(errorf(ErrNotController, "broker %d", n.cfg.ID))
+	}
+	if cmd.Type() == TypeReadIndex {
+		return n.readIndex(ctx)
 	}
 	prepared, err := prepare(n.Image(), cmd, n.cfg.DefaultPartitions, n.cfg.DefaultReplicationFactor)
 	if err != nil {
@@ -485,6 +502,17 @@ func (n *Node) commit(ctx context.Context, cmd Command) (uint64, error) {
 	}
 	res, _ := f.Response().(applyResult)
 	return f.Index(), res.err
+}
+
+// readIndex answers ReadIndex on the controller: once a quorum confirms it
+// still leads, every change committed so far is at or below its last log
+// index, so a broker that has applied that index has seen them all.
+func (n *Node) readIndex(ctx context.Context) (uint64, error) {
+	last := n.raft.LastIndex()
+	if err := n.waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
+		return 0, err
+	}
+	return last, nil
 }
 
 // waitFuture waits for a raft future or ctx, and translates raft's errors.

@@ -1,0 +1,62 @@
+package cluster
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// A topic created through one broker is in every other broker's image once
+// that broker has run Sync: the read barrier waits for what the controller
+// had committed, so "create, then describe through another broker" never
+// answers "unknown topic". Each round creates through a different broker
+// and checks the two others at once after their Sync; without the barrier
+// a follower that has not applied the commit yet is caught within a few
+// rounds.
+func TestSyncSeesTopicsCreatedElsewhere(t *testing.T) {
+	t.Parallel()
+	tc := threeBrokers(t)
+	ctx := ctxTimeout(t, 60*time.Second)
+	ids := []int32{1, 2, 3}
+	for round := 0; round < 30; round++ {
+		via := tc.nodes[ids[round%3]]
+		name := fmt.Sprintf("sync-%d", round)
+		if _, err := via.Submit(ctx, NewCommand(CreateTopic{Name: name, NumPartitions: 1, ReplicationFactor: 1})); err != nil {
+			t.Fatalf("create %s through broker %d: %v", name, via.ID(), err)
+		}
+		for _, id := range ids {
+			n := tc.nodes[id]
+			if n == via {
+				continue
+			}
+			index, err := n.Sync(ctx)
+			if err != nil {
+				t.Fatalf("sync on broker %d: %v", id, err)
+			}
+			if _, ok := n.Image().Topic(name); !ok || n.AppliedIndex() < index {
+				t.Fatalf("round %d: broker %d synced to index %d (applied %d) and does not know %s", round, id, index, n.AppliedIndex(), name)
+			}
+		}
+	}
+	// Sync changes nothing: no entry was written for the barriers.
+	before := tc.nodes[1].LastLogIndex()
+	for _, id := range ids {
+		if _, err := tc.nodes[id].Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := tc.nodes[1].LastLogIndex(); after != before {
+		t.Fatalf("Sync wrote to the Raft log: last index %d -> %d", before, after)
+	}
+}
+
+func threeBrokers(t *testing.T) *testCluster {
+	tc := newTestCluster(t)
+	first := tc.start(tc.config(1, 3, nil))
+	seeds := []string{first.GossipAddr()}
+	tc.start(tc.config(2, 3, seeds))
+	tc.start(tc.config(3, 3, seeds))
+	tc.waitController(20 * time.Second)
+	tc.waitSameImage(20*time.Second, 3)
+	return tc
+}
