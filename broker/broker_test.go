@@ -126,7 +126,8 @@ func TestProduceConsumeRoundTrip(t *testing.T) {
 	}
 }
 
-// Clients may not write to, delete or grow __consumer_offsets.
+// Clients may not write to, delete, grow or trim __consumer_offsets (a trim
+// would drop committed offsets at the coordinator's next load).
 func TestInternalTopicIsProtected(t *testing.T) {
 	b := startTestBroker(t, t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -158,5 +159,16 @@ func TestInternalTopicIsProtected(t *testing.T) {
 	cp, err := admin.CreatePartitions(ctx, 4, "__consumer_offsets")
 	if err != nil || !errors.Is(cp["__consumer_offsets"].Err, kerr.InvalidTopicException) {
 		t.Fatalf("grow __consumer_offsets: %v / %v", err, cp["__consumer_offsets"].Err)
+	}
+	for p := int32(0); p < 16; p++ {
+		trim := kadm.Offsets{}
+		trim.Add(kadm.Offset{Topic: "__consumer_offsets", Partition: p, At: -1})
+		res, err := admin.DeleteRecords(ctx, trim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := res.Lookup("__consumer_offsets", p); !errors.Is(r.Err, kerr.InvalidTopicException) {
+			t.Fatalf("trim __consumer_offsets partition %d: %v, want INVALID_TOPIC_EXCEPTION", p, r.Err)
+		}
 	}
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // DeleteRecords v0-2: moves a partition's log start up (never past the high
-// watermark) and drops the segments wholly below it.
+// watermark) and drops the segments wholly below it. Internal topics are
+// refused (INVALID_TOPIC_EXCEPTION).
 func init() { register(kmsg.DeleteRecords, 0, 2, replying(handleDeleteRecords)) }
 
 func handleDeleteRecords(b *Broker, _ context.Context, req *netproto.Request) kmsg.Response {
@@ -25,6 +26,11 @@ func handleDeleteRecords(b *Broker, _ context.Context, req *netproto.Request) km
 			switch {
 			case code != 0:
 				sp.ErrorCode = code
+			case isInternalTopic(rt.Topic):
+				// The coordinator rebuilds groups from this log: records
+				// deleted here would be committed offsets lost at the next
+				// load. Kafka refuses it the same way.
+				sp.ErrorCode = kerr.InvalidTopicException.Code
 			default:
 				hw := p.highWatermark()
 				offset := rp.Offset
