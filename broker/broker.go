@@ -133,12 +133,16 @@ func (b *Broker) Start() error {
 	b.goBackground("retention", b.retentionLoop)
 
 	b.server, err = netproto.NewServer(netproto.ServerConfig{
-		Handler:         b,
-		Versions:        versionsFor,
-		MaxRequestBytes: b.cfg.MaxRequestBytes,
-		IdleTimeout:     b.cfg.IdleTimeout,
-		Observer:        b.metrics,
-		Logger:          b.logger,
+		Handler:               b,
+		Versions:              versionsFor,
+		MaxRequestBytes:       b.cfg.MaxRequestBytes,
+		IdleTimeout:           b.cfg.IdleTimeout,
+		MaxConnections:        b.cfg.MaxConnections,
+		MaxConnectionsPerIP:   b.cfg.MaxConnectionsPerIP,
+		QueuedMaxRequestBytes: b.cfg.QueuedMaxRequestBytes,
+		SendTimeout:           b.cfg.SendTimeout,
+		Observer:              b.metrics,
+		Logger:                b.logger,
 	})
 	if err != nil {
 		b.stopAll()

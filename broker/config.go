@@ -50,8 +50,21 @@ type Config struct {
 	// with groups × topics.
 	GroupLagMetrics bool
 
-	MaxRequestBytes        int           // socket.request.max.bytes
-	IdleTimeout            time.Duration // connections.max.idle.ms
+	MaxRequestBytes int           // socket.request.max.bytes
+	IdleTimeout     time.Duration // connections.max.idle.ms
+	// MaxConnections (max.connections) pauses accepting while this many
+	// client connections are open; MaxConnectionsPerIP
+	// (max.connections.per.ip) closes a connection from an address that
+	// has that many. 0: no limit.
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	// QueuedMaxRequestBytes (queued.max.request.bytes) bounds the bytes of
+	// requests read and not yet answered, over all connections: a reader
+	// waits for room rather than allocating. 0: no limit.
+	QueuedMaxRequestBytes int64
+	// SendTimeout closes a connection whose client reads nothing of a
+	// response for this long; negative disables it.
+	SendTimeout            time.Duration
 	RetentionCheckInterval time.Duration // log.retention.check.interval.ms
 	ShutdownTimeout        time.Duration // how long SIGTERM waits for in-flight requests
 
@@ -77,6 +90,9 @@ func DefaultConfig() Config {
 		Group:                    group.DefaultConfig(),
 		MaxRequestBytes:          100 << 20,
 		IdleTimeout:              10 * time.Minute,
+		MaxConnections:           10000,
+		QueuedMaxRequestBytes:    256 << 20,
+		SendTimeout:              60 * time.Second,
 		RetentionCheckInterval:   5 * time.Minute,
 		ShutdownTimeout:          30 * time.Second,
 	}
@@ -97,6 +113,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("broker: default.replication.factor %d: this release keeps one copy of each partition (data replication is not built yet), so it must be 1", c.DefaultReplicationFactor)
 	case c.MaxRequestBytes < 1024:
 		return fmt.Errorf("broker: socket.request.max.bytes %d is too small", c.MaxRequestBytes)
+	case c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0:
+		return fmt.Errorf("broker: max.connections %d and max.connections.per.ip %d must not be negative (0: no limit)", c.MaxConnections, c.MaxConnectionsPerIP)
+	case c.QueuedMaxRequestBytes != 0 && c.QueuedMaxRequestBytes < int64(c.MaxRequestBytes):
+		return fmt.Errorf("broker: queued.max.request.bytes %d is below socket.request.max.bytes %d: one largest request must fit (0: no limit)", c.QueuedMaxRequestBytes, c.MaxRequestBytes)
 	case c.OffsetsTopicPartitions < 0:
 		return fmt.Errorf("broker: offsets.topic.num.partitions %d must be positive", c.OffsetsTopicPartitions)
 	}

@@ -40,6 +40,9 @@ func (b *Broker) brokerConfigs() map[string]string {
 		"default.replication.factor": strconv.Itoa(int(b.cfg.DefaultReplicationFactor)),
 		"socket.request.max.bytes":   strconv.Itoa(b.cfg.MaxRequestBytes),
 		"connections.max.idle.ms":    itoa(b.cfg.IdleTimeout.Milliseconds()),
+		"max.connections":            strconv.Itoa(b.cfg.MaxConnections),
+		"max.connections.per.ip":     strconv.Itoa(b.cfg.MaxConnectionsPerIP),
+		"queued.max.request.bytes":   itoa(b.cfg.QueuedMaxRequestBytes),
 		"log.dirs":                   b.cfg.DataDir,
 		"broker.rack":                b.cfg.Rack,
 	}

@@ -92,6 +92,22 @@ func newMetrics(b *Broker) *metrics {
 		func() uint64 { return b.server.Stats().SendfileBytes })
 	counterFunc("barge_fetch_copied_bytes_total", "Record bytes sent to fetchers through a user-space buffer.",
 		func() uint64 { return b.server.Stats().CopiedBytes })
+	counterFunc("barge_connections_send_timeout_total", "Connections closed because the client read nothing of a response for --send-timeout.",
+		func() uint64 { return b.server.Stats().ConnectionsSendTimeout })
+	counterFunc("barge_connections_over_ip_limit_total", "Connections closed at accept: their address had --max-connections-per-ip open.",
+		func() uint64 { return b.server.Stats().ConnectionsOverIPLimit })
+	counterFunc("barge_accept_stalls_total", "Times accepting paused at --max-connections.",
+		func() uint64 { return b.server.Stats().AcceptStalls })
+	counterFunc("barge_request_bytes_stalls_total", "Times a connection waited for room in --queued-max-request-bytes before reading a request.",
+		func() uint64 { return b.server.Stats().RequestBytesStalls })
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "barge_queued_request_bytes", Help: "Bytes of requests read and not yet answered, held against --queued-max-request-bytes.",
+	}, func() float64 {
+		if b.server == nil {
+			return 0
+		}
+		return float64(b.server.Stats().QueuedRequestBytes)
+	}))
 	m.registry.MustRegister(&partitionCollector{b: b})
 	if b.cfg.GroupLagMetrics {
 		m.registry.MustRegister(&groupLagCollector{b: b})

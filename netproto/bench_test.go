@@ -68,7 +68,7 @@ func BenchmarkFetchWrite(b *testing.B) {
 		b.Fatal(err)
 	}
 	var st counters
-	w := newRespWriter(conn, &st)
+	w := newRespWriter(conn, &st, 0)
 	fr := &FetchResponse{Topics: []FetchTopic{{Topic: "orders", Partitions: []FetchPartition{{
 		Partition: 0, HighWatermark: 1000, LastStableOffset: 1000, PreferredReadReplica: -1,
 		Regions: []FileRegion{{File: f, Position: 0, Size: regionBytes}},

@@ -57,6 +57,8 @@ type conn struct {
 	br     *bufio.Reader
 
 	lastActive atomic.Int64  // unix nanos of the last bytes read or response written
+	reserved   atomic.Int64  // request-budget bytes held by this connection's requests
+	nextHold   int64         // read goroutine only: budget taken for the frame being read
 	pending    atomic.Int64  // slots queued whose response is not yet written
 	sem        chan struct{} // MaxInFlight tokens: held from read to write
 	readStop   chan struct{} // closed (stopOnce) when reading must stop
@@ -137,6 +139,9 @@ func (c *conn) serve() {
 	}
 	<-writerDone
 	c.closeNow()
+	// Requests dropped unanswered still hold budget; both goroutines are
+	// done, so what is left is exactly that.
+	c.s.requestBytes.release(c.reserved.Swap(0))
 	c.log.Debug("connection closed")
 }
 
@@ -217,7 +222,7 @@ func (c *conn) readLoop() error {
 				return err
 			}
 			c.log.Debug("answering unsupported api versions request", "api_version", req.Version)
-			s := c.push(requestMeta{req.Key, req.Version, req.CorrelationID, len(frame), received}, 0)
+			s := c.push(requestMeta{req.Key, req.Version, req.CorrelationID, len(frame), received, c.takeHold()}, 0)
 			if s == nil {
 				return errReadStopped
 			}
@@ -228,7 +233,7 @@ func (c *conn) readLoop() error {
 		if len(frame) >= framePoolMin && len(frame) <= framePoolMax {
 			req.pooled = frame
 		}
-		s := c.push(requestMeta{req.Key, req.Version, req.CorrelationID, len(frame), received}, req.Version)
+		s := c.push(requestMeta{req.Key, req.Version, req.CorrelationID, len(frame), received, c.takeHold()}, req.Version)
 		if s == nil {
 			return errReadStopped
 		}
@@ -270,6 +275,9 @@ func (c *conn) readFrame() ([]byte, error) {
 	case n < minFrameBytes:
 		return nil, fmt.Errorf("%w: %d bytes", ErrFrameTooSmall, n)
 	}
+	if err := c.reserve(int64(4 + n)); err != nil {
+		return nil, err
+	}
 	if n >= framePoolMin && n <= framePoolMax {
 		frame := getPooledFrame(n)
 		if err := c.readFull(frame); err != nil {
@@ -292,6 +300,45 @@ func (c *conn) readFrame() ([]byte, error) {
 	}
 	c.s.st.bytesIn.Add(uint64(4 + n))
 	return frame, nil
+}
+
+// budgetExemptBytes: requests smaller than this never wait for the request
+// budget. Metadata, fetch, offset and group requests are this small, so
+// clients keep being served while large produce requests (or peers that
+// announce large frames and send them slowly) hold the budget; what they use
+// is bounded by the connections and their in-flight limit.
+const budgetExemptBytes = 64 << 10
+
+// reserve takes room for a request of n bytes from the server's budget
+// before its body is read, waiting (and so not reading) while there is none.
+// The request's meta carries it (takeHold) until its response is written.
+func (c *conn) reserve(n int64) error {
+	b := c.s.requestBytes
+	if b == nil || n < budgetExemptBytes {
+		return nil
+	}
+	taken, err := b.acquire(c.ctx, n, func() { c.s.st.requestBytesStalls.Add(1) })
+	if err != nil {
+		return errReadStopped
+	}
+	c.reserved.Add(taken)
+	c.nextHold = taken
+	return nil
+}
+
+// takeHold hands the budget taken for the frame just read to its request.
+func (c *conn) takeHold() int64 {
+	n := c.nextHold
+	c.nextHold = 0
+	return n
+}
+
+// releaseHold gives back the budget of an answered request.
+func (c *conn) releaseHold(n int64) {
+	if n > 0 {
+		c.reserved.Add(-n)
+		c.s.requestBytes.release(n)
+	}
 }
 
 // readFull fills p, riding out read deadlines that were only idle checks.

@@ -135,4 +135,5 @@ type requestMeta struct {
 	corr         int32
 	size         int
 	received     time.Time
+	reserved     int64 // bytes of the server's request budget this request holds
 }

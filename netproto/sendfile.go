@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,14 +24,15 @@ const (
 // (unix sockets, TLS, a kernel refusing sendfile) by pread into a buffer and
 // write. It is used only by its connection's write goroutine.
 type regionSender struct {
-	nc  net.Conn
-	raw syscall.RawConn // nil: sendfile unavailable, copy instead
-	buf []byte          // fallback buffer, allocated on first use
-	st  *counters
+	nc          net.Conn
+	raw         syscall.RawConn // nil: sendfile unavailable, copy instead
+	buf         []byte          // fallback buffer, allocated on first use
+	st          *counters
+	sendTimeout time.Duration // > 0: each write must make progress within it
 }
 
-func newRegionSender(nc net.Conn, st *counters) regionSender {
-	s := regionSender{nc: nc, st: st}
+func newRegionSender(nc net.Conn, st *counters, sendTimeout time.Duration) regionSender {
+	s := regionSender{nc: nc, st: st, sendTimeout: sendTimeout}
 	// Only TCP: sendfile to other socket kinds works on Linux too, but TCP
 	// is what serves clients, and everything else exercises the fallback.
 	if tc, ok := nc.(*net.TCPConn); ok {
@@ -39,6 +41,15 @@ func newRegionSender(nc net.Conn, st *counters) regionSender {
 		}
 	}
 	return s
+}
+
+// armSend moves the write deadline to SendTimeout from now; called before
+// each write and after each sendfile that moved bytes, so only a client
+// that reads nothing for that long hits it.
+func (s *regionSender) armSend() {
+	if s.sendTimeout > 0 {
+		_ = s.nc.SetWriteDeadline(time.Now().Add(s.sendTimeout))
+	}
 }
 
 // send writes the whole region to the connection, or fails. A file that
@@ -76,6 +87,7 @@ func (s *regionSender) sendfile(r FileRegion) (sent int64, fallback bool, err er
 	}
 	pos, left := r.Position, r.Size
 	var opErr error
+	s.armSend()
 	ctlErr := fraw.Control(func(ffd uintptr) {
 		werr := s.raw.Write(func(sfd uintptr) bool {
 			for left > 0 {
@@ -83,6 +95,10 @@ func (s *regionSender) sendfile(r FileRegion) (sent int64, fallback bool, err er
 				if m > 0 {
 					sent += int64(m)
 					left -= int64(m)
+					// Progress: the next wait for writability gets a
+					// fresh deadline (setting it does not take the
+					// descriptor's write lock this callback holds).
+					s.armSend()
 				}
 				switch {
 				case err == unix.EAGAIN:
@@ -129,6 +145,7 @@ func (s *regionSender) copy(r FileRegion, pos, n int64) error {
 			}
 			return fmt.Errorf("pread %s: %w", r.File.Name(), err)
 		}
+		s.armSend()
 		w, err := s.nc.Write(s.buf[:m])
 		s.st.copiedBytes.Add(uint64(w))
 		s.st.bytesOut.Add(uint64(w))

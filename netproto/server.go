@@ -19,6 +19,7 @@ const (
 	DefaultMaxRequestBytes = 100 << 20        // socket.request.max.bytes
 	DefaultIdleTimeout     = 10 * time.Minute // connections.max.idle.ms
 	DefaultMaxInFlight     = 100
+	DefaultSendTimeout     = 60 * time.Second
 )
 
 // ServerConfig configures a Server. Handler and Versions are required.
@@ -41,6 +42,28 @@ type ServerConfig struct {
 	// whose response is not yet written. At the bound the connection stops
 	// reading until a response goes out. 0 means 100.
 	MaxInFlight int
+	// MaxConnections is max.connections: while this many connections are
+	// open, the server stops accepting (the kernel's backlog holds new
+	// ones) until one closes. 0 means no limit.
+	MaxConnections int
+	// MaxConnectionsPerIP is max.connections.per.ip: a connection from an
+	// address that already has this many open is closed at once and
+	// counted in Stats.ConnectionsOverIPLimit. 0 means no limit.
+	MaxConnectionsPerIP int
+	// QueuedMaxRequestBytes is queued.max.request.bytes: the bytes of
+	// requests read but not yet answered, over all connections. A
+	// connection whose next request does not fit stops reading it (back
+	// pressure) until answers free room; a request larger than the whole
+	// budget waits until it can take all of it. Requests under 64 KiB are
+	// not counted and never wait, so small requests are served while large
+	// ones hold the budget. 0 means no limit.
+	QueuedMaxRequestBytes int64
+	// SendTimeout closes a connection whose client reads nothing of a
+	// response for this long (a client that stopped reading would
+	// otherwise pin its goroutines, parked fetches and the files of deleted
+	// segments). It counts in Stats.ConnectionsSendTimeout. 0 means
+	// DefaultSendTimeout; negative disables it.
+	SendTimeout time.Duration
 	// Observer, if set, is told of every answered request.
 	Observer Observer
 	// Logger receives connection-level events (per-request detail at Debug
@@ -69,6 +92,20 @@ type Stats struct {
 	// InFlightStalls counts the times a connection stopped reading because
 	// MaxInFlight requests awaited their responses.
 	InFlightStalls uint64
+	// ConnectionsSendTimeout counts connections closed because the client
+	// read nothing of a response for SendTimeout.
+	ConnectionsSendTimeout uint64
+	// ConnectionsOverIPLimit counts connections closed at accept because
+	// their address had MaxConnectionsPerIP open.
+	ConnectionsOverIPLimit uint64
+	// AcceptStalls counts the times accepting paused at MaxConnections.
+	AcceptStalls uint64
+	// RequestBytesStalls counts the times a connection waited for room in
+	// QueuedMaxRequestBytes before reading a request.
+	RequestBytesStalls uint64
+	// QueuedRequestBytes is the request bytes held now against
+	// QueuedMaxRequestBytes (a gauge).
+	QueuedRequestBytes int64
 }
 
 // counters are the live values behind Stats, shared by all connections.
@@ -76,6 +113,8 @@ type counters struct {
 	accepted, refused, idle, requests             atomic.Uint64
 	bytesIn, bytesOut, sendfileBytes, copiedBytes atomic.Uint64
 	stalls                                        atomic.Uint64
+	sendTimeouts, overIPLimit, acceptStalls       atomic.Uint64
+	requestBytesStalls                            atomic.Uint64
 	open                                          atomic.Int64
 }
 
@@ -98,8 +137,15 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
+	perIP     map[string]int // guarded by mu: open connections by remote IP
 	closing   bool
 	wg        sync.WaitGroup
+
+	// connSlots holds a token per open connection when MaxConnections is
+	// set (nil otherwise); Serve takes one before each Accept.
+	connSlots chan struct{}
+	// requestBytes is the QueuedMaxRequestBytes budget (nil: no limit).
+	requestBytes *byteBudget
 }
 
 // NewServer validates cfg, fills its defaults and returns a Server that
@@ -116,6 +162,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("%w: MaxRequestBytes %d below a request header", ErrInvalidConfig, cfg.MaxRequestBytes)
 	case cfg.MaxInFlight < 0:
 		return nil, fmt.Errorf("%w: MaxInFlight %d", ErrInvalidConfig, cfg.MaxInFlight)
+	case cfg.MaxConnections < 0 || cfg.MaxConnectionsPerIP < 0:
+		return nil, fmt.Errorf("%w: MaxConnections %d, MaxConnectionsPerIP %d", ErrInvalidConfig, cfg.MaxConnections, cfg.MaxConnectionsPerIP)
+	case cfg.QueuedMaxRequestBytes < 0:
+		return nil, fmt.Errorf("%w: QueuedMaxRequestBytes %d", ErrInvalidConfig, cfg.QueuedMaxRequestBytes)
 	}
 	if cfg.MaxRequestBytes == 0 {
 		cfg.MaxRequestBytes = DefaultMaxRequestBytes
@@ -126,17 +176,28 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}
+	if cfg.SendTimeout == 0 {
+		cfg.SendTimeout = DefaultSendTimeout
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Server{
+	s := &Server{
 		cfg:       cfg,
 		log:       log.With("component", "netproto"),
 		done:      make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
-	}, nil
+		perIP:     make(map[string]int),
+	}
+	if cfg.MaxConnections > 0 {
+		s.connSlots = make(chan struct{}, cfg.MaxConnections)
+	}
+	if cfg.QueuedMaxRequestBytes > 0 {
+		s.requestBytes = newByteBudget(cfg.QueuedMaxRequestBytes)
+	}
+	return s, nil
 }
 
 // Serve accepts connections on ln and serves each on its own goroutines. It
@@ -164,8 +225,12 @@ func (s *Server) Serve(ln net.Listener) error {
 
 	var backoff time.Duration
 	for {
+		if !s.takeConnSlot() {
+			return ErrServerClosed
+		}
 		nc, err := ln.Accept()
 		if err != nil {
+			s.releaseConnSlot()
 			select {
 			case <-s.done:
 				return ErrServerClosed
@@ -201,17 +266,66 @@ func temporaryAcceptError(err error) bool {
 	return false
 }
 
+// takeConnSlot waits for room under MaxConnections (Kafka's acceptor
+// blocks the same way). false: the server is shutting down.
+func (s *Server) takeConnSlot() bool {
+	if s.connSlots == nil {
+		return true
+	}
+	select {
+	case s.connSlots <- struct{}{}:
+		return true
+	default:
+	}
+	s.st.acceptStalls.Add(1)
+	select {
+	case s.connSlots <- struct{}{}:
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+func (s *Server) releaseConnSlot() {
+	if s.connSlots != nil {
+		<-s.connSlots
+	}
+}
+
+// remoteIP is the address MaxConnectionsPerIP counts by.
+func remoteIP(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(addrString(a))
+	if err != nil {
+		return addrString(a)
+	}
+	return host
+}
+
 // startConn registers nc and starts its goroutines, or closes it if the
-// server is shutting down.
+// server is shutting down or its address is over MaxConnectionsPerIP. It
+// owns the connection slot Serve took for nc.
 func (s *Server) startConn(nc net.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	ip := remoteIP(nc.RemoteAddr())
+	switch {
+	case s.closing:
 		nc.Close()
+		s.releaseConnSlot()
+		return
+	case s.cfg.MaxConnectionsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnectionsPerIP:
+		s.st.overIPLimit.Add(1)
+		s.log.Warn("closing connection: too many from its address", "remote", addrString(nc.RemoteAddr()), "max_connections_per_ip", s.cfg.MaxConnectionsPerIP)
+		nc.Close()
+		s.releaseConnSlot()
 		return
 	}
 	c := newConn(s, nc, s.nextID.Add(1))
 	s.conns[c] = struct{}{}
+	s.perIP[ip]++
 	s.st.accepted.Add(1)
 	s.st.open.Add(1)
 	s.wg.Add(1)
@@ -220,8 +334,12 @@ func (s *Server) startConn(nc net.Conn) {
 		c.serve()
 		s.mu.Lock()
 		delete(s.conns, c)
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
+		}
 		s.mu.Unlock()
 		s.st.open.Add(-1)
+		s.releaseConnSlot()
 	}()
 }
 
@@ -308,5 +426,11 @@ func (s *Server) Stats() Stats {
 		SendfileBytes:       s.st.sendfileBytes.Load(),
 		CopiedBytes:         s.st.copiedBytes.Load(),
 		InFlightStalls:      s.st.stalls.Load(),
+
+		ConnectionsSendTimeout: s.st.sendTimeouts.Load(),
+		ConnectionsOverIPLimit: s.st.overIPLimit.Load(),
+		AcceptStalls:           s.st.acceptStalls.Load(),
+		RequestBytesStalls:     s.st.requestBytesStalls.Load(),
+		QueuedRequestBytes:     s.requestBytes.held(),
 	}
 }

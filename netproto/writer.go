@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -30,9 +31,14 @@ type respWriter struct {
 	cuts []fetchCut
 }
 
-func newRespWriter(nc net.Conn, st *counters) *respWriter {
-	return &respWriter{nc: nc, rs: newRegionSender(nc, st), st: st}
+func newRespWriter(nc net.Conn, st *counters, sendTimeout time.Duration) *respWriter {
+	return &respWriter{nc: nc, rs: newRegionSender(nc, st, sendTimeout), st: st}
 }
+
+// writeChunkBytes is how much one write may carry before the send deadline
+// is moved on: the deadline bounds a client that reads nothing, not one
+// that reads a large response slowly.
+const writeChunkBytes = 256 << 10
 
 // buffered reports how many bytes wait for a flush.
 func (w *respWriter) buffered() int { return len(w.buf) }
@@ -89,12 +95,17 @@ func (w *respWriter) flush() error {
 }
 
 func (w *respWriter) write(p []byte) error {
-	if len(p) == 0 {
-		return nil
+	for len(p) > 0 {
+		chunk := p[:min(len(p), writeChunkBytes)]
+		w.rs.armSend()
+		n, err := w.nc.Write(chunk)
+		w.st.bytesOut.Add(uint64(n))
+		if err != nil {
+			return err
+		}
+		p = p[n:]
 	}
-	n, err := w.nc.Write(p)
-	w.st.bytesOut.Add(uint64(n))
-	return err
+	return nil
 }
 
 // releaseFetch gives back the file references of a Fetch response that was
@@ -115,7 +126,7 @@ type written struct {
 // writeLoop is the connection's write goroutine: it writes ready responses
 // strictly in request order until the connection closes or drains.
 func (c *conn) writeLoop() {
-	w := newRespWriter(c.nc, &c.s.st)
+	w := newRespWriter(c.nc, &c.s.st, c.s.cfg.SendTimeout)
 	var done []written
 	for {
 		s, err := c.next(w, &done)
@@ -137,6 +148,9 @@ func (c *conn) writeLoop() {
 			c.log.Error("closing connection after an invalid response", "err", err)
 		case errors.Is(err, ErrShortRegion):
 			c.log.Warn("closing connection after a broken fetch response", "err", err)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			c.s.st.sendTimeouts.Add(1)
+			c.log.Warn("closing connection: the client read nothing of a response", "send_timeout", c.s.cfg.SendTimeout)
 		default:
 			c.log.Debug("write failed", "err", err)
 		}
@@ -238,6 +252,7 @@ func (c *conn) flush(w *respWriter, done *[]written) error {
 	for _, d := range *done {
 		c.pending.Add(-1)
 		<-c.sem
+		c.releaseHold(d.meta.reserved)
 		if obs != nil {
 			obs.ObserveRequest(d.meta.key, d.meta.version, now.Sub(d.meta.received), d.meta.size, d.bytes)
 		}
