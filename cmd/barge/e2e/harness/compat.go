@@ -72,7 +72,7 @@ func compatWaitListening(brokers []*Broker, d time.Duration) error {
 	for _, b := range brokers {
 		for {
 			if !b.Running() {
-				return fmt.Errorf("broker %d exited (%v): %s", b.ID, b.exitErr, tail([]byte(b.Log()), 5))
+				return fmt.Errorf("broker %d exited (%v): %s", b.ID, b.exitErr, Tail([]byte(b.Log()), 5))
 			}
 			if resp, err := http.Get("http://" + b.HTTPAddr + "/readyz"); err == nil {
 				resp.Body.Close()

@@ -148,7 +148,7 @@ func (b *Broker) Start() {
 	t.Cleanup(func() {
 		if t.Failed() {
 			if out, err := os.ReadFile(logPath); err == nil {
-				t.Logf("--- log of broker %d (%s) ---\n%s", b.ID, logPath, tail(out, 200))
+				t.Logf("--- log of broker %d (%s) ---\n%s", b.ID, logPath, Tail(out, 200))
 			}
 		}
 	})
@@ -225,7 +225,7 @@ func (b *Broker) WaitFor(d time.Duration, what string, cond func() bool) {
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if !b.Running() {
-			b.t.Fatalf("broker %d exited (%v) while waiting for %s\n%s", b.ID, b.exitErr, what, tail([]byte(b.Log()), 60))
+			b.t.Fatalf("broker %d exited (%v) while waiting for %s\n%s", b.ID, b.exitErr, what, Tail([]byte(b.Log()), 60))
 		}
 		if time.Now().After(deadline) {
 			b.t.Fatalf("timed out after %v waiting for %s", d, what)
@@ -298,7 +298,8 @@ func Context(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-func tail(b []byte, lines int) string {
+// Tail returns the last lines of b.
+func Tail(b []byte, lines int) string {
 	s := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(s) > lines {
 		s = s[len(s)-lines:]

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,14 +24,22 @@ const franzGoTestsEnv = "BARGE_FRANZGO_TESTS"
 const franzGoPackage = "github.com/twmb/franz-go/pkg/kgo"
 
 // TestFranzGoSuite runs the kgo package's own tests (its integration tests
-// talk to KGO_SEEDS) against one broker. KGO_LOG_LEVEL defaults to none:
+// talk to KGO_SEEDS) against one broker, or each cluster size listed in
+// BARGE_PEER_BROKERS with KGO_TEST_RF set to it. KGO_LOG_LEVEL defaults to none:
 // at info the suite writes a few hundred megabytes of client logs; set it to
 // info or debug to see them for a failing test.
 func TestFranzGoSuite(t *testing.T) {
 	if os.Getenv(franzGoTestsEnv) == "" {
 		t.Skipf("%s is not set: `make peer-franz-go` runs this", franzGoTestsEnv)
 	}
-	exp := loadExpectations(t, "franz-go")
+	for _, n := range peerClusterSizes(t) {
+		t.Run(fmt.Sprintf("%d-broker", n), func(t *testing.T) { runFranzGoSuite(t, n) })
+	}
+}
+
+// runFranzGoSuite runs the kgo tests against n brokers, with KGO_TEST_RF=n.
+func runFranzGoSuite(t *testing.T, n int) {
+	exp := loadExpectations(t, "franz-go", n)
 	var skips []string
 	for _, name := range sortedKeys(exp) {
 		if exp[name].outcome == skipped {
@@ -41,7 +50,7 @@ func TestFranzGoSuite(t *testing.T) {
 		}
 	}
 
-	b := harness.StartBroker(t, harness.Options{})
+	brokers, seeds := startPeerCluster(t, n)
 	logDir := os.Getenv("BARGE_PEER_LOGS")
 	if logDir == "" {
 		logDir = t.TempDir()
@@ -49,7 +58,7 @@ func TestFranzGoSuite(t *testing.T) {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	logPath := filepath.Join(logDir, "franz-go.jsonl")
+	logPath := filepath.Join(logDir, fmt.Sprintf("franz-go-%d.jsonl", n))
 
 	args := []string{"test", "-json", "-count=1", "-timeout", "12m"}
 	if len(skips) > 0 {
@@ -62,7 +71,7 @@ func TestFranzGoSuite(t *testing.T) {
 	if level == "" {
 		level = "none"
 	}
-	cmd.Env = append(os.Environ(), "KGO_SEEDS="+b.KafkaAddr, "KGO_TEST_RF=1", "KGO_LOG_LEVEL="+level)
+	cmd.Env = append(os.Environ(), "KGO_SEEDS="+strings.Join(seeds, ","), "KGO_TEST_RF="+strconv.Itoa(n), "KGO_LOG_LEVEL="+level)
 	start := time.Now()
 	out, runErr := cmd.Output()
 	os.WriteFile(logPath, out, 0o644)
@@ -75,7 +84,7 @@ func TestFranzGoSuite(t *testing.T) {
 		if ee, ok := runErr.(*exec.ExitError); ok {
 			msg = string(ee.Stderr)
 		}
-		t.Fatalf("go test %s ran no test: %v\n%s\n%s", franzGoPackage, runErr, msg, lastLines(out, 20))
+		t.Fatalf("go test %s ran no test: %v\n%s\n%s", franzGoPackage, runErr, msg, harness.Tail(out, 20))
 	}
 	for _, name := range sortedKeys(exp) {
 		if e := exp[name]; e.outcome == skipped {
@@ -83,8 +92,10 @@ func TestFranzGoSuite(t *testing.T) {
 		}
 	}
 	t.Logf("franz-go %s: %d tests in %v, output in %s", franzGoVersion(t), len(results), time.Since(start).Round(time.Second), logPath)
-	if !b.Running() {
-		t.Errorf("the broker exited during the suite:\n%s", b.Log())
+	for _, b := range brokers {
+		if !b.Running() {
+			t.Errorf("broker %d exited during the suite:\n%s", b.ID, b.Log())
+		}
 	}
 	judge(t, "franz-go", results, exp)
 }

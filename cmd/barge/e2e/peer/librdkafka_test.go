@@ -37,7 +37,8 @@ const librdkafkaTestTimeout = 6 * time.Minute
 // TestLibrdkafkaSuite runs librdkafka's regression suite in quick mode
 // (`test-runner -Q`, as its `make quick` does) against one broker whose
 // auto-created topics get 4 partitions, as the suite's own test clusters
-// have. Each test number runs in its own test-runner process, so one
+// have; with BARGE_PEER_BROKERS=1,3 also against three brokers replicating
+// every topic three times (the suite's usual cluster). Each test number runs in its own test-runner process, so one
 // test's leaked handle or crash is charged to it alone. Tests that run
 // without a broker (-L: the suite's mock-cluster and unit tests) and the
 // sockem tests that need its socket shim (-E, as `make quick`) are left to
@@ -51,17 +52,25 @@ func TestLibrdkafkaSuite(t *testing.T) {
 	if _, err := os.Stat(runner); err != nil {
 		t.Fatalf("%s: %v", librdkafkaTestsEnv, err)
 	}
-	exp := loadExpectations(t, "librdkafka")
 	tests, err := librdkafkaTests(filepath.Join(dir, "test.c"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, n := range peerClusterSizes(t) {
+		t.Run(fmt.Sprintf("%d-broker", n), func(t *testing.T) { runLibrdkafkaSuite(t, runner, dir, tests, n) })
+	}
+}
+
+// runLibrdkafkaSuite runs the suite against clusters of n brokers, one per
+// scenario.
+func runLibrdkafkaSuite(t *testing.T, runner, dir string, tests map[string][]librdkafkaTest, n int) {
+	exp := loadExpectations(t, "librdkafka", n)
 
 	logDir := os.Getenv("BARGE_PEER_LOGS")
 	if logDir == "" {
 		logDir = t.TempDir()
 	}
-	logDir = filepath.Join(logDir, "librdkafka")
+	logDir = filepath.Join(logDir, fmt.Sprintf("librdkafka-%d", n))
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -99,9 +108,9 @@ func TestLibrdkafkaSuite(t *testing.T) {
 
 	for _, scenario := range sortedKeys(toRun) {
 		nums := toRun[scenario]
-		b := harness.StartBroker(t, harness.Options{ExtraArgs: librdkafkaScenarios[scenario]})
+		brokers, seeds := startPeerCluster(t, n, librdkafkaScenarios[scenario]...)
 		conf := filepath.Join(t.TempDir(), "test.conf")
-		if err := os.WriteFile(conf, []byte("metadata.broker.list="+b.KafkaAddr+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte("metadata.broker.list="+strings.Join(seeds, ",")+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()
@@ -129,10 +138,12 @@ func TestLibrdkafkaSuite(t *testing.T) {
 		wg.Wait()
 		t.Logf("librdkafka scenario %s (barge serve %s): %d test numbers in %v with %d test-runner processes at a time, logs in %s",
 			scenario, strings.Join(librdkafkaScenarios[scenario], " "), len(nums), time.Since(start).Round(time.Second), librdkafkaWorkers, logDir)
-		if !b.Running() {
-			t.Errorf("the broker exited during scenario %s:\n%s", scenario, b.Log())
+		for _, b := range brokers {
+			if !b.Running() {
+				t.Errorf("broker %d exited during scenario %s:\n%s", b.ID, scenario, b.Log())
+			}
+			b.Stop()
 		}
-		b.Stop()
 	}
 	judge(t, "librdkafka", results, exp)
 }
@@ -298,20 +309,12 @@ func runLibrdkafkaTest(runner, dir, conf, logDir, scenario, num string, names []
 		case !ok:
 			r = result{outcome: failed, detail: "no result row; " + exitNote, log: logPath}
 		case exitNote != "" && r.outcome != failed:
-			r = result{outcome: failed, detail: fmt.Sprintf("%s although the test's row says %s; %s", exitNote, r.outcome, lastLines(clean, 3)), log: logPath}
+			r = result{outcome: failed, detail: fmt.Sprintf("%s although the test's row says %s; %s", exitNote, r.outcome, harness.Tail(clean, 3)), log: logPath}
 		}
 		if r.outcome == failed {
-			r.detail += "\n" + lastLines(clean, 25)
+			r.detail += "\n" + harness.Tail(clean, 25)
 		}
 		got[n.name] = r
 	}
 	return got
-}
-
-func lastLines(b []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -20,8 +20,11 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/barge-broker/barge/cmd/barge/e2e/harness"
 )
 
 // outcome is what one test of a peer suite did, in the suite's own words
@@ -42,10 +45,12 @@ type expectation struct {
 	line        int
 }
 
-// loadExpectations reads the entries of expected.txt for one suite, keyed
-// by test name (for librdkafka a skip may also name a test number, which
-// covers every test in that source file).
-func loadExpectations(t *testing.T, suite string) map[string]expectation {
+// loadExpectations reads the entries of expected.txt for one suite run
+// against a cluster of the given size, keyed by test name (for librdkafka a
+// skip may also name a test number, which covers every test in that source
+// file). An entry's suite is the suite's name, for every cluster size, or
+// name@N for clusters of N brokers only.
+func loadExpectations(t *testing.T, suite string, brokers int) map[string]expectation {
 	t.Helper()
 	f, err := os.Open("expected.txt")
 	if err != nil {
@@ -67,7 +72,7 @@ func loadExpectations(t *testing.T, suite string) map[string]expectation {
 		if e.outcome != failed && e.outcome != skipped {
 			t.Fatalf("expected.txt:%d: outcome %q is neither fail nor skip", n, e.outcome)
 		}
-		if e.suite != suite {
+		if e.suite != suite && e.suite != fmt.Sprintf("%s@%d", suite, brokers) {
 			continue
 		}
 		if prev, dup := out[e.test]; dup {
@@ -137,6 +142,38 @@ func judge(t *testing.T, suite string, results map[string]result, exp map[string
 	for _, s := range stale {
 		t.Errorf("%s: %s; update expected.txt", suite, s)
 	}
+}
+
+// peerClusterSizes are the cluster sizes the suites run against, from
+// BARGE_PEER_BROKERS (a comma-separated list of sizes, default 1).
+func peerClusterSizes(t *testing.T) []int {
+	spec := os.Getenv("BARGE_PEER_BROKERS")
+	if spec == "" {
+		spec = "1"
+	}
+	var sizes []int
+	for _, f := range strings.Split(spec, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 5 {
+			t.Fatalf("BARGE_PEER_BROKERS=%q: want sizes from 1 to 5, such as 1,3", spec)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes
+}
+
+// startPeerCluster starts n brokers (one, or a cluster with every topic
+// replicated n times by default) with extra flags, and returns their Kafka
+// addresses.
+func startPeerCluster(t *testing.T, n int, extra ...string) ([]*harness.Broker, []string) {
+	var brokers []*harness.Broker
+	if n == 1 {
+		brokers = []*harness.Broker{harness.StartBroker(t, harness.Options{ExtraArgs: extra})}
+	} else {
+		extra = append(extra, "--default-replication-factor", strconv.Itoa(n))
+		brokers = harness.StartCluster(t, n, harness.Options{ExtraArgs: extra})
+	}
+	return brokers, harness.Seeds(brokers...)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
