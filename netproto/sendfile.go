@@ -43,6 +43,23 @@ func newRegionSender(nc net.Conn, st *counters, sendTimeout time.Duration) regio
 	return s
 }
 
+// cork holds (on) or releases (off) partial TCP segments while a Fetch
+// response is written: with TCP_NODELAY every small framing write before a
+// sendfile would otherwise leave as its own packet. Releasing sends what is
+// held at once. A no-op off TCP.
+func (s *regionSender) cork(on bool) {
+	if s.raw == nil {
+		return
+	}
+	v := 0
+	if on {
+		v = 1
+	}
+	_ = s.raw.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_CORK, v)
+	})
+}
+
 // armSend moves the write deadline to SendTimeout from now; called before
 // each write and after each sendfile that moved bytes, so only a client
 // that reads nothing for that long hits it.

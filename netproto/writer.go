@@ -29,6 +29,8 @@ type respWriter struct {
 	st   *counters
 	buf  []byte
 	cuts []fetchCut
+	// noCork turns off corking Fetch responses (benchmarks compare).
+	noCork bool
 }
 
 func newRespWriter(nc net.Conn, st *counters, sendTimeout time.Duration) *respWriter {
@@ -69,6 +71,10 @@ func (w *respWriter) writeFetch(corr int32, version int16, fr *FetchResponse) (i
 	w.buf = buf
 	size := int64(len(buf)-base) + records
 	written := 0
+	if len(cuts) > 0 && !w.noCork {
+		w.rs.cork(true)
+		defer w.rs.cork(false)
+	}
 	for _, cut := range cuts {
 		if err := w.write(w.buf[written:cut.at]); err != nil {
 			return 0, err
