@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/barge-broker/barge/cmd/barge/e2e/harness"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // limitsBudget is the --queued-max-request-bytes of TestSlowLargeRequestsBoundMemory.
@@ -134,4 +137,130 @@ func vmRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}
+
+// A client that fetches a large partition and never reads is disconnected
+// within --send-timeout, while another client's produce and consume keep
+// their latency (within 2x of a run without the stalled reader), and the
+// broker's file descriptors and goroutines return to where they were.
+func TestStalledReaderIsDisconnected(t *testing.T) {
+	const (
+		topic       = "limits-stall"
+		sendTimeout = 2 * time.Second
+	)
+	b := harness.CompatStartBroker(t, harness.Options{ExtraArgs: []string{"--send-timeout", sendTimeout.String()}})
+	ctx := harness.Context(t, 2*time.Minute)
+	robustCreateTopic(t, ctx, b.KafkaAddr, topic, 1, nil)
+	cl := robustClient(t, b.KafkaAddr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	defer cl.Close()
+	value := make([]byte, 64<<10)
+	for range 512 { // 32 MiB, far more than socket buffers hold
+		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// roundTrips is the normal client: produce one small record and read
+	// it back through a new consumer, n times; it returns the slowest.
+	probe := robustClient(t, b.KafkaAddr, kgo.DefaultProduceTopic("limits-probe"), kgo.AllowAutoTopicCreation())
+	defer probe.Close()
+	roundTrips := func(n int) time.Duration {
+		var worst time.Duration
+		for i := range n {
+			start := time.Now()
+			r := &kgo.Record{Value: []byte(fmt.Sprint(i))}
+			if err := probe.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Fatalf("probe produce: %v", err)
+			}
+			probe.AddConsumePartitions(map[string]map[int32]kgo.Offset{"limits-probe": {0: kgo.NewOffset().At(r.Offset)}})
+			for got := false; !got && ctx.Err() == nil; {
+				probe.PollFetches(ctx).EachRecord(func(rec *kgo.Record) { got = got || rec.Offset == r.Offset })
+			}
+			probe.RemoveConsumePartitions(map[string][]int32{"limits-probe": {0}})
+			worst = max(worst, time.Since(start))
+		}
+		return worst
+	}
+	roundTrips(3) // warm up: topic creation, connections
+	baseline := roundTrips(20)
+	fdsBefore, goroutinesBefore := processFDs(t, b), goroutines(t, b)
+
+	// The stalled reader: a tiny receive buffer, a fetch of the whole
+	// partition, and no read.
+	raw, err := net.Dial("tcp", b.KafkaAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.(*net.TCPConn).SetReadBuffer(4 << 10)
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.Version, fetch.ReplicaID, fetch.MaxWaitMillis, fetch.MaxBytes = 11, -1, 100, 64<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = topic
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes, fp.CurrentLeaderEpoch, fp.LogStartOffset = 64<<20, -1, -1
+	ft.Partitions = append(ft.Partitions, fp)
+	fetch.Topics = append(fetch.Topics, ft)
+	if _, err := raw.Write(robustEncode(fetch, 1)); err != nil {
+		t.Fatal(err)
+	}
+	stalledAt := time.Now()
+	during := roundTrips(20)
+	b.WaitFor(sendTimeout+10*time.Second, "the stalled reader disconnected", func() bool {
+		n, err := b.Metric("barge_connections_send_timeout_total")
+		return err == nil && n == 1
+	})
+	took := time.Since(stalledAt)
+	t.Logf("stalled reader disconnected after %v (send timeout %v); probe round trip worst %v before, %v during",
+		took.Round(time.Millisecond), sendTimeout, baseline.Round(time.Microsecond), during.Round(time.Microsecond))
+	if took > sendTimeout+5*time.Second {
+		t.Errorf("disconnected after %v with a %v send timeout", took, sendTimeout)
+	}
+	if during > 2*baseline && during-baseline > 20*time.Millisecond {
+		t.Errorf("probe latency %v with a stalled reader, %v without: more than 2x", during, baseline)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fds, gs := processFDs(t, b), goroutines(t, b)
+		if fds <= fdsBefore && gs <= goroutinesBefore {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the disconnect: %d file descriptors (%d before), %d goroutines (%d before)", fds, fdsBefore, gs, goroutinesBefore)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// processFDs counts the broker's open file descriptors.
+func processFDs(t *testing.T, b *harness.Broker) int {
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", b.Pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+// goroutines reads the broker's goroutine count from /debug/pprof.
+func goroutines(t *testing.T, b *harness.Broker) int {
+	resp, err := http.Get("http://" + b.HTTPAddr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "goroutine profile: total 42"
+	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "goroutine profile: total")))
+	if err != nil {
+		t.Fatalf("goroutine profile header %q: %v", line, err)
+	}
+	return n
 }
