@@ -45,6 +45,9 @@ Dir::Etc::SourceParts "$tmp/apt/sources.list.d";
 Dir::State::Lists "$tmp/apt/lists";
 Dir::Cache "$tmp/apt/cache";
 CONF
+# As root, apt would drop to its _apt user, who cannot write this private
+# directory, and warn before downloading as root anyway.
+[ "$(id -u)" -eq 0 ] && echo 'APT::Sandbox::User "root";' >>"$tmp/apt/apt.conf"
 export APT_CONFIG="$tmp/apt/apt.conf"
 log "fetching the librdkafka source package (${VERSION_CODENAME})"
 apt-get update -qq >&2
