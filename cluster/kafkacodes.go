@@ -1,37 +1,13 @@
 package cluster
 
-import "errors"
+import (
+	"errors"
 
-// Kafka error codes used by ErrorCode. The numbers are Kafka's (see
-// org.apache.kafka.common.protocol.Errors); this file is the single place the
-// cluster package's errors meet them, so the protocol layer may move it.
-const (
-	codeNone                        int16 = 0
-	codeUnknownServerError          int16 = -1
-	codeUnknownTopicOrPartition     int16 = 3
-	codeNotLeaderOrFollower         int16 = 6
-	codeRequestTimedOut             int16 = 7
-	codeInvalidTopicException       int16 = 17
-	codeUnsupportedVersion          int16 = 35
-	codeTopicAlreadyExists          int16 = 36
-	codeInvalidPartitions           int16 = 37
-	codeInvalidReplicationFactor    int16 = 38
-	codeInvalidReplicaAssignment    int16 = 39
-	codeInvalidConfig               int16 = 40
-	codeNotController               int16 = 41
-	codeInvalidRequest              int16 = 42
-	codeFencedLeaderEpoch           int16 = 74
-	codeUnknownLeaderEpoch          int16 = 75
-	codeStaleBrokerEpoch            int16 = 77
-	codePreferredLeaderNotAvailable int16 = 80
-	codeEligibleLeadersNotAvailable int16 = 83
-	codeElectionNotNeeded           int16 = 84
-	codeInvalidUpdateVersion        int16 = 95
-	codeDuplicateBrokerRegistration int16 = 101
-	codeBrokerIDNotRegistered       int16 = 102
-	codeInconsistentClusterID       int16 = 104
-	codeIneligibleReplica           int16 = 107
+	"github.com/twmb/franz-go/pkg/kerr"
 )
+
+// The Kafka error codes of this package's errors come from kerr, the one
+// table of Kafka's codes; this file is the single place the two meet.
 
 // errorCodes maps each sentinel to its Kafka error code. Order matters where
 // one error wraps two sentinels: the first match wins, so the more specific
@@ -41,32 +17,32 @@ var errorCodes = []struct {
 	err  error
 	code int16
 }{
-	{ErrInvalidReplicaAssignment, codeInvalidReplicaAssignment},
-	{ErrInvalidReplicationFactor, codeInvalidReplicationFactor},
-	{ErrInvalidPartitions, codeInvalidPartitions},
-	{ErrInvalidTopicConfig, codeInvalidConfig},
-	{ErrTopicExists, codeTopicAlreadyExists},
-	{ErrInvalidTopicName, codeInvalidTopicException},
-	{ErrUnknownTopic, codeUnknownTopicOrPartition},
-	{ErrUnknownPartition, codeUnknownTopicOrPartition},
-	{ErrUnknownBroker, codeBrokerIDNotRegistered},
-	{ErrNotController, codeNotController},
-	{ErrNoController, codeNotController},
-	{ErrTimeout, codeRequestTimedOut},
-	{ErrDuplicateBrokerID, codeDuplicateBrokerRegistration},
-	{ErrInvalidCommand, codeInvalidRequest},
-	{ErrInvalidISR, codeInvalidRequest},
-	{ErrUnsupportedVersion, codeUnsupportedVersion},
-	{ErrClusterIDMismatch, codeInconsistentClusterID},
-	{ErrNotLeader, codeNotLeaderOrFollower},
-	{ErrStaleLeaderEpoch, codeFencedLeaderEpoch},
-	{ErrUnknownLeaderEpoch, codeUnknownLeaderEpoch},
-	{ErrStalePartitionEpoch, codeInvalidUpdateVersion},
-	{ErrStaleBrokerEpoch, codeStaleBrokerEpoch},
-	{ErrIneligibleReplica, codeIneligibleReplica},
-	{ErrElectionNotNeeded, codeElectionNotNeeded},
-	{ErrPreferredLeaderNotAvailable, codePreferredLeaderNotAvailable},
-	{ErrEligibleLeadersNotAvailable, codeEligibleLeadersNotAvailable},
+	{ErrInvalidReplicaAssignment, kerr.InvalidReplicaAssignment.Code},
+	{ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor.Code},
+	{ErrInvalidPartitions, kerr.InvalidPartitions.Code},
+	{ErrInvalidTopicConfig, kerr.InvalidConfig.Code},
+	{ErrTopicExists, kerr.TopicAlreadyExists.Code},
+	{ErrInvalidTopicName, kerr.InvalidTopicException.Code},
+	{ErrUnknownTopic, kerr.UnknownTopicOrPartition.Code},
+	{ErrUnknownPartition, kerr.UnknownTopicOrPartition.Code},
+	{ErrUnknownBroker, kerr.BrokerIDNotRegistered.Code},
+	{ErrNotController, kerr.NotController.Code},
+	{ErrNoController, kerr.NotController.Code},
+	{ErrTimeout, kerr.RequestTimedOut.Code},
+	{ErrDuplicateBrokerID, kerr.DuplicateBrokerRegistration.Code},
+	{ErrInvalidCommand, kerr.InvalidRequest.Code},
+	{ErrInvalidISR, kerr.InvalidRequest.Code},
+	{ErrUnsupportedVersion, kerr.UnsupportedVersion.Code},
+	{ErrClusterIDMismatch, kerr.InconsistentClusterID.Code},
+	{ErrNotLeader, kerr.NotLeaderForPartition.Code},
+	{ErrStaleLeaderEpoch, kerr.FencedLeaderEpoch.Code},
+	{ErrUnknownLeaderEpoch, kerr.UnknownLeaderEpoch.Code},
+	{ErrStalePartitionEpoch, kerr.InvalidUpdateVersion.Code},
+	{ErrStaleBrokerEpoch, kerr.StaleBrokerEpoch.Code},
+	{ErrIneligibleReplica, kerr.IneligibleReplica.Code},
+	{ErrElectionNotNeeded, kerr.ElectionNotNeeded.Code},
+	{ErrPreferredLeaderNotAvailable, kerr.PreferredLeaderNotAvailable.Code},
+	{ErrEligibleLeadersNotAvailable, kerr.EligibleLeadersNotAvailable.Code},
 }
 
 // ErrorCode returns the Kafka error code for an error returned by this
@@ -75,12 +51,12 @@ var errorCodes = []struct {
 // should see). Safe for concurrent use.
 func ErrorCode(err error) int16 {
 	if err == nil {
-		return codeNone
+		return 0
 	}
 	for _, e := range errorCodes {
 		if errors.Is(err, e.err) {
 			return e.code
 		}
 	}
-	return codeUnknownServerError
+	return kerr.UnknownServerError.Code
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 var (
@@ -70,7 +71,7 @@ func TestImageProperties(t *testing.T) {
 		}
 		if err == nil {
 			accepted[p.Type()]++
-		} else if ErrorCode(err) == codeUnknownServerError {
+		} else if ErrorCode(err) == kerr.UnknownServerError.Code {
 			t.Fatalf("step %d: %T refused with an error without Kafka code: %v", step, p, err)
 		}
 		checkStep(t, step, img, next, ch, p, err)
