@@ -152,6 +152,17 @@ func parseBatchPrefix(b []byte) (baseOffset int64, length int32, lastOffsetDelta
 // batchCRC computes the CRC-32C a batch should carry: attributes to the end.
 func batchCRC(batch []byte) uint32 { return crc32.Checksum(batch[offAttributes:], castagnoli) }
 
+// SealBatch fills in the two header fields an encoder such as kmsg leaves
+// to the writer of one whole batch b: batchLength, and the CRC-32C from the
+// attributes on. Writers inside the broker (the group coordinator) use it.
+func SealBatch(b []byte) {
+	binary.BigEndian.PutUint32(b[offBatchLength:], uint32(len(b)-batchLogOverhead))
+	binary.BigEndian.PutUint32(b[offCRC:], batchCRC(b))
+}
+
+// CRCValid reports whether one whole batch's CRC-32C matches its header.
+func CRCValid(batch []byte, h BatchHeader) bool { return batchCRC(batch) == h.CRC }
+
 // validateBatch checks one complete batch (exactly h.Length bytes): the CRC,
 // that the record count agrees with lastOffsetDelta, and a known codec.
 // Size limits are the caller's: producers and followers differ.

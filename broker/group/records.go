@@ -3,8 +3,8 @@ package group
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 
+	"github.com/barge-broker/barge/storage"
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -86,8 +86,6 @@ func groupMetadataRecord(group string, v *kmsg.GroupMetadataValue) record {
 
 func groupTombstone(group string) record { return record{key: groupMetadataKeyBytes(group)} }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // appendBatches encodes recs as uncompressed RecordBatch v2 batches of at
 // most maxBytes each (a record larger than that gets a batch of its own),
 // timestamped nowMs, without a producer id. The log stamps base offsets
@@ -113,12 +111,7 @@ func appendBatches(dst []byte, recs []record, nowMs int64, maxBytes int) []byte 
 		}
 		start := len(dst)
 		dst = rb.AppendTo(dst)
-		b := dst[start:]
-		// batchLength and the CRC are the two header fields kmsg leaves to
-		// the writer: the length of what follows it, and CRC-32C from the
-		// attributes on.
-		binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
-		binary.BigEndian.PutUint32(b[17:], crc32c(b[21:]))
+		storage.SealBatch(dst[start:])
 		body, first = body[:0], end
 	}
 	for i, r := range recs {
@@ -140,41 +133,34 @@ func appendBatches(dst []byte, recs []record, nowMs int64, maxBytes int) []byte 
 // coordinator's (Barge writes none) and are skipped, counted in skipped. A
 // batch that does not frame or fails its CRC is ErrCorruptBatch.
 func walkBatches(buf []byte, logStart int64, fn func(offset int64, key, value []byte)) (next int64, skipped int, err error) {
-	const headerBytes = 61
-	for len(buf) > 0 {
-		if len(buf) < headerBytes {
-			return next, skipped, fmt.Errorf("%w: %d trailing bytes", ErrCorruptBatch, len(buf))
-		}
-		total := 12 + int64(int32(binary.BigEndian.Uint32(buf[8:])))
-		if total < headerBytes || total > int64(len(buf)) {
-			return next, skipped, fmt.Errorf("%w: batch length %d with %d bytes left", ErrCorruptBatch, total-12, len(buf))
-		}
-		batch := buf[:total]
-		buf = buf[total:]
-		if crc32c(batch[21:]) != binary.BigEndian.Uint32(batch[17:]) {
-			return next, skipped, fmt.Errorf("%w: CRC mismatch at offset %d", ErrCorruptBatch, int64(binary.BigEndian.Uint64(batch)))
-		}
-		var rb kmsg.RecordBatch
-		if err := rb.ReadFrom(batch); err != nil || rb.Magic != 2 {
-			return next, skipped, fmt.Errorf("%w: at offset %d: %v", ErrCorruptBatch, int64(binary.BigEndian.Uint64(batch)), err)
-		}
-		next = rb.FirstOffset + int64(rb.LastOffsetDelta) + 1
-		if rb.Attributes&(0x07|0x10|0x20) != 0 { // codec, transactional, control
+	if len(buf) == 0 {
+		return 0, 0, nil
+	}
+	// Framing and CRC by the log's own rules, then records by kmsg.
+	headers, err := storage.ValidateBatches(buf, 0)
+	if err != nil {
+		return next, skipped, fmt.Errorf("%w: %v", ErrCorruptBatch, err)
+	}
+	for _, h := range headers {
+		batch := buf[:h.Length]
+		buf = buf[h.Length:]
+		next = h.NextOffset()
+		if h.Compression() != 0 || h.Transactional() || h.Control() {
 			skipped++
 			continue
 		}
-		recs := rb.Records
-		for i := int32(0); i < rb.NumRecords; i++ {
+		recs := batch[storage.BatchHeaderSize:]
+		for i := int32(0); i < h.RecordCount; i++ {
 			l, n := kbin.Varint(recs)
 			if n <= 0 || l < 0 || n+int(l) > len(recs) { // n < 0: a varint overflow (found by fuzzing)
-				return next, skipped, fmt.Errorf("%w: record %d of batch at offset %d", ErrCorruptBatch, i, rb.FirstOffset)
+				return next, skipped, fmt.Errorf("%w: record %d of batch at offset %d", ErrCorruptBatch, i, h.BaseOffset)
 			}
 			var r kmsg.Record
 			if err := r.ReadFrom(recs[:n+int(l)]); err != nil {
-				return next, skipped, fmt.Errorf("%w: record %d of batch at offset %d: %v", ErrCorruptBatch, i, rb.FirstOffset, err)
+				return next, skipped, fmt.Errorf("%w: record %d of batch at offset %d: %v", ErrCorruptBatch, i, h.BaseOffset, err)
 			}
 			recs = recs[n+int(l):]
-			if off := rb.FirstOffset + int64(r.OffsetDelta); off >= logStart {
+			if off := h.BaseOffset + int64(r.OffsetDelta); off >= logStart {
 				fn(off, r.Key, r.Value)
 			}
 		}
@@ -258,5 +244,3 @@ func decodeGroupMetadata(value []byte) (*kmsg.GroupMetadataValue, error) {
 	}
 	return v, nil
 }
-
-func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

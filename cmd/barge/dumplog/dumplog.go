@@ -6,7 +6,6 @@ package dumplog
 import (
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 
@@ -50,12 +49,6 @@ type Batch struct {
 	// count), empty when valid.
 	Error string `json:"error"`
 }
-
-// The CRC of a RecordBatch v2 is CRC-32C from the attributes (byte 21) to
-// the end of the batch (Kafka's DefaultRecordBatch).
-const crcStart = 21
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 var codecs = [...]string{"none", "gzip", "snappy", "lz4", "zstd"}
 
@@ -150,7 +143,7 @@ func dump(path string) (Segment, error) {
 			TimestampType: "create_time", ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch,
 			BaseSequence: h.BaseSequence, Compression: fmt.Sprint(h.Compression()),
 			Transactional: h.Transactional(), Control: h.Control(), CRC: h.CRC,
-			CRCValid: crc32.Checksum(raw[crcStart:], castagnoli) == h.CRC,
+			CRCValid: storage.CRCValid(raw, h),
 		}
 		if h.LogAppendTime() {
 			b.TimestampType = "log_append_time"
