@@ -504,15 +504,26 @@ func (n *Node) commit(ctx context.Context, cmd Command) (uint64, error) {
 	return f.Index(), res.err
 }
 
-// readIndex answers ReadIndex on the controller: once a quorum confirms it
-// still leads, every change committed so far is at or below its last log
-// index, so a broker that has applied that index has seen them all.
+// readIndex answers ReadIndex on the controller. Once a quorum confirms it
+// still leads, every change acknowledged so far is at or below its commit
+// index; once its own FSM has applied that far, its last applied command is
+// the index a reader must reach. It is a command's index, never a Raft
+// no-op's or configuration's, which a reader's FSM would never apply.
 func (n *Node) readIndex(ctx context.Context) (uint64, error) {
-	last := n.raft.LastIndex()
 	if err := n.waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
 		return 0, err
 	}
-	return last, nil
+	commit := n.raft.CommitIndex()
+	for n.raft.AppliedIndex() < commit {
+		// Only a leader elected a moment ago has committed entries still
+		// to apply; they are applied within its first round trips.
+		select {
+		case <-ctx.Done():
+			return 0, errorf(ErrTimeout, "controller applying up to its commit index %d: %v", commit, ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return n.fsm.appliedIndex(), nil
 }
 
 // waitFuture waits for a raft future or ctx, and translates raft's errors.

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -59,4 +60,29 @@ func threeBrokers(t *testing.T) *testCluster {
 	tc.waitController(20 * time.Second)
 	tc.waitSameImage(20*time.Second, 3)
 	return tc
+}
+
+// Right after a leadership change the new controller's last log entry is
+// its no-op, which no FSM applies: a read barrier must name the last
+// command instead, or every Sync would wait for an index no broker's image
+// ever reaches (seen in CI as a Sync timing out).
+func TestSyncAfterLeaderChange(t *testing.T) {
+	t.Parallel()
+	tc := threeBrokers(t)
+	old := tc.waitController(10 * time.Second)
+	if err := old.raft.LeadershipTransfer().Error(); err != nil {
+		t.Fatalf("leadership transfer: %v", err)
+	}
+	waitFor(t, 10*time.Second, "a new controller", func() (bool, string) {
+		ctrl, why := tc.controller()
+		return ctrl != nil && ctrl != old, why
+	})
+	for _, n := range tc.nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := n.Sync(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("sync on broker %d after the leadership change: %v", n.ID(), err)
+		}
+	}
 }
