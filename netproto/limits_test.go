@@ -17,7 +17,9 @@ import (
 func TestSendTimeoutClosesAClientThatStopsReading(t *testing.T) {
 	fx := newFetchFixture(t, 16<<20) // far more than the kernel buffers
 	cfg := fetchConfig(fx)
-	cfg.SendTimeout = 300 * time.Millisecond
+	// Long enough that a loaded CI machine (the race detector, other
+	// packages' tests) never starves the steady reader below of that long.
+	cfg.SendTimeout = 1500 * time.Millisecond
 	srv, addr := startServer(t, cfg)
 
 	stalled := dial(t, "tcp", addr)
@@ -27,14 +29,14 @@ func TestSendTimeoutClosesAClientThatStopsReading(t *testing.T) {
 	send(t, stalled, appendRequest(nil, 1, nil, fetchRequest(12), nil))
 	start := time.Now()
 	waitFor(t, "send timeout", func() bool { return srv.Stats().ConnectionsSendTimeout == 1 })
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("closed after %v with a 300ms send timeout", d)
+	if d := time.Since(start); d > 8*time.Second {
+		t.Fatalf("closed after %v with a %v send timeout", d, cfg.SendTimeout)
 	}
 	waitFor(t, "fetch released", func() bool { return fx.released.Load() == 1 })
 	waitFor(t, "connection gone", func() bool { return srv.Stats().ConnectionsOpen == 0 })
 
-	// Slow but steady: reads 64 KiB every 50 ms, longer in all than the
-	// timeout, never stalled for that long.
+	// Slow but steady: reads at most 64 KiB every 10 ms until it has 4 MiB
+	// (a few seconds, more than the timeout), never stalled for that long.
 	slow := dial(t, "tcp", addr)
 	slow.SetDeadline(time.Now().Add(60 * time.Second))
 	if err := slow.(*net.TCPConn).SetReadBuffer(16 << 10); err != nil {
@@ -43,13 +45,13 @@ func TestSendTimeoutClosesAClientThatStopsReading(t *testing.T) {
 	send(t, slow, appendRequest(nil, 2, nil, fetchRequest(12), nil))
 	buf := make([]byte, 64<<10)
 	var got int
-	for got < int(fx.total) {
+	for got < 4<<20 {
 		n, err := slow.Read(buf)
 		got += n
 		if err != nil {
 			t.Fatalf("slow reader cut off after %d of at least %d bytes: %v (send timeouts %d)", got, fx.total, err, srv.Stats().ConnectionsSendTimeout)
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	if n := srv.Stats().ConnectionsSendTimeout; n != 1 {
 		t.Fatalf("send timeouts %d after the slow reader, want 1", n)
