@@ -221,7 +221,7 @@ func TestStalledReaderIsDisconnected(t *testing.T) {
 	if took > sendTimeout+5*time.Second {
 		t.Errorf("disconnected after %v with a %v send timeout", took, sendTimeout)
 	}
-	if during > 2*baseline && during-baseline > 20*time.Millisecond {
+	if during > 2*baseline && during-baseline > 50*time.Millisecond { // slack for one GC or scheduling hiccup
 		t.Errorf("probe latency %v with a stalled reader, %v without: more than 2x", during, baseline)
 	}
 	deadline := time.Now().Add(10 * time.Second)
