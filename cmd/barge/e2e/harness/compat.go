@@ -71,8 +71,12 @@ func compatWaitListening(brokers []*Broker, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for _, b := range brokers {
 		for {
-			if !b.Running() {
-				return fmt.Errorf("broker %d exited (%v): %s", b.ID, b.exitErr, Tail([]byte(b.Log()), 5))
+			// Any broker of a cluster exiting (a port taken) keeps the
+			// others from becoming ready: report it, not their wait.
+			for _, other := range brokers {
+				if !other.Running() {
+					return fmt.Errorf("broker %d exited (%v): %s", other.ID, other.exitErr, Tail([]byte(other.Log()), 5))
+				}
 			}
 			if resp, err := http.Get("http://" + b.HTTPAddr + "/readyz"); err == nil {
 				resp.Body.Close()

@@ -55,15 +55,34 @@ func Binary(t testing.TB) string {
 	return binary
 }
 
-// FreePort returns a loopback port that was free a moment ago.
+var (
+	portsMu sync.Mutex
+	// portsGiven are the ports FreePort handed out in this test process:
+	// the kernel may offer a port again once its probe listener closed, and
+	// two addresses of one broker on the same port make it exit at start.
+	portsGiven = map[int]bool{}
+)
+
+// FreePort returns a loopback port that was free a moment ago and that it
+// has not returned before in this process.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !portsGiven[port] {
+			portsGiven[port] = true
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no loopback port free that was not handed out already")
+	return 0
 }
 
 // Broker is one running `barge serve` process.
