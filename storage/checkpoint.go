@@ -32,9 +32,9 @@ type logCheckpoint struct {
 	recoveryPoint  int64
 }
 
-func writeLogCheckpoint(dir string, c logCheckpoint) error {
+func writeLogCheckpoint(fsys fileSystem, dir string, c logCheckpoint) error {
 	data := fmt.Sprintf("%s %d %d\n", checkpointVersion, c.logStartOffset, c.recoveryPoint)
-	return writeFileAtomic(filepath.Join(dir, checkpointFile), []byte(data), false)
+	return writeFileAtomic(fsys, filepath.Join(dir, checkpointFile), []byte(data), false)
 }
 
 // readLogCheckpoint returns ok=false when there is no usable checkpoint; the
@@ -54,23 +54,23 @@ type cleanShutdown struct {
 	activeSize int64
 }
 
-func writeCleanShutdown(dir string, c cleanShutdown) error {
+func writeCleanShutdown(fsys fileSystem, dir string, c cleanShutdown) error {
 	data := fmt.Sprintf("%s %d %d %d\n", checkpointVersion, c.leo, c.activeBase, c.activeSize)
-	return writeFileAtomic(filepath.Join(dir, cleanShutdownFile), []byte(data), true)
+	return writeFileAtomic(fsys, filepath.Join(dir, cleanShutdownFile), []byte(data), true)
 }
 
 // takeCleanShutdown reads and removes the marker, durably, so a crash after
 // this Open can never be mistaken for a clean stop.
-func takeCleanShutdown(dir string) (cleanShutdown, bool, error) {
+func takeCleanShutdown(fsys fileSystem, dir string) (cleanShutdown, bool, error) {
 	path := filepath.Join(dir, cleanShutdownFile)
 	f, ok := readVersionedInts(path, 3)
-	if err := os.Remove(path); err != nil {
+	if err := fsys.Remove(path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return cleanShutdown{}, false, nil
 		}
 		return cleanShutdown{}, false, fmt.Errorf("storage: remove clean-shutdown marker: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsys.SyncDir(dir); err != nil {
 		return cleanShutdown{}, false, err
 	}
 	if !ok {

@@ -280,7 +280,7 @@ func (l *Log) rollLocked() error {
 	if err := l.producers.takeSnapshot(leo, false); err != nil {
 		return err
 	}
-	seg, err := createSegment(l.dir, leo)
+	seg, err := createSegment(l.opts.fs, l.dir, leo)
 	if err != nil {
 		return err
 	}
@@ -352,7 +352,7 @@ func (l *Log) syncSegmentsLocked(from, to int64) error {
 		if end <= from || s.baseOffset >= to {
 			continue
 		}
-		if err := s.file.Sync(); err != nil {
+		if err := l.opts.fs.Sync(s.file.File); err != nil {
 			return fmt.Errorf("storage: fsync %s: %w", s.logPath(), err)
 		}
 	}
@@ -361,7 +361,7 @@ func (l *Log) syncSegmentsLocked(from, to int64) error {
 
 func (l *Log) setRecoveryPointLocked(rp int64) error {
 	l.recoveryPoint = rp
-	return writeLogCheckpoint(l.dir, logCheckpoint{logStartOffset: l.logStartOffset.Load(), recoveryPoint: rp})
+	return writeLogCheckpoint(l.opts.fs, l.dir, logCheckpoint{logStartOffset: l.logStartOffset.Load(), recoveryPoint: rp})
 }
 
 // flusher is the Log's one background goroutine: after a roll it fsyncs the
@@ -410,7 +410,7 @@ func (l *Log) flushSealed() {
 	var err error
 	for _, f := range files {
 		if err == nil {
-			if serr := f.Sync(); serr != nil {
+			if serr := l.opts.fs.Sync(f.File); serr != nil {
 				err = fmt.Errorf("storage: fsync %s: %w", f.Name(), serr)
 			}
 		}
@@ -477,7 +477,7 @@ func (l *Log) shutdownCleanLocked() error {
 		func() error { return l.producers.takeSnapshot(leo, true) },
 		func() error { return l.setRecoveryPointLocked(leo) },
 		func() error {
-			return writeCleanShutdown(l.dir, cleanShutdown{leo: leo, activeBase: active.baseOffset, activeSize: active.size.Load()})
+			return writeCleanShutdown(l.opts.fs, l.dir, cleanShutdown{leo: leo, activeBase: active.baseOffset, activeSize: active.size.Load()})
 		},
 	}
 	for _, step := range steps {

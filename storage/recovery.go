@@ -49,7 +49,9 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if l.epochs, err = openEpochCache(dir, l.logger); err != nil {
 		return nil, err
 	}
+	l.epochs.fs = opts.fs
 	l.producers = newProducerStates(dir, cfg.ProducerIDExpiration, l.logger)
+	l.producers.fs = opts.fs
 	if err := l.load(); err != nil {
 		for _, s := range l.segmentsOrNil() {
 			s.close()
@@ -76,7 +78,7 @@ func (l *Log) segmentsOrNil() []*segment {
 // load builds the in-memory state from the files. It runs before the Log is
 // shared, so it calls *Locked helpers without the lock.
 func (l *Log) load() error {
-	marker, clean, err := takeCleanShutdown(l.dir)
+	marker, clean, err := takeCleanShutdown(l.opts.fs, l.dir)
 	if err != nil {
 		return err
 	}
@@ -86,7 +88,7 @@ func (l *Log) load() error {
 		return err
 	}
 	if len(bases) == 0 {
-		seg, err := createSegment(l.dir, cp.logStartOffset)
+		seg, err := createSegment(l.opts.fs, l.dir, cp.logStartOffset)
 		if err != nil {
 			return err
 		}
@@ -100,7 +102,7 @@ func (l *Log) load() error {
 	segs := make([]*segment, 0, len(bases))
 	sizes := make([]int64, 0, len(bases))
 	for _, base := range bases {
-		s, size, err := openSegment(l.dir, base)
+		s, size, err := openSegment(l.opts.fs, l.dir, base)
 		if err != nil {
 			for _, o := range segs {
 				o.close()
@@ -195,7 +197,7 @@ func (l *Log) listSegmentsAndTidy() ([]int64, error) {
 			}
 		}
 		if stray {
-			if err := os.Remove(filepath.Join(l.dir, name)); err != nil {
+			if err := l.opts.fs.Remove(filepath.Join(l.dir, name)); err != nil {
 				return nil, fmt.Errorf("storage: remove leftover %s: %w", name, err)
 			}
 		}

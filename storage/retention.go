@@ -138,7 +138,7 @@ func (l *Log) replaceAllSegmentsLocked(offset int64) error {
 			}
 		}
 	}
-	seg, err := createSegment(l.dir, offset)
+	seg, err := createSegment(l.opts.fs, l.dir, offset)
 	if err != nil {
 		l.failed = err
 		return err

@@ -71,6 +71,7 @@ func (s *sharedFile) release() {
 type segment struct {
 	baseOffset int64
 	dir        string
+	fs         fileSystem
 	file       *sharedFile
 
 	size         atomic.Int64 // committed bytes: readers never look past this
@@ -93,9 +94,9 @@ func (s *segment) timeIndexPath() string {
 
 // createSegment makes a new, empty segment file. An existing file of that
 // name is truncated: the caller has decided nothing in it is valid.
-func createSegment(dir string, baseOffset int64) (*segment, error) {
-	s := &segment{baseOffset: baseOffset, dir: dir, firstAppendMs: -1}
-	f, err := os.OpenFile(s.logPath(), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+func createSegment(fsys fileSystem, dir string, baseOffset int64) (*segment, error) {
+	s := &segment{baseOffset: baseOffset, dir: dir, fs: fsys, firstAppendMs: -1}
+	f, err := fsys.OpenFile(s.logPath(), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("storage: create segment: %w", err)
 	}
@@ -107,9 +108,9 @@ func createSegment(dir string, baseOffset int64) (*segment, error) {
 }
 
 // openSegment opens an existing segment file without reading it.
-func openSegment(dir string, baseOffset int64) (*segment, int64, error) {
-	s := &segment{baseOffset: baseOffset, dir: dir, firstAppendMs: -1}
-	f, err := os.OpenFile(s.logPath(), os.O_RDWR, 0o644)
+func openSegment(fsys fileSystem, dir string, baseOffset int64) (*segment, int64, error) {
+	s := &segment{baseOffset: baseOffset, dir: dir, fs: fsys, firstAppendMs: -1}
+	f, err := fsys.OpenFile(s.logPath(), os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, 0, fmt.Errorf("storage: open segment: %w", err)
 	}
@@ -129,12 +130,12 @@ func openSegment(dir string, baseOffset int64) (*segment, int64, error) {
 // behind; the returned bool says whether that cleanup worked.
 func (s *segment) writeAt(buf []byte) (cleaned bool, err error) {
 	pos := s.size.Load()
-	n, err := s.file.WriteAt(buf, pos)
+	n, err := s.fs.WriteAt(s.file.File, buf, pos)
 	if err == nil {
 		return true, nil
 	}
 	err = fmt.Errorf("storage: write %d bytes at %s:%d (wrote %d): %w", len(buf), filepath.Base(s.logPath()), pos, n, err)
-	if terr := s.file.Truncate(pos); terr != nil {
+	if terr := s.fs.Truncate(s.file.File, pos); terr != nil {
 		return false, errors.Join(err, fmt.Errorf("storage: cut back after failed write: %w", terr))
 	}
 	return true, err
@@ -180,10 +181,10 @@ func (s *segment) persistIndexes() error {
 		return nil
 	}
 	s.appendTimeEntryLocked()
-	if err := writeFileAtomic(s.indexPath(), marshalOffsetIndex(s.index.snapshot()), false); err != nil {
+	if err := writeFileAtomic(s.fs, s.indexPath(), marshalOffsetIndex(s.index.snapshot()), false); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(s.timeIndexPath(), marshalTimeIndex(s.timeIndex.snapshot()), false); err != nil {
+	if err := writeFileAtomic(s.fs, s.timeIndexPath(), marshalTimeIndex(s.timeIndex.snapshot()), false); err != nil {
 		return err
 	}
 	s.dirtyIndexes = false
@@ -219,7 +220,7 @@ func (s *segment) loadIndexes(size, nextOffset int64) bool {
 // truncateTo cuts the segment at byte position pos and drops index entries at
 // or past it. The caller recomputes maxTimestamp if it needs it.
 func (s *segment) truncateTo(pos int64) error {
-	if err := s.file.Truncate(pos); err != nil {
+	if err := s.fs.Truncate(s.file.File, pos); err != nil {
 		return fmt.Errorf("storage: truncate %s to %d: %w", filepath.Base(s.logPath()), pos, err)
 	}
 	s.size.Store(pos)
@@ -233,7 +234,7 @@ func (s *segment) truncateTo(pos int64) error {
 func (s *segment) remove() error {
 	var errs []error
 	for _, p := range []string{s.logPath(), s.indexPath(), s.timeIndexPath()} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := s.fs.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
@@ -354,40 +355,28 @@ const tempFileSuffix = ".tmp"
 // writeFileAtomic replaces path with data through a temporary file and a
 // rename, so a crash leaves the old or the new content, never a mix. With
 // durable it also fsyncs the file and the directory.
-func writeFileAtomic(path string, data []byte, durable bool) error {
+func writeFileAtomic(fsys fileSystem, path string, data []byte, durable bool) error {
 	tmp := path + tempFileSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("storage: write %s: %w", filepath.Base(path), err)
 	}
-	_, err = f.Write(data)
+	_, err = fsys.WriteAt(f, data, 0)
 	if err == nil && durable {
-		err = f.Sync()
+		err = fsys.Sync(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = fsys.Rename(tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		fsys.Remove(tmp)
 		return fmt.Errorf("storage: write %s: %w", filepath.Base(path), err)
 	}
 	if durable {
-		return syncDir(filepath.Dir(path))
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("storage: open dir for sync: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("storage: sync dir %s: %w", dir, err)
+		return fsys.SyncDir(filepath.Dir(path))
 	}
 	return nil
 }
