@@ -4,6 +4,7 @@ import (
 	"errors"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestWritePathFaults makes one file operation of an idempotent append fail
@@ -35,6 +36,28 @@ func TestWritePathFaults(t *testing.T) {
 			},
 			wantErr: syscall.ENOSPC,
 			offline: true,
+		},
+		{
+			// The batch was published before the flush: it is reported as
+			// appended, and the log goes offline because after a failed
+			// fsync the files' durable content is unknown.
+			name:     "fsync fails after publish (flush.messages=1)",
+			cfg:      func(c *Config) { c.FlushMessages = 1 },
+			faults:   []fault{{op: opSync, suffix: logSuffix, times: 1}},
+			appended: true,
+			offline:  true,
+		},
+		{
+			name:     "checkpoint write fails after fsync (flush.messages=1)",
+			cfg:      func(c *Config) { c.FlushMessages = 1 },
+			faults:   []fault{{op: opWriteAt, suffix: checkpointFile + tempFileSuffix, times: 1}},
+			appended: true,
+		},
+		{
+			name:     "checkpoint rename fails after fsync (flush.messages=1)",
+			cfg:      func(c *Config) { c.FlushMessages = 1 },
+			faults:   []fault{{op: opRename, suffix: checkpointFile, times: 1}},
+			appended: true,
 		},
 		{
 			name:    "index write fails at roll",
@@ -76,10 +99,11 @@ func TestWritePathFaults(t *testing.T) {
 				t.Fatal("setup: the append did not reach the injected fault")
 			}
 			if tc.appended {
+				// Errorf, not Fatalf: the retry below shows what a wrong
+				// answer here costs.
 				if err != nil {
-					t.Fatalf("append of a published batch returned %v", err)
-				}
-				if res.FirstOffset != 3 {
+					t.Errorf("append of a published batch returned %v", err)
+				} else if res.FirstOffset != 3 {
 					t.Fatalf("append reported offset %d, want 3", res.FirstOffset)
 				}
 				acked = append(acked, faulted)
@@ -144,4 +168,46 @@ func countSequence(t *testing.T, data []byte, pid int64, seq int32) int {
 		}
 	}
 	return n
+}
+
+// TestBackgroundFsyncFailureTakesLogOffline: when the flusher's fsync of a
+// rolled segment fails, the log must stop taking writes. Otherwise the next
+// roll's fsync of the same file succeeds over pages the kernel may have
+// dropped, and the recovery point moves past data that is not on disk.
+func TestBackgroundFsyncFailureTakesLogOffline(t *testing.T) {
+	dir := t.TempDir()
+	efs := newErrorFS()
+	efs.inject(fault{op: opSync, suffix: segmentFileName(dir, 0, logSuffix), times: 1})
+	l, err := Open(dir, smallSegments(300), Options{Logger: testLogger(t), fs: efs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for l.SegmentCount() < 2 {
+		mustAppend(t, l, plainBatch(1, 10, 1).build(), 0)
+	}
+	// The flusher runs on its own goroutine and reports to no one: poll the
+	// state it sets.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l.mu.Lock()
+		failed, rp := l.failed, l.recoveryPoint
+		l.mu.Unlock()
+		if failed != nil {
+			break
+		}
+		if rp > 0 {
+			t.Fatalf("recovery point moved to %d past a segment whose fsync failed", rp)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log still online 5s after a failed background fsync (%d faults fired)", efs.failures())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := l.Append(plainBatch(1, 10, 1).build(), 0); !errors.Is(err, ErrLogFailed) {
+		t.Fatalf("append after a failed background fsync: %v, want ErrLogFailed", err)
+	}
+	if cp, _ := readLogCheckpoint(dir); cp.recoveryPoint != 0 {
+		t.Fatalf("checkpointed recovery point %d past the failed fsync", cp.recoveryPoint)
+	}
 }

@@ -210,7 +210,10 @@ func (l *Log) AppendReplicated(buf []byte) (AppendResult, error) {
 
 // writeLocked rolls if needed, writes buf at the end of the active segment,
 // indexes its batches and publishes the new end: size first, then the log
-// end offset, so a reader that sees an offset also sees its bytes.
+// end offset, so a reader that sees an offset also sees its bytes. An error
+// means nothing was published; once the end is published the batches are in
+// the log, and a failure of the flush that may follow is not the append's
+// (see afterWriteLocked).
 func (l *Log) writeLocked(buf []byte, headers []BatchHeader, now time.Time) error {
 	last := headers[len(headers)-1]
 	if headers[0].BaseOffset != l.leo.Load() || last.NextOffset() <= l.leo.Load() {
@@ -241,7 +244,8 @@ func (l *Log) writeLocked(buf []byte, headers []BatchHeader, now time.Time) erro
 	for _, h := range headers {
 		records += int64(h.LastOffsetDelta) + 1
 	}
-	return l.afterWriteLocked(records, nowMs)
+	l.afterWriteLocked(records, nowMs)
+	return nil
 }
 
 // maybeRollLocked starts a new active segment when the next write of n bytes
@@ -308,17 +312,27 @@ func (l *Log) Roll() error {
 	return l.rollLocked()
 }
 
-// afterWriteLocked applies flush.messages and flush.ms after a write.
-func (l *Log) afterWriteLocked(records, nowMs int64) error {
+// afterWriteLocked applies flush.messages and flush.ms after a write whose
+// batches are already published. A failed flush is logged, not returned: the
+// batches are readable and may already have been fetched, so refusing the
+// append would tell the producer something false and, without the producer
+// state commit that follows a successful append, make its retry a second
+// copy. The failure is handled where it matters instead: a failed fsync takes
+// the log offline (flushLocked), so nothing later is acknowledged on files in
+// an unknown state, and the recovery point stays where it was, so the next
+// Open re-checks every batch after it. Kafka likewise commits producer state
+// before its flush and takes the log directory offline when the flush fails.
+func (l *Log) afterWriteLocked(records, nowMs int64) {
 	l.unflushedMessages += records
 	if l.oldestUnflushedMs < 0 {
 		l.oldestUnflushedMs = nowMs
 	}
 	if (l.cfg.FlushMessages > 0 && l.unflushedMessages >= l.cfg.FlushMessages) ||
 		(l.cfg.FlushInterval > 0 && nowMs-l.oldestUnflushedMs >= l.cfg.FlushInterval.Milliseconds()) {
-		return l.flushLocked()
+		if err := l.flushLocked(); err != nil {
+			l.logger.Error("flush after append failed", "leo", l.leo.Load(), "offline", l.failed != nil, "err", err)
+		}
 	}
-	return nil
 }
 
 // Flush fsyncs every segment up to the log end and advances the recovery
@@ -332,9 +346,17 @@ func (l *Log) Flush() error {
 	return l.flushLocked()
 }
 
+// flushLocked fsyncs up to the log end and moves the recovery point there. A
+// failed fsync takes the log offline: the kernel may have dropped the dirty
+// pages it could not write and marked them clean, so a later fsync would
+// succeed over lost data (PostgreSQL's "fsyncgate") and must never be allowed
+// to advance the recovery point past them. A failed checkpoint write after a
+// good fsync is only returned: the data is durable, and a stale checkpoint on
+// disk makes the next Open scan more, never less.
 func (l *Log) flushLocked() error {
 	leo := l.leo.Load()
 	if err := l.syncSegmentsLocked(l.recoveryPoint, leo); err != nil {
+		l.failed = err
 		return err
 	}
 	l.unflushedMessages, l.oldestUnflushedMs = 0, -1
@@ -416,12 +438,17 @@ func (l *Log) flushSealed() {
 		}
 		f.release()
 	}
-	if err != nil {
-		l.logger.Warn("background flush of rolled segments failed", "err", err)
-		return
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err != nil {
+		// As in flushLocked: a later fsync of these files could succeed over
+		// pages the kernel dropped, so the log goes offline.
+		if !l.closed && l.failed == nil {
+			l.failed = err
+		}
+		l.logger.Error("background flush of rolled segments failed; log offline", "err", err)
+		return
+	}
 	if !l.closed && l.recoveryPoint < target && l.recoveryPoint == from {
 		if err := l.setRecoveryPointLocked(target); err != nil {
 			l.logger.Warn("log checkpoint not written", "err", err)
