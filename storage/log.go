@@ -28,6 +28,10 @@ type Log struct {
 	segments       atomic.Pointer[[]*segment] // immutable, sorted by base offset; the last one is active
 	leo            atomic.Int64               // log end offset: the next offset to assign
 	logStartOffset atomic.Int64
+	// truncations is a sequence count around TruncateTo, odd while files
+	// are being cut in place and the new end published, so a lock-free
+	// reader whose read failed can tell a stale view from corruption.
+	truncations atomic.Uint64
 
 	epochs    *epochCache     // locks itself
 	producers *producerStates // guarded by mu

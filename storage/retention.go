@@ -20,6 +20,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	if offset >= l.leo.Load() {
 		return nil
 	}
+	// Odd while the cut is in progress: see Log.truncations.
+	l.truncations.Add(1)
+	defer l.truncations.Add(1)
 	if offset <= l.logStartOffset.Load() {
 		return l.resetLocked(offset)
 	}
