@@ -21,8 +21,18 @@ import (
 // are exactly as Close left them, so Open skips the scan. It records the log
 // end offset and the active segment's size, which Open cross-checks.
 
+// "log-start-offset" holds the log start offset set by DeleteRecords and by
+// a truncation that restarted the log, written durably (file and directory
+// fsynced) before the operation is acknowledged, so a crash cannot bring
+// back records a client deleted. log.checkpoint is rewritten without fsync
+// (it is also written on the flush.messages path), so a crash can leave it
+// empty; its log start is only a fallback for directories from before this
+// file. Retention does not write it: retention moves the log start to a
+// segment boundary, which the surviving segment files give back.
+
 const (
 	checkpointFile    = "log.checkpoint"
+	logStartFile      = "log-start-offset"
 	cleanShutdownFile = ".clean_shutdown"
 	checkpointVersion = "1"
 )
@@ -46,6 +56,23 @@ func readLogCheckpoint(dir string) (logCheckpoint, bool) {
 		return logCheckpoint{}, false
 	}
 	return logCheckpoint{logStartOffset: f[0], recoveryPoint: f[1]}, true
+}
+
+func writeLogStart(fsys fileSystem, dir string, logStart int64) error {
+	data := fmt.Sprintf("%s %d\n", checkpointVersion, logStart)
+	if err := writeFileAtomic(fsys, filepath.Join(dir, logStartFile), []byte(data), true); err != nil {
+		return fmt.Errorf("storage: persist log start offset %d: %w", logStart, err)
+	}
+	return nil
+}
+
+// readLogStart returns ok=false when the file is missing or unusable.
+func readLogStart(dir string) (int64, bool) {
+	f, ok := readVersionedInts(filepath.Join(dir, logStartFile), 1)
+	if !ok || f[0] < 0 {
+		return 0, false
+	}
+	return f[0], true
 }
 
 type cleanShutdown struct {

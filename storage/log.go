@@ -278,7 +278,7 @@ func (l *Log) maybeRollLocked(n int, nextOffset int64, now time.Time) error {
 func (l *Log) rollLocked() error {
 	old := l.activeLocked()
 	leo := l.leo.Load()
-	if err := old.persistIndexes(); err != nil {
+	if err := old.persistIndexes(false); err != nil {
 		return err
 	}
 	// Not fsynced: an fsync here would make ext4 commit its journal and
@@ -367,9 +367,12 @@ func (l *Log) flushLocked() error {
 	return l.setRecoveryPointLocked(leo)
 }
 
-// syncSegmentsLocked fsyncs the segments that hold offsets in [from, to).
+// syncSegmentsLocked fsyncs the segments that hold offsets in [from, to),
+// and the index files of the sealed ones among them, so a recovery point at
+// to can vouch for both.
 func (l *Log) syncSegmentsLocked(from, to int64) error {
 	segs := *l.segments.Load()
+	sealed := false
 	for i, s := range segs {
 		end := l.leo.Load()
 		if i+1 < len(segs) {
@@ -379,8 +382,17 @@ func (l *Log) syncSegmentsLocked(from, to int64) error {
 			continue
 		}
 		if err := l.opts.fs.Sync(s.file.File); err != nil {
-			return fmt.Errorf("storage: fsync %s: %w", s.logPath(), err)
+			return fmt.Errorf("storage: fsync segment: %w", err)
 		}
+		if i+1 < len(segs) {
+			if err := s.syncIndexFiles(); err != nil {
+				return err
+			}
+			sealed = true
+		}
+	}
+	if sealed {
+		return l.opts.fs.SyncDir(l.dir)
 	}
 	return nil
 }
@@ -425,22 +437,28 @@ func (l *Log) flushSealed() {
 	segs := *l.segments.Load()
 	target := segs[len(segs)-1].baseOffset
 	from := l.recoveryPoint
-	var files []*sharedFile
+	var sealed []*segment
 	for i, s := range segs[:len(segs)-1] {
 		if segs[i+1].baseOffset > from && s.file.acquire() {
-			files = append(files, s.file)
+			sealed = append(sealed, s)
 		}
 	}
 	l.mu.Unlock()
 
 	var err error
-	for _, f := range files {
+	for _, s := range sealed {
 		if err == nil {
-			if serr := l.opts.fs.Sync(f.File); serr != nil {
-				err = fmt.Errorf("storage: fsync %s: %w", f.Name(), serr)
+			if serr := l.opts.fs.Sync(s.file.File); serr != nil {
+				err = fmt.Errorf("storage: fsync segment: %w", serr)
 			}
 		}
-		f.release()
+		if err == nil {
+			err = s.syncIndexFiles()
+		}
+		s.file.release()
+	}
+	if err == nil && len(sealed) > 0 {
+		err = l.opts.fs.SyncDir(l.dir)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -504,7 +522,7 @@ func (l *Log) shutdownCleanLocked() error {
 	active := l.activeLocked()
 	steps := []func() error{
 		func() error { return l.syncSegmentsLocked(l.recoveryPoint, leo) },
-		active.persistIndexes,
+		func() error { return active.persistIndexes(true) },
 		func() error { return l.producers.takeSnapshot(leo, true) },
 		func() error { return l.setRecoveryPointLocked(leo) },
 		func() error {

@@ -83,20 +83,24 @@ func (l *Log) load() error {
 		return err
 	}
 	cp, hasCheckpoint := readLogCheckpoint(l.dir)
+	startHint, hasStartHint := cp.logStartOffset, hasCheckpoint
+	if lso, ok := readLogStart(l.dir); ok {
+		startHint, hasStartHint = lso, true
+	}
 	bases, err := l.listSegmentsAndTidy()
 	if err != nil {
 		return err
 	}
 	if len(bases) == 0 {
-		seg, err := createSegment(l.opts.fs, l.dir, cp.logStartOffset)
+		seg, err := createSegment(l.opts.fs, l.dir, startHint)
 		if err != nil {
 			return err
 		}
 		l.segments.Store(&[]*segment{seg})
-		l.leo.Store(cp.logStartOffset)
-		l.logStartOffset.Store(cp.logStartOffset)
+		l.leo.Store(startHint)
+		l.logStartOffset.Store(startHint)
 		l.recovery.Clean = true
-		return l.finishLoadLocked(cp.logStartOffset)
+		return l.finishLoadLocked(startHint)
 	}
 
 	segs := make([]*segment, 0, len(bases))
@@ -134,11 +138,13 @@ func (l *Log) load() error {
 		} else if clean {
 			end = marker.leo
 		}
-		if end >= 0 && end <= recoveryPoint && s.loadIndexes(sizes[i], end) {
-			next = end
-			continue
-		}
 		if end >= 0 && end <= recoveryPoint {
+			err := s.loadIndexes(sizes[i], end, l.cfg.IndexIntervalBytes)
+			if err == nil {
+				next = end
+				continue
+			}
+			l.logger.Warn("rebuilding segment indexes", "segment", filepath.Base(s.logPath()), "reason", err)
 			l.recovery.IndexesRebuilt++
 		}
 		l.recovery.SegmentsScanned++
@@ -157,6 +163,14 @@ func (l *Log) load() error {
 		}
 	}
 	segs = *l.segments.Load()
+	// Rebuilt indexes of sealed segments go back to their files, or every
+	// open would rebuild them again; the flusher fsyncs them before the
+	// recovery point passes their segment.
+	for _, s := range segs[:len(segs)-1] {
+		if err := s.persistIndexes(false); err != nil {
+			return err
+		}
+	}
 	active := segs[len(segs)-1]
 	if active.size.Load() == 0 {
 		next = max(next, active.baseOffset)
@@ -165,8 +179,8 @@ func (l *Log) load() error {
 	l.setActiveRollClock(active)
 
 	logStart := segs[0].baseOffset
-	if hasCheckpoint && cp.logStartOffset > logStart {
-		logStart = min(cp.logStartOffset, next)
+	if hasStartHint && startHint > logStart {
+		logStart = min(startHint, next)
 	}
 	l.logStartOffset.Store(logStart)
 	return l.finishLoadLocked(min(recoveryPoint, next))

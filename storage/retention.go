@@ -107,7 +107,7 @@ func (l *Log) rebuildTimestampsLocked(s *segment) error {
 		}
 	}
 	s.timeIndex.reset(entries)
-	s.bytesSinceIndex = 0
+	s.resetIndexIntervalLocked()
 	if s.size.Load() == 0 {
 		s.firstAppendMs = -1
 	}
@@ -116,6 +116,11 @@ func (l *Log) rebuildTimestampsLocked(s *segment) error {
 
 // resetLocked empties the log and starts it again at offset.
 func (l *Log) resetLocked(offset int64) error {
+	// The log start may move down here, below a durable DeleteRecords
+	// value, so the file must follow before the segments change.
+	if err := writeLogStart(l.opts.fs, l.dir, offset); err != nil {
+		return err
+	}
 	if err := l.replaceAllSegmentsLocked(offset); err != nil {
 		return err
 	}
@@ -185,6 +190,11 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	}
 	if offset <= l.logStartOffset.Load() {
 		return l.logStartOffset.Load(), nil
+	}
+	// Durable before anything changes: the client is told its records are
+	// gone, and a crash must not bring them back. Not on the produce path.
+	if err := writeLogStart(l.opts.fs, l.dir, offset); err != nil {
+		return 0, err
 	}
 	if err := l.advanceLogStartLocked(offset); err != nil {
 		return 0, err

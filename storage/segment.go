@@ -175,34 +175,64 @@ func (s *segment) appendTimeEntryLocked() {
 
 // persistIndexes writes both indexes to their files (write to a temporary
 // name, rename), after adding a final time entry so the segment's largest
-// timestamp survives a reopen. Called on roll and clean close.
-func (s *segment) persistIndexes() error {
+// timestamp survives a reopen. Called on roll, where it must not fsync (the
+// roll happens inside an append), and on clean close, durably. Indexes
+// written at roll are fsynced by syncIndexFiles before the recovery point
+// moves past their segment.
+func (s *segment) persistIndexes(durable bool) error {
 	if !s.dirtyIndexes {
 		return nil
 	}
 	s.appendTimeEntryLocked()
-	if err := writeFileAtomic(s.fs, s.indexPath(), marshalOffsetIndex(s.index.snapshot()), false); err != nil {
+	if err := writeFileAtomic(s.fs, s.indexPath(), marshalOffsetIndex(s.index.snapshot()), durable); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(s.fs, s.timeIndexPath(), marshalTimeIndex(s.timeIndex.snapshot()), false); err != nil {
+	if err := writeFileAtomic(s.fs, s.timeIndexPath(), marshalTimeIndex(s.timeIndex.snapshot()), durable); err != nil {
 		return err
 	}
 	s.dirtyIndexes = false
 	return nil
 }
 
+// syncIndexFiles fsyncs the index files persistIndexes wrote at roll, before
+// a recovery point or a clean-shutdown marker vouches for them: otherwise a
+// crash can leave the renamed files empty. The caller fsyncs the directory
+// afterwards. A file that is gone (the segment was deleted meanwhile) needs
+// nothing. Safe without the writer lock: it touches only immutable fields.
+func (s *segment) syncIndexFiles() error {
+	for _, p := range []string{s.indexPath(), s.timeIndexPath()} {
+		f, err := s.fs.OpenFile(p, os.O_RDONLY, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("storage: open %s for fsync: %w", filepath.Base(p), err)
+		}
+		err = s.fs.Sync(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("storage: fsync %s: %w", filepath.Base(p), err)
+		}
+	}
+	return nil
+}
+
 // loadIndexes reads the index files of a segment that was closed cleanly or
-// rolled, given its size and the offset after its last batch. It reports
-// false when either is missing or damaged, and the caller rebuilds them.
-func (s *segment) loadIndexes(size, nextOffset int64) bool {
+// rolled, given its size and the offset after its last batch, and checks
+// them against the segment (checkIndexes). An error means they are missing,
+// damaged or in doubt, and the caller rebuilds them from the log.
+func (s *segment) loadIndexes(size, nextOffset int64, indexInterval int) error {
 	nextRel := uint32(nextOffset - s.baseOffset)
 	idx, err := loadOffsetIndex(s.indexPath(), size, nextRel)
 	if err != nil {
-		return false
+		return err
 	}
 	tidx, err := loadTimeIndex(s.timeIndexPath(), nextRel)
 	if err != nil {
-		return false
+		return err
+	}
+	if err := s.checkIndexes(idx, tidx, size, nextOffset, indexInterval); err != nil {
+		return err
 	}
 	s.index.reset(idx)
 	s.timeIndex.reset(tidx)
@@ -211,10 +241,19 @@ func (s *segment) loadIndexes(size, nextOffset int64) bool {
 		s.offsetOfMaxTimestamp = s.baseOffset + int64(last.relOffset)
 	}
 	s.size.Store(size)
-	// The position after the last index entry is unknown without a walk;
-	// starting the interval afresh only makes the next entry come early.
-	s.bytesSinceIndex = 0
-	return true
+	s.resetIndexIntervalLocked()
+	return nil
+}
+
+// resetIndexIntervalLocked sets the bytes counted since the last offset-index
+// entry from the entries and the size, as appends would have left it, so the
+// next entry comes where an uninterrupted run of appends would put it (which
+// checkIndexes relies on).
+func (s *segment) resetIndexIntervalLocked() {
+	s.bytesSinceIndex = s.size.Load()
+	if last, ok := s.index.last(); ok {
+		s.bytesSinceIndex -= int64(last.position)
+	}
 }
 
 // truncateTo cuts the segment at byte position pos and drops index entries at
