@@ -176,6 +176,12 @@ func regionBytes(t testing.TB, r *ReadResult) []byte {
 	return out
 }
 
+// activeSegmentSize is the committed size of the active segment.
+func (l *Log) activeSegmentSize() int64 {
+	segs := *l.segments.Load()
+	return segs[len(segs)-1].size.Load()
+}
+
 // crash stops a log the way a killed process would: no flush, no indexes
 // written, no marker.
 func (l *Log) crash() {
