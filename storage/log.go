@@ -87,6 +87,7 @@ func (l *Log) SetConfig(cfg Config) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.cfg = cfg
+	l.producers.expiration = cfg.ProducerIDExpiration
 	return nil
 }
 
@@ -281,6 +282,9 @@ func (l *Log) rollLocked() error {
 	if err := old.persistIndexes(false); err != nil {
 		return err
 	}
+	// Idle producers leave before the snapshot, so it does not carry every
+	// producer ever seen.
+	l.producers.expire(l.opts.Now())
 	// Not fsynced: an fsync here would make ext4 commit its journal and
 	// write back the whole dirty segment while producers wait (Kafka moved
 	// this flush off the roll path for the same reason). A snapshot torn by
@@ -402,10 +406,16 @@ func (l *Log) setRecoveryPointLocked(rp int64) error {
 	return writeLogCheckpoint(l.opts.fs, l.dir, logCheckpoint{logStartOffset: l.logStartOffset.Load(), recoveryPoint: rp})
 }
 
+// producerExpiryCheckInterval is how often idle idempotent producers are
+// looked for: Kafka's producer.id.expiration.check.interval.ms default.
+const producerExpiryCheckInterval = 10 * time.Minute
+
 // flusher is the Log's one background goroutine: after a roll it fsyncs the
 // sealed segments and moves the recovery point to the active segment's base
-// (what Kafka schedules as "flush-log" on roll), and with flush.ms it flushes
-// data that waited that long even when no new append arrives.
+// (what Kafka schedules as "flush-log" on roll), with flush.ms it flushes
+// data that waited that long even when no new append arrives, and every
+// producerExpiryCheckInterval it forgets producers idle for longer than
+// producer.id.expiration.ms.
 func (l *Log) flusher(interval time.Duration) {
 	defer close(l.flusherDone)
 	var tick <-chan time.Time
@@ -414,6 +424,8 @@ func (l *Log) flusher(interval time.Duration) {
 		defer t.Stop()
 		tick = t.C
 	}
+	expiry := time.NewTicker(producerExpiryCheckInterval)
+	defer expiry.Stop()
 	for {
 		select {
 		case <-l.stopFlusher:
@@ -422,7 +434,21 @@ func (l *Log) flusher(interval time.Duration) {
 			l.flushSealed()
 		case <-tick:
 			l.flushIfDue()
+		case <-expiry.C:
+			l.expireProducers()
 		}
+	}
+}
+
+// expireProducers drops idempotent producers idle for longer than
+// producer.id.expiration.ms, so their state does not grow with every
+// producer ever seen. Their next batch is accepted at any sequence, as in
+// Kafka.
+func (l *Log) expireProducers() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		l.producers.expire(l.opts.Now())
 	}
 }
 
