@@ -227,7 +227,8 @@ func (l *Log) scanSegment(s *segment, size, next int64) (validEnd, nextOffset in
 	s.index.reset(nil)
 	s.timeIndex.reset(nil)
 	s.maxTimestamp.Store(-1)
-	s.offsetOfMaxTimestamp, s.bytesSinceIndex = -1, 0
+	s.offsetOfMaxTimestamp.Store(-1)
+	s.bytesSinceIndex = 0
 	s.dirtyIndexes = true
 	nextOffset = max(next, s.baseOffset)
 	sc := newScanner(s.file.File, 0, size, nil)

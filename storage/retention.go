@@ -81,7 +81,7 @@ func (s *segment) positionOfBatchHolding(offset int64) (int64, int64, error) {
 // its time index from its remaining batches.
 func (l *Log) rebuildTimestampsLocked(s *segment) error {
 	s.maxTimestamp.Store(-1)
-	s.offsetOfMaxTimestamp = -1
+	s.offsetOfMaxTimestamp.Store(-1)
 	var entries []timeEntry
 	idx := s.index.snapshot()
 	sc := newScanner(s.file.File, 0, s.size.Load(), nil)
@@ -95,13 +95,13 @@ func (l *Log) rebuildTimestampsLocked(s *segment) error {
 		}
 		if h.MaxTimestamp > s.maxTimestamp.Load() {
 			s.maxTimestamp.Store(h.MaxTimestamp)
-			s.offsetOfMaxTimestamp = h.BaseOffset
+			s.offsetOfMaxTimestamp.Store(h.BaseOffset)
 		}
 		// Keep time entries where the offset index has entries, as appends do.
 		rel := uint32(h.BaseOffset - s.baseOffset)
 		for len(idx) > 0 && idx[0].relOffset <= rel {
 			if idx[0].relOffset == rel && (len(entries) == 0 || entries[len(entries)-1].timestamp < s.maxTimestamp.Load()) {
-				entries = append(entries, timeEntry{timestamp: s.maxTimestamp.Load(), relOffset: uint32(s.offsetOfMaxTimestamp - s.baseOffset)})
+				entries = append(entries, timeEntry{timestamp: s.maxTimestamp.Load(), relOffset: uint32(s.offsetOfMaxTimestamp.Load() - s.baseOffset)})
 			}
 			idx = idx[1:]
 		}

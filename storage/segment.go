@@ -80,7 +80,7 @@ type segment struct {
 	index     sparseIndex[offsetEntry]
 	timeIndex sparseIndex[timeEntry]
 
-	offsetOfMaxTimestamp int64 // batch base offset carrying maxTimestamp
+	offsetOfMaxTimestamp atomic.Int64 // base offset of a batch carrying maxTimestamp (lock-free readers check the pair)
 	bytesSinceIndex      int64
 	firstAppendMs        int64 // wall clock of the first append, for segment.ms; -1 while empty
 	dirtyIndexes         bool  // in-memory indexes differ from the files
@@ -102,7 +102,7 @@ func createSegment(fsys fileSystem, dir string, baseOffset int64) (*segment, err
 	}
 	s.file = newSharedFile(f)
 	s.maxTimestamp.Store(-1)
-	s.offsetOfMaxTimestamp = -1
+	s.offsetOfMaxTimestamp.Store(-1)
 	s.dirtyIndexes = true
 	return s, nil
 }
@@ -121,7 +121,7 @@ func openSegment(fsys fileSystem, dir string, baseOffset int64) (*segment, int64
 	}
 	s.file = newSharedFile(f)
 	s.maxTimestamp.Store(-1)
-	s.offsetOfMaxTimestamp = -1
+	s.offsetOfMaxTimestamp.Store(-1)
 	return s, fi.Size(), nil
 }
 
@@ -149,7 +149,7 @@ func (s *segment) indexBatchLocked(h BatchHeader, pos int64, indexInterval int, 
 	}
 	if h.MaxTimestamp > s.maxTimestamp.Load() {
 		s.maxTimestamp.Store(h.MaxTimestamp)
-		s.offsetOfMaxTimestamp = h.BaseOffset
+		s.offsetOfMaxTimestamp.Store(h.BaseOffset)
 	}
 	if s.bytesSinceIndex > int64(indexInterval) {
 		s.index.append(offsetEntry{relOffset: uint32(h.BaseOffset - s.baseOffset), position: uint32(pos)})
@@ -170,7 +170,7 @@ func (s *segment) appendTimeEntryLocked() {
 	if last, ok := s.timeIndex.last(); ok && last.timestamp >= ts {
 		return
 	}
-	s.timeIndex.append(timeEntry{timestamp: ts, relOffset: uint32(s.offsetOfMaxTimestamp - s.baseOffset)})
+	s.timeIndex.append(timeEntry{timestamp: ts, relOffset: uint32(s.offsetOfMaxTimestamp.Load() - s.baseOffset)})
 }
 
 // persistIndexes writes both indexes to their files (write to a temporary
@@ -238,7 +238,7 @@ func (s *segment) loadIndexes(size, nextOffset int64, indexInterval int) error {
 	s.timeIndex.reset(tidx)
 	if last, ok := s.timeIndex.last(); ok {
 		s.maxTimestamp.Store(last.timestamp)
-		s.offsetOfMaxTimestamp = s.baseOffset + int64(last.relOffset)
+		s.offsetOfMaxTimestamp.Store(s.baseOffset + int64(last.relOffset))
 	}
 	s.size.Store(size)
 	s.resetIndexIntervalLocked()
