@@ -20,6 +20,10 @@ func TestWritePathFaults(t *testing.T) {
 		// appended: the faulted append is reported as written (and so must
 		// be readable, survive a restart and make a retry a duplicate).
 		appended bool
+		// reported is the error an appended batch's append returns: the
+		// batch is in the log (readable, a retry is a duplicate) but was not
+		// made durable as asked.
+		reported error
 		wantErr  error // when !appended, the error the append returns
 		offline  bool  // later writes get ErrLogFailed until the log is reopened
 	}{
@@ -38,13 +42,16 @@ func TestWritePathFaults(t *testing.T) {
 			offline: true,
 		},
 		{
-			// The batch was published before the flush: it is reported as
-			// appended, and the log goes offline because after a failed
-			// fsync the files' durable content is unknown.
+			// The batch was published before the flush: it is in the log and
+			// in producer state, but its append answers ErrLogFailed
+			// (KAFKA_STORAGE_ERROR: the fsync asked for failed), and the log
+			// goes offline because after a failed fsync the files' durable
+			// content is unknown.
 			name:     "fsync fails after publish (flush.messages=1)",
 			cfg:      func(c *Config) { c.FlushMessages = 1 },
 			faults:   []fault{{op: opSync, suffix: logSuffix, times: 1}},
 			appended: true,
+			reported: ErrLogFailed,
 			offline:  true,
 		},
 		{
@@ -101,9 +108,12 @@ func TestWritePathFaults(t *testing.T) {
 			if tc.appended {
 				// Errorf, not Fatalf: the retry below shows what a wrong
 				// answer here costs.
-				if err != nil {
+				switch {
+				case tc.reported != nil && !errors.Is(err, tc.reported):
+					t.Errorf("append of a published batch whose fsync failed returned %v, want %v", err, tc.reported)
+				case tc.reported == nil && err != nil:
 					t.Errorf("append of a published batch returned %v", err)
-				} else if res.FirstOffset != 3 {
+				case res.FirstOffset != 3:
 					t.Fatalf("append reported offset %d, want 3", res.FirstOffset)
 				}
 				acked = append(acked, faulted)

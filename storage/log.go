@@ -162,15 +162,18 @@ func (l *Log) Append(buf []byte, leaderEpoch int32) (AppendResult, error) {
 		next = h.NextOffset()
 		pos += int(h.Length)
 	}
-	if err := l.writeLocked(buf, headers, now); err != nil {
+	flushErr, err := l.writeLocked(buf, headers, now)
+	if err != nil {
 		return AppendResult{}, err
 	}
 	pending.commit()
 	if err := l.epochs.assign(leaderEpoch, headers[0].BaseOffset); err != nil {
 		l.logger.Warn("leader epoch checkpoint not written", "epoch", leaderEpoch, "err", err)
 	}
+	// With flushErr the batches are in the log (and deduplicate a retry)
+	// but were not made durable as flush.messages/flush.ms asked.
 	return AppendResult{FirstOffset: headers[0].BaseOffset, LastOffset: next - 1,
-		LogAppendTime: logAppendTime, LogStartOffset: l.logStartOffset.Load()}, nil
+		LogAppendTime: logAppendTime, LogStartOffset: l.logStartOffset.Load()}, flushErr
 }
 
 // AppendReplicated is the follower's write path: buf holds batches fetched
@@ -198,8 +201,13 @@ func (l *Log) AppendReplicated(buf []byte) (AppendResult, error) {
 		pos += int(h.Length)
 	}
 	now := l.opts.Now()
-	if err := l.writeLocked(buf, headers, now); err != nil {
+	flushErr, err := l.writeLocked(buf, headers, now)
+	if err != nil {
 		return AppendResult{}, err
+	}
+	if flushErr != nil {
+		// The log is offline now; the fetcher's next append says so.
+		l.logger.Warn("replicated batches appended but not fsynced", "err", flushErr)
 	}
 	for _, h := range headers {
 		l.producers.replay(h.producerBatch(), now)
@@ -219,14 +227,14 @@ func (l *Log) AppendReplicated(buf []byte) (AppendResult, error) {
 // means nothing was published; once the end is published the batches are in
 // the log, and a failure of the flush that may follow is not the append's
 // (see afterWriteLocked).
-func (l *Log) writeLocked(buf []byte, headers []BatchHeader, now time.Time) error {
+func (l *Log) writeLocked(buf []byte, headers []BatchHeader, now time.Time) (flushErr, err error) {
 	last := headers[len(headers)-1]
 	if headers[0].BaseOffset != l.leo.Load() || last.NextOffset() <= l.leo.Load() {
 		l.failed = invariantBroken("write of offsets [%d, %d) at log end %d", headers[0].BaseOffset, last.NextOffset(), l.leo.Load())
-		return l.failed
+		return nil, l.failed
 	}
 	if err := l.maybeRollLocked(len(buf), last.NextOffset(), now); err != nil {
-		return err
+		return nil, err
 	}
 	seg := l.activeLocked()
 	cleaned, err := seg.writeAt(buf)
@@ -234,7 +242,7 @@ func (l *Log) writeLocked(buf []byte, headers []BatchHeader, now time.Time) erro
 		if !cleaned {
 			l.failed = err
 		}
-		return err
+		return nil, err
 	}
 	pos := seg.size.Load()
 	nowMs := now.UnixMilli()
@@ -249,8 +257,7 @@ func (l *Log) writeLocked(buf []byte, headers []BatchHeader, now time.Time) erro
 	for _, h := range headers {
 		records += int64(h.LastOffsetDelta) + 1
 	}
-	l.afterWriteLocked(records, nowMs)
-	return nil
+	return l.afterWriteLocked(records, nowMs), nil
 }
 
 // maybeRollLocked starts a new active segment when the next write of n bytes
@@ -321,16 +328,15 @@ func (l *Log) Roll() error {
 }
 
 // afterWriteLocked applies flush.messages and flush.ms after a write whose
-// batches are already published. A failed flush is logged, not returned: the
-// batches are readable and may already have been fetched, so refusing the
-// append would tell the producer something false and, without the producer
-// state commit that follows a successful append, make its retry a second
-// copy. The failure is handled where it matters instead: a failed fsync takes
-// the log offline (flushLocked), so nothing later is acknowledged on files in
-// an unknown state, and the recovery point stays where it was, so the next
-// Open re-checks every batch after it. Kafka likewise commits producer state
-// before its flush and takes the log directory offline when the flush fails.
-func (l *Log) afterWriteLocked(records, nowMs int64) {
+// batches are already published. The batches are in the log whatever the
+// flush does: the caller commits them to producer state, so a retry is a
+// duplicate, never a second copy. A failed fsync takes the log offline
+// (flushLocked) and is returned, so the append that asked for durability is
+// answered KAFKA_STORAGE_ERROR rather than acknowledged, as Kafka does (it
+// too commits producer state before its flush and takes the log directory
+// offline). A failed checkpoint write after a good fsync only leaves the
+// recovery point behind (the next Open re-checks more); it is logged.
+func (l *Log) afterWriteLocked(records, nowMs int64) error {
 	l.unflushedMessages += records
 	if l.oldestUnflushedMs < 0 {
 		l.oldestUnflushedMs = nowMs
@@ -339,8 +345,12 @@ func (l *Log) afterWriteLocked(records, nowMs int64) {
 		(l.cfg.FlushInterval > 0 && nowMs-l.oldestUnflushedMs >= l.cfg.FlushInterval.Milliseconds()) {
 		if err := l.flushLocked(); err != nil {
 			l.logger.Error("flush after append failed", "leo", l.leo.Load(), "offline", l.failed != nil, "err", err)
+			if l.failed != nil {
+				return fmt.Errorf("%w: appended at %d, but its fsync failed: %v", ErrLogFailed, l.leo.Load(), err)
+			}
 		}
 	}
+	return nil
 }
 
 // Flush fsyncs every segment up to the log end and advances the recovery
