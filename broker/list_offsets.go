@@ -55,10 +55,12 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 	case earliestTimestamp:
 		sp.Offset = p.log.LogStartOffset()
 	case maxTimestamp:
-		off, ts, ok, err := p.log.OffsetOfMaxTimestamp()
+		// The largest timestamp below the bound, not the log's largest
+		// dropped when it lies at or past the high watermark.
+		off, ts, ok, err := p.log.MaxTimestampBelow(upTo)
 		if err != nil {
 			sp.ErrorCode = errorCode(err)
-		} else if ok && off < upTo {
+		} else if ok {
 			sp.Offset, sp.Timestamp = off, ts
 		}
 	default:

@@ -21,8 +21,18 @@ import (
 // are exactly as Close left them, so Open skips the scan. It records the log
 // end offset and the active segment's size, which Open cross-checks.
 
+// "log-start-offset" holds the log start offset set by DeleteRecords and by
+// a truncation that restarted the log, written durably (file and directory
+// fsynced) before the operation is acknowledged, so a crash cannot bring
+// back records a client deleted. log.checkpoint is rewritten without fsync
+// (it is also written on the flush.messages path), so a crash can leave it
+// empty; its log start is only a fallback for directories from before this
+// file. Retention does not write it: retention moves the log start to a
+// segment boundary, which the surviving segment files give back.
+
 const (
 	checkpointFile    = "log.checkpoint"
+	logStartFile      = "log-start-offset"
 	cleanShutdownFile = ".clean_shutdown"
 	checkpointVersion = "1"
 )
@@ -32,9 +42,9 @@ type logCheckpoint struct {
 	recoveryPoint  int64
 }
 
-func writeLogCheckpoint(dir string, c logCheckpoint) error {
+func writeLogCheckpoint(fsys fileSystem, dir string, c logCheckpoint) error {
 	data := fmt.Sprintf("%s %d %d\n", checkpointVersion, c.logStartOffset, c.recoveryPoint)
-	return writeFileAtomic(filepath.Join(dir, checkpointFile), []byte(data), false)
+	return writeFileAtomic(fsys, filepath.Join(dir, checkpointFile), []byte(data), false)
 }
 
 // readLogCheckpoint returns ok=false when there is no usable checkpoint; the
@@ -48,29 +58,46 @@ func readLogCheckpoint(dir string) (logCheckpoint, bool) {
 	return logCheckpoint{logStartOffset: f[0], recoveryPoint: f[1]}, true
 }
 
+func writeLogStart(fsys fileSystem, dir string, logStart int64) error {
+	data := fmt.Sprintf("%s %d\n", checkpointVersion, logStart)
+	if err := writeFileAtomic(fsys, filepath.Join(dir, logStartFile), []byte(data), true); err != nil {
+		return fmt.Errorf("storage: persist log start offset %d: %w", logStart, err)
+	}
+	return nil
+}
+
+// readLogStart returns ok=false when the file is missing or unusable.
+func readLogStart(dir string) (int64, bool) {
+	f, ok := readVersionedInts(filepath.Join(dir, logStartFile), 1)
+	if !ok || f[0] < 0 {
+		return 0, false
+	}
+	return f[0], true
+}
+
 type cleanShutdown struct {
 	leo        int64
 	activeBase int64
 	activeSize int64
 }
 
-func writeCleanShutdown(dir string, c cleanShutdown) error {
+func writeCleanShutdown(fsys fileSystem, dir string, c cleanShutdown) error {
 	data := fmt.Sprintf("%s %d %d %d\n", checkpointVersion, c.leo, c.activeBase, c.activeSize)
-	return writeFileAtomic(filepath.Join(dir, cleanShutdownFile), []byte(data), true)
+	return writeFileAtomic(fsys, filepath.Join(dir, cleanShutdownFile), []byte(data), true)
 }
 
 // takeCleanShutdown reads and removes the marker, durably, so a crash after
 // this Open can never be mistaken for a clean stop.
-func takeCleanShutdown(dir string) (cleanShutdown, bool, error) {
+func takeCleanShutdown(fsys fileSystem, dir string) (cleanShutdown, bool, error) {
 	path := filepath.Join(dir, cleanShutdownFile)
 	f, ok := readVersionedInts(path, 3)
-	if err := os.Remove(path); err != nil {
+	if err := fsys.Remove(path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return cleanShutdown{}, false, nil
 		}
 		return cleanShutdown{}, false, fmt.Errorf("storage: remove clean-shutdown marker: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsys.SyncDir(dir); err != nil {
 		return cleanShutdown{}, false, err
 	}
 	if !ok {

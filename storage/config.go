@@ -77,6 +77,8 @@ func (c Config) Validate() error {
 type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
+
+	fs fileSystem // tests inject faults here; nil means the real file system
 }
 
 func (o Options) withDefaults() Options {
@@ -85,6 +87,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.fs == nil {
+		o.fs = osFS{}
 	}
 	return o
 }

@@ -41,6 +41,7 @@ type epochEntry struct {
 // assign and the truncations, request handlers call endOffsetFor.
 type epochCache struct {
 	path   string
+	fs     fileSystem // set by the Log before its first write
 	logger *slog.Logger
 
 	// writeMu serializes mutations together with their file writes, so the
@@ -57,7 +58,7 @@ func openEpochCache(dir string, logger *slog.Logger) (*epochCache, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &epochCache{path: filepath.Join(dir, epochCheckpointName), logger: logger}
+	c := &epochCache{path: filepath.Join(dir, epochCheckpointName), fs: osFS{}, logger: logger}
 	data, err := os.ReadFile(c.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
@@ -235,7 +236,7 @@ func (c *epochCache) update(f func([]epochEntry) []epochEntry) error {
 	for _, e := range next {
 		fmt.Fprintf(&b, "%d %d\n", e.epoch, e.startOffset)
 	}
-	if err := writeFileAtomic(c.path, []byte(b.String()), true); err != nil {
+	if err := writeFileAtomic(c.fs, c.path, []byte(b.String()), true); err != nil {
 		return fmt.Errorf("storage: write leader epoch checkpoint: %w", err)
 	}
 	return nil

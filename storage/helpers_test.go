@@ -26,8 +26,9 @@ type batchSpec struct {
 	producerID    int64
 	producerEpoch int16
 	baseSequence  int32
-	codec         int16 // attribute bits only; records are not really compressed
-	fill          byte  // value byte, so batches differ
+	codec         int16   // attribute bits only; records are not really compressed
+	fill          byte    // value byte, so batches differ
+	timestamps    []int64 // when set, each record's timestamp (overrides baseTimestamp and tsStep)
 }
 
 func plainBatch(records, valueSize int, ts int64) batchSpec {
@@ -40,9 +41,21 @@ func idempotentBatch(pid int64, epoch int16, seq int32, records int) batchSpec {
 
 func (b batchSpec) build() []byte {
 	var recs []byte
+	if b.timestamps != nil {
+		b.records = len(b.timestamps)
+		b.baseTimestamp = b.timestamps[0]
+	}
+	tsOf := func(i int) int64 {
+		if b.timestamps != nil {
+			return b.timestamps[i]
+		}
+		return b.baseTimestamp + int64(i)*b.tsStep
+	}
+	maxTS := tsOf(0)
 	for i := 0; i < b.records; i++ {
+		maxTS = max(maxTS, tsOf(i))
 		r := kmsg.Record{
-			TimestampDelta64: int64(i) * b.tsStep,
+			TimestampDelta64: tsOf(i) - b.baseTimestamp,
 			OffsetDelta:      int32(i),
 			Key:              []byte(fmt.Sprintf("k%d", i)),
 			Value:            bytes.Repeat([]byte{b.fill + byte(i)}, b.valueSize),
@@ -51,7 +64,6 @@ func (b batchSpec) build() []byte {
 		r.Length = int32(len(body) - 1) // the zero Length varint took one byte
 		recs = r.AppendTo(recs)
 	}
-	maxTS := b.baseTimestamp + int64(b.records-1)*b.tsStep
 	rb := kmsg.RecordBatch{
 		FirstOffset:          0,
 		PartitionLeaderEpoch: -1,
@@ -174,6 +186,12 @@ func regionBytes(t testing.TB, r *ReadResult) []byte {
 		out = append(out, b...)
 	}
 	return out
+}
+
+// activeSegmentSize is the committed size of the active segment.
+func (l *Log) activeSegmentSize() int64 {
+	segs := *l.segments.Load()
+	return segs[len(segs)-1].size.Load()
 }
 
 // crash stops a log the way a killed process would: no flush, no indexes

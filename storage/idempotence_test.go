@@ -2,7 +2,11 @@ package storage
 
 import (
 	"errors"
+	"maps"
+	"os"
+	"slices"
 	"testing"
+	"time"
 )
 
 // TestIdempotentAppends checks the producer-sequence rules end to end through
@@ -73,5 +77,56 @@ func TestIdempotentAppends(t *testing.T) {
 	check("crash recovery", l)
 	if _, err := l.Append(idempotentBatch(1000, 1, 2, 3).build(), 0); err != nil {
 		t.Fatalf("next sequence after recovery: %v", err)
+	}
+}
+
+// TestIdleProducersExpireAtRuntime: a producer idle for longer than
+// producer.id.expiration.ms is forgotten by a running log, at the next roll
+// (so the snapshot written there does not carry it) and by the periodic
+// check, not only when a snapshot is loaded at Open.
+func TestIdleProducersExpireAtRuntime(t *testing.T) {
+	clock := &fakeClock{now: time.UnixMilli(1_700_000_000_000)}
+	dir := t.TempDir()
+	cfg := DefaultConfig() // producer.id.expiration.ms: 1 day
+	l := openTestLog(t, dir, cfg, clock)
+	defer l.Close()
+	mustAppend(t, l, idempotentBatch(1, 0, 0, 1).build(), 0)
+	mustAppend(t, l, idempotentBatch(2, 0, 0, 1).build(), 0)
+	clock.Advance(23 * time.Hour)
+	mustAppend(t, l, idempotentBatch(2, 0, 1, 1).build(), 0) // 2 stays active
+	clock.Advance(2 * time.Hour)                             // 1 idle for 25h, 2 for 2h
+
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(l.producers.snapshotPath(l.LogEndOffset()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := decodeSnapshot(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := snap[1]; ok || len(snap) != 1 {
+		t.Fatalf("snapshot at roll holds producers %v; producer 1 was idle for 25h", slices.Sorted(maps.Keys(snap)))
+	}
+	l.mu.Lock()
+	n := l.producers.len()
+	l.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d producers in memory after the roll, want 1", n)
+	}
+	// The expired producer is new again: any sequence is accepted.
+	mustAppend(t, l, idempotentBatch(1, 0, 40, 1).build(), 0)
+
+	// The periodic check (every 10 minutes in the flusher) does the same
+	// without a roll.
+	clock.Advance(25 * time.Hour)
+	l.expireProducers()
+	l.mu.Lock()
+	n = l.producers.len()
+	l.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d producers left after all were idle for 25h", n)
 	}
 }

@@ -28,6 +28,10 @@ type Log struct {
 	segments       atomic.Pointer[[]*segment] // immutable, sorted by base offset; the last one is active
 	leo            atomic.Int64               // log end offset: the next offset to assign
 	logStartOffset atomic.Int64
+	// truncations is a sequence count around TruncateTo, odd while files
+	// are being cut in place and the new end published, so a lock-free
+	// reader whose read failed can tell a stale view from corruption.
+	truncations atomic.Uint64
 
 	epochs    *epochCache     // locks itself
 	producers *producerStates // guarded by mu
@@ -83,6 +87,7 @@ func (l *Log) SetConfig(cfg Config) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.cfg = cfg
+	l.producers.expiration = cfg.ProducerIDExpiration
 	return nil
 }
 
@@ -157,15 +162,18 @@ func (l *Log) Append(buf []byte, leaderEpoch int32) (AppendResult, error) {
 		next = h.NextOffset()
 		pos += int(h.Length)
 	}
-	if err := l.writeLocked(buf, headers, now); err != nil {
+	flushErr, err := l.writeLocked(buf, headers, now)
+	if err != nil {
 		return AppendResult{}, err
 	}
 	pending.commit()
 	if err := l.epochs.assign(leaderEpoch, headers[0].BaseOffset); err != nil {
 		l.logger.Warn("leader epoch checkpoint not written", "epoch", leaderEpoch, "err", err)
 	}
+	// With flushErr the batches are in the log (and deduplicate a retry)
+	// but were not made durable as flush.messages/flush.ms asked.
 	return AppendResult{FirstOffset: headers[0].BaseOffset, LastOffset: next - 1,
-		LogAppendTime: logAppendTime, LogStartOffset: l.logStartOffset.Load()}, nil
+		LogAppendTime: logAppendTime, LogStartOffset: l.logStartOffset.Load()}, flushErr
 }
 
 // AppendReplicated is the follower's write path: buf holds batches fetched
@@ -193,8 +201,13 @@ func (l *Log) AppendReplicated(buf []byte) (AppendResult, error) {
 		pos += int(h.Length)
 	}
 	now := l.opts.Now()
-	if err := l.writeLocked(buf, headers, now); err != nil {
+	flushErr, err := l.writeLocked(buf, headers, now)
+	if err != nil {
 		return AppendResult{}, err
+	}
+	if flushErr != nil {
+		// The log is offline now; the fetcher's next append says so.
+		l.logger.Warn("replicated batches appended but not fsynced", "err", flushErr)
 	}
 	for _, h := range headers {
 		l.producers.replay(h.producerBatch(), now)
@@ -210,15 +223,18 @@ func (l *Log) AppendReplicated(buf []byte) (AppendResult, error) {
 
 // writeLocked rolls if needed, writes buf at the end of the active segment,
 // indexes its batches and publishes the new end: size first, then the log
-// end offset, so a reader that sees an offset also sees its bytes.
-func (l *Log) writeLocked(buf []byte, headers []BatchHeader, now time.Time) error {
+// end offset, so a reader that sees an offset also sees its bytes. An error
+// means nothing was published; once the end is published the batches are in
+// the log, and a failure of the flush that may follow is not the append's
+// (see afterWriteLocked).
+func (l *Log) writeLocked(buf []byte, headers []BatchHeader, now time.Time) (flushErr, err error) {
 	last := headers[len(headers)-1]
 	if headers[0].BaseOffset != l.leo.Load() || last.NextOffset() <= l.leo.Load() {
 		l.failed = invariantBroken("write of offsets [%d, %d) at log end %d", headers[0].BaseOffset, last.NextOffset(), l.leo.Load())
-		return l.failed
+		return nil, l.failed
 	}
 	if err := l.maybeRollLocked(len(buf), last.NextOffset(), now); err != nil {
-		return err
+		return nil, err
 	}
 	seg := l.activeLocked()
 	cleaned, err := seg.writeAt(buf)
@@ -226,7 +242,7 @@ func (l *Log) writeLocked(buf []byte, headers []BatchHeader, now time.Time) erro
 		if !cleaned {
 			l.failed = err
 		}
-		return err
+		return nil, err
 	}
 	pos := seg.size.Load()
 	nowMs := now.UnixMilli()
@@ -241,7 +257,7 @@ func (l *Log) writeLocked(buf []byte, headers []BatchHeader, now time.Time) erro
 	for _, h := range headers {
 		records += int64(h.LastOffsetDelta) + 1
 	}
-	return l.afterWriteLocked(records, nowMs)
+	return l.afterWriteLocked(records, nowMs), nil
 }
 
 // maybeRollLocked starts a new active segment when the next write of n bytes
@@ -270,9 +286,12 @@ func (l *Log) maybeRollLocked(n int, nextOffset int64, now time.Time) error {
 func (l *Log) rollLocked() error {
 	old := l.activeLocked()
 	leo := l.leo.Load()
-	if err := old.persistIndexes(); err != nil {
+	if err := old.persistIndexes(false); err != nil {
 		return err
 	}
+	// Idle producers leave before the snapshot, so it does not carry every
+	// producer ever seen.
+	l.producers.expire(l.opts.Now())
 	// Not fsynced: an fsync here would make ext4 commit its journal and
 	// write back the whole dirty segment while producers wait (Kafka moved
 	// this flush off the roll path for the same reason). A snapshot torn by
@@ -280,7 +299,7 @@ func (l *Log) rollLocked() error {
 	if err := l.producers.takeSnapshot(leo, false); err != nil {
 		return err
 	}
-	seg, err := createSegment(l.dir, leo)
+	seg, err := createSegment(l.opts.fs, l.dir, leo)
 	if err != nil {
 		return err
 	}
@@ -308,7 +327,15 @@ func (l *Log) Roll() error {
 	return l.rollLocked()
 }
 
-// afterWriteLocked applies flush.messages and flush.ms after a write.
+// afterWriteLocked applies flush.messages and flush.ms after a write whose
+// batches are already published. The batches are in the log whatever the
+// flush does: the caller commits them to producer state, so a retry is a
+// duplicate, never a second copy. A failed fsync takes the log offline
+// (flushLocked) and is returned, so the append that asked for durability is
+// answered KAFKA_STORAGE_ERROR rather than acknowledged, as Kafka does (it
+// too commits producer state before its flush and takes the log directory
+// offline). A failed checkpoint write after a good fsync only leaves the
+// recovery point behind (the next Open re-checks more); it is logged.
 func (l *Log) afterWriteLocked(records, nowMs int64) error {
 	l.unflushedMessages += records
 	if l.oldestUnflushedMs < 0 {
@@ -316,7 +343,12 @@ func (l *Log) afterWriteLocked(records, nowMs int64) error {
 	}
 	if (l.cfg.FlushMessages > 0 && l.unflushedMessages >= l.cfg.FlushMessages) ||
 		(l.cfg.FlushInterval > 0 && nowMs-l.oldestUnflushedMs >= l.cfg.FlushInterval.Milliseconds()) {
-		return l.flushLocked()
+		if err := l.flushLocked(); err != nil {
+			l.logger.Error("flush after append failed", "leo", l.leo.Load(), "offline", l.failed != nil, "err", err)
+			if l.failed != nil {
+				return fmt.Errorf("%w: appended at %d, but its fsync failed: %v", ErrLogFailed, l.leo.Load(), err)
+			}
+		}
 	}
 	return nil
 }
@@ -332,18 +364,29 @@ func (l *Log) Flush() error {
 	return l.flushLocked()
 }
 
+// flushLocked fsyncs up to the log end and moves the recovery point there. A
+// failed fsync takes the log offline: the kernel may have dropped the dirty
+// pages it could not write and marked them clean, so a later fsync would
+// succeed over lost data (PostgreSQL's "fsyncgate") and must never be allowed
+// to advance the recovery point past them. A failed checkpoint write after a
+// good fsync is only returned: the data is durable, and a stale checkpoint on
+// disk makes the next Open scan more, never less.
 func (l *Log) flushLocked() error {
 	leo := l.leo.Load()
 	if err := l.syncSegmentsLocked(l.recoveryPoint, leo); err != nil {
+		l.failed = err
 		return err
 	}
 	l.unflushedMessages, l.oldestUnflushedMs = 0, -1
 	return l.setRecoveryPointLocked(leo)
 }
 
-// syncSegmentsLocked fsyncs the segments that hold offsets in [from, to).
+// syncSegmentsLocked fsyncs the segments that hold offsets in [from, to),
+// and the index files of the sealed ones among them, so a recovery point at
+// to can vouch for both.
 func (l *Log) syncSegmentsLocked(from, to int64) error {
 	segs := *l.segments.Load()
+	sealed := false
 	for i, s := range segs {
 		end := l.leo.Load()
 		if i+1 < len(segs) {
@@ -352,22 +395,37 @@ func (l *Log) syncSegmentsLocked(from, to int64) error {
 		if end <= from || s.baseOffset >= to {
 			continue
 		}
-		if err := s.file.Sync(); err != nil {
-			return fmt.Errorf("storage: fsync %s: %w", s.logPath(), err)
+		if err := l.opts.fs.Sync(s.file.File); err != nil {
+			return fmt.Errorf("storage: fsync segment: %w", err)
 		}
+		if i+1 < len(segs) {
+			if err := s.syncIndexFiles(); err != nil {
+				return err
+			}
+			sealed = true
+		}
+	}
+	if sealed {
+		return l.opts.fs.SyncDir(l.dir)
 	}
 	return nil
 }
 
 func (l *Log) setRecoveryPointLocked(rp int64) error {
 	l.recoveryPoint = rp
-	return writeLogCheckpoint(l.dir, logCheckpoint{logStartOffset: l.logStartOffset.Load(), recoveryPoint: rp})
+	return writeLogCheckpoint(l.opts.fs, l.dir, logCheckpoint{logStartOffset: l.logStartOffset.Load(), recoveryPoint: rp})
 }
+
+// producerExpiryCheckInterval is how often idle idempotent producers are
+// looked for: Kafka's producer.id.expiration.check.interval.ms default.
+const producerExpiryCheckInterval = 10 * time.Minute
 
 // flusher is the Log's one background goroutine: after a roll it fsyncs the
 // sealed segments and moves the recovery point to the active segment's base
-// (what Kafka schedules as "flush-log" on roll), and with flush.ms it flushes
-// data that waited that long even when no new append arrives.
+// (what Kafka schedules as "flush-log" on roll), with flush.ms it flushes
+// data that waited that long even when no new append arrives, and every
+// producerExpiryCheckInterval it forgets producers idle for longer than
+// producer.id.expiration.ms.
 func (l *Log) flusher(interval time.Duration) {
 	defer close(l.flusherDone)
 	var tick <-chan time.Time
@@ -376,6 +434,8 @@ func (l *Log) flusher(interval time.Duration) {
 		defer t.Stop()
 		tick = t.C
 	}
+	expiry := time.NewTicker(producerExpiryCheckInterval)
+	defer expiry.Stop()
 	for {
 		select {
 		case <-l.stopFlusher:
@@ -384,7 +444,21 @@ func (l *Log) flusher(interval time.Duration) {
 			l.flushSealed()
 		case <-tick:
 			l.flushIfDue()
+		case <-expiry.C:
+			l.expireProducers()
 		}
+	}
+}
+
+// expireProducers drops idempotent producers idle for longer than
+// producer.id.expiration.ms, so their state does not grow with every
+// producer ever seen. Their next batch is accepted at any sequence, as in
+// Kafka.
+func (l *Log) expireProducers() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		l.producers.expire(l.opts.Now())
 	}
 }
 
@@ -399,29 +473,40 @@ func (l *Log) flushSealed() {
 	segs := *l.segments.Load()
 	target := segs[len(segs)-1].baseOffset
 	from := l.recoveryPoint
-	var files []*sharedFile
+	var sealed []*segment
 	for i, s := range segs[:len(segs)-1] {
 		if segs[i+1].baseOffset > from && s.file.acquire() {
-			files = append(files, s.file)
+			sealed = append(sealed, s)
 		}
 	}
 	l.mu.Unlock()
 
 	var err error
-	for _, f := range files {
+	for _, s := range sealed {
 		if err == nil {
-			if serr := f.Sync(); serr != nil {
-				err = fmt.Errorf("storage: fsync %s: %w", f.Name(), serr)
+			if serr := l.opts.fs.Sync(s.file.File); serr != nil {
+				err = fmt.Errorf("storage: fsync segment: %w", serr)
 			}
 		}
-		f.release()
+		if err == nil {
+			err = s.syncIndexFiles()
+		}
+		s.file.release()
 	}
-	if err != nil {
-		l.logger.Warn("background flush of rolled segments failed", "err", err)
-		return
+	if err == nil && len(sealed) > 0 {
+		err = l.opts.fs.SyncDir(l.dir)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err != nil {
+		// As in flushLocked: a later fsync of these files could succeed over
+		// pages the kernel dropped, so the log goes offline.
+		if !l.closed && l.failed == nil {
+			l.failed = err
+		}
+		l.logger.Error("background flush of rolled segments failed; log offline", "err", err)
+		return
+	}
 	if !l.closed && l.recoveryPoint < target && l.recoveryPoint == from {
 		if err := l.setRecoveryPointLocked(target); err != nil {
 			l.logger.Warn("log checkpoint not written", "err", err)
@@ -473,11 +558,11 @@ func (l *Log) shutdownCleanLocked() error {
 	active := l.activeLocked()
 	steps := []func() error{
 		func() error { return l.syncSegmentsLocked(l.recoveryPoint, leo) },
-		active.persistIndexes,
+		func() error { return active.persistIndexes(true) },
 		func() error { return l.producers.takeSnapshot(leo, true) },
 		func() error { return l.setRecoveryPointLocked(leo) },
 		func() error {
-			return writeCleanShutdown(l.dir, cleanShutdown{leo: leo, activeBase: active.baseOffset, activeSize: active.size.Load()})
+			return writeCleanShutdown(l.opts.fs, l.dir, cleanShutdown{leo: leo, activeBase: active.baseOffset, activeSize: active.size.Load()})
 		},
 	}
 	for _, step := range steps {

@@ -97,6 +97,7 @@ func (e *producerEntry) apply(b producerBatch, now time.Time) {
 // single-writer append lock held.
 type producerStates struct {
 	dir        string
+	fs         fileSystem
 	expiration time.Duration // producer.id.expiration.ms; <= 0 never expires
 	logger     *slog.Logger
 	producers  map[int64]producerEntry
@@ -108,7 +109,7 @@ func newProducerStates(dir string, expiration time.Duration, logger *slog.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &producerStates{dir: dir, expiration: expiration, logger: logger, producers: make(map[int64]producerEntry)}
+	return &producerStates{dir: dir, fs: osFS{}, expiration: expiration, logger: logger, producers: make(map[int64]producerEntry)}
 }
 
 // producerAppend is the staging view of one append request: batches are
@@ -297,7 +298,7 @@ func (p *producerStates) takeSnapshot(offset int64, durable bool) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("storage: producer snapshot %s: %w", path, err)
 	}
-	if err := writeFileAtomic(path, encodeSnapshot(p.producers), durable); err != nil {
+	if err := writeFileAtomic(p.fs, path, encodeSnapshot(p.producers), durable); err != nil {
 		return fmt.Errorf("storage: write producer snapshot at offset %d: %w", offset, err)
 	}
 	return nil
@@ -331,7 +332,7 @@ func (p *producerStates) loadLatestSnapshot(maxOffset int64, now time.Time) (int
 		producers, err := decodeSnapshot(data)
 		if err != nil {
 			p.logger.Warn("deleting corrupt producer snapshot", "path", path, "err", err)
-			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := p.fs.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return -1, false, fmt.Errorf("storage: delete corrupt producer snapshot: %w", err)
 			}
 			continue
@@ -381,7 +382,7 @@ func (p *producerStates) deleteSnapshots(drop func(off, newest int64) bool) erro
 		if !drop(off, offsets[len(offsets)-1]) {
 			continue
 		}
-		if err := os.Remove(p.snapshotPath(off)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := p.fs.Remove(p.snapshotPath(off)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("storage: delete producer snapshot: %w", err)
 		}
 		removed = true
@@ -389,7 +390,7 @@ func (p *producerStates) deleteSnapshots(drop func(off, newest int64) bool) erro
 	if removed {
 		// A deleted snapshot above a truncation point must not come back
 		// after a crash and be loaded once the log has grown past it again.
-		return syncDir(p.dir)
+		return p.fs.SyncDir(p.dir)
 	}
 	return nil
 }
@@ -406,7 +407,7 @@ func (p *producerStates) snapshotOffsets(removeTemp bool) ([]int64, error) {
 		name := de.Name()
 		if removeTemp && strings.HasSuffix(name, snapshotSuffix+tempFileSuffix) {
 			if _, ok := parseSnapshotName(strings.TrimSuffix(name, tempFileSuffix)); ok {
-				if err := os.Remove(filepath.Join(p.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				if err := p.fs.Remove(filepath.Join(p.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return nil, fmt.Errorf("storage: delete temp producer snapshot: %w", err)
 				}
 			}

@@ -49,19 +49,41 @@ const prefixScanBuffer = 4 << 10
 // maxBytes. The first batch is always returned whole, even when larger than
 // maxBytes. Reading at or past min(upTo, log end) returns no regions; an
 // offset below the log start or past the log end is ErrOffsetOutOfRange.
-// Safe to call from any goroutine, concurrently with appends.
+// Safe to call from any goroutine, concurrently with appends; it never
+// returns a nil result without an error. After Close it returns ErrClosed.
 func (l *Log) Read(offset int64, maxBytes int, upTo int64) (*ReadResult, error) {
-	for attempt := 0; ; attempt++ {
-		r, retry, err := l.read(offset, int64(maxBytes), upTo)
-		if !retry || attempt == 3 {
+	// Lock-free attempts can lose a race with retention or truncation, which
+	// remove a segment between our loading the list and taking a reference
+	// to its file. After a few lost races, read once under the writer lock:
+	// there the list and the files agree, so the answer is final. Appends
+	// wait for that one read, which is rare and short.
+	for range lockFreeReadAttempts {
+		if r, retry, err := l.read(offset, int64(maxBytes), upTo); !retry {
 			return r, err
 		}
-		// A segment was deleted between loading the list and taking a
-		// reference to its file: look again.
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, fmt.Errorf("storage: read %s at offset %d: %w", l.dir, offset, ErrClosed)
+	}
+	r, retry, err := l.read(offset, int64(maxBytes), upTo)
+	if retry {
+		return nil, invariantBroken("read of %s at offset %d: the segment list names a removed segment under the writer lock", l.dir, offset)
+	}
+	return r, err
 }
 
+// errBatchOffsetMismatch: a batch in the file does not carry the offset that
+// follows its predecessor. It never leaves the package.
+var errBatchOffsetMismatch = errors.New("storage: batch offsets out of sequence")
+
+// lockFreeReadAttempts bounds the retries of a read racing segment removal
+// before it takes the writer lock.
+const lockFreeReadAttempts = 3
+
 func (l *Log) read(offset, maxBytes, upTo int64) (*ReadResult, bool, error) {
+	truncations := l.truncations.Load()
 	logStart := l.logStartOffset.Load()
 	leo := l.leo.Load()
 	segs := *l.segments.Load()
@@ -87,6 +109,15 @@ func (l *Log) read(offset, maxBytes, upTo int64) (*ReadResult, bool, error) {
 		start, end, first, next, err := s.regionFor(r.NextOffset, limit, maxBytes-r.Size, r.Size == 0)
 		if err != nil {
 			r.Release()
+			if truncations%2 == 1 || l.truncations.Load() != truncations {
+				// A truncation cut the file under this read (the size we
+				// loaded is gone, or new batches took the old positions):
+				// not corruption, just a stale view. Look again.
+				return nil, true, nil
+			}
+			if errors.Is(err, errBatchOffsetMismatch) {
+				return nil, false, invariantBroken("read %s at offset %d: %v", l.dir, r.NextOffset, err)
+			}
 			return nil, false, fmt.Errorf("storage: read %s at offset %d: %w", l.dir, r.NextOffset, err)
 		}
 		if end > start {
@@ -169,7 +200,8 @@ func (s *segment) regionFor(offset, limit, budget int64, first bool) (start, end
 			return 0, 0, 0, 0, err
 		}
 		if base != next {
-			return 0, 0, 0, 0, invariantBroken("batch at position %d of %s has offset %d, expected %d", p, s.logPath(), base, next)
+			// The caller decides: a bug, unless a truncation raced the read.
+			return 0, 0, 0, 0, fmt.Errorf("%w: batch at position %d of %s has offset %d, expected %d", errBatchOffsetMismatch, p, s.logPath(), base, next)
 		}
 		if base+int64(delta) >= limit || p+int64(length)-start > budget {
 			break
@@ -247,50 +279,6 @@ func (s *segment) findTimestamp(ts, logStart, upTo int64) (int64, int64, bool, e
 		}
 		if off, t, ok := recordAtOrAfterTimestamp(batch, h, ts, logStart); ok {
 			return off, t, true, nil
-		}
-	}
-}
-
-// OffsetOfMaxTimestamp answers ListOffsets MAX_TIMESTAMP: the offset of the
-// record with the largest timestamp in the log, and that timestamp. ok is
-// false for an empty log.
-func (l *Log) OffsetOfMaxTimestamp() (offset, timestamp int64, ok bool, err error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var best *segment
-	for _, s := range *l.segments.Load() {
-		if best == nil || s.maxTimestamp.Load() > best.maxTimestamp.Load() {
-			best = s
-		}
-	}
-	if best == nil || best.maxTimestamp.Load() < 0 {
-		return 0, 0, false, nil
-	}
-	data, err := l.readBatchAtLocked(best, best.offsetOfMaxTimestamp)
-	if err != nil {
-		return 0, 0, false, err
-	}
-	h, err := ParseBatchHeader(data)
-	if err != nil {
-		return 0, 0, false, err
-	}
-	return max(recordWithMaxTimestamp(data, h), l.logStartOffset.Load()), h.MaxTimestamp, true, nil
-}
-
-// readBatchAtLocked returns the batch of s that starts at baseOffset.
-func (l *Log) readBatchAtLocked(s *segment, baseOffset int64) ([]byte, error) {
-	pos := int64(0)
-	if e, ok := s.index.floor(func(e offsetEntry) bool { return s.baseOffset+int64(e.relOffset) <= baseOffset }); ok {
-		pos = int64(e.position)
-	}
-	sc := newScanner(s.file.File, pos, s.size.Load(), nil)
-	for {
-		_, batch, h, err := sc.nextBatch()
-		if err != nil {
-			return nil, fmt.Errorf("storage: find batch %d in %s: %w", baseOffset, s.logPath(), err)
-		}
-		if h.BaseOffset == baseOffset {
-			return batch, nil
 		}
 	}
 }

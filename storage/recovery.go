@@ -49,7 +49,9 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if l.epochs, err = openEpochCache(dir, l.logger); err != nil {
 		return nil, err
 	}
+	l.epochs.fs = opts.fs
 	l.producers = newProducerStates(dir, cfg.ProducerIDExpiration, l.logger)
+	l.producers.fs = opts.fs
 	if err := l.load(); err != nil {
 		for _, s := range l.segmentsOrNil() {
 			s.close()
@@ -76,31 +78,35 @@ func (l *Log) segmentsOrNil() []*segment {
 // load builds the in-memory state from the files. It runs before the Log is
 // shared, so it calls *Locked helpers without the lock.
 func (l *Log) load() error {
-	marker, clean, err := takeCleanShutdown(l.dir)
+	marker, clean, err := takeCleanShutdown(l.opts.fs, l.dir)
 	if err != nil {
 		return err
 	}
 	cp, hasCheckpoint := readLogCheckpoint(l.dir)
+	startHint, hasStartHint := cp.logStartOffset, hasCheckpoint
+	if lso, ok := readLogStart(l.dir); ok {
+		startHint, hasStartHint = lso, true
+	}
 	bases, err := l.listSegmentsAndTidy()
 	if err != nil {
 		return err
 	}
 	if len(bases) == 0 {
-		seg, err := createSegment(l.dir, cp.logStartOffset)
+		seg, err := createSegment(l.opts.fs, l.dir, startHint)
 		if err != nil {
 			return err
 		}
 		l.segments.Store(&[]*segment{seg})
-		l.leo.Store(cp.logStartOffset)
-		l.logStartOffset.Store(cp.logStartOffset)
+		l.leo.Store(startHint)
+		l.logStartOffset.Store(startHint)
 		l.recovery.Clean = true
-		return l.finishLoadLocked(cp.logStartOffset)
+		return l.finishLoadLocked(startHint)
 	}
 
 	segs := make([]*segment, 0, len(bases))
 	sizes := make([]int64, 0, len(bases))
 	for _, base := range bases {
-		s, size, err := openSegment(l.dir, base)
+		s, size, err := openSegment(l.opts.fs, l.dir, base)
 		if err != nil {
 			for _, o := range segs {
 				o.close()
@@ -132,11 +138,13 @@ func (l *Log) load() error {
 		} else if clean {
 			end = marker.leo
 		}
-		if end >= 0 && end <= recoveryPoint && s.loadIndexes(sizes[i], end) {
-			next = end
-			continue
-		}
 		if end >= 0 && end <= recoveryPoint {
+			err := s.loadIndexes(sizes[i], end, l.cfg.IndexIntervalBytes)
+			if err == nil {
+				next = end
+				continue
+			}
+			l.logger.Warn("rebuilding segment indexes", "segment", filepath.Base(s.logPath()), "reason", err)
 			l.recovery.IndexesRebuilt++
 		}
 		l.recovery.SegmentsScanned++
@@ -155,6 +163,14 @@ func (l *Log) load() error {
 		}
 	}
 	segs = *l.segments.Load()
+	// Rebuilt indexes of sealed segments go back to their files, or every
+	// open would rebuild them again; the flusher fsyncs them before the
+	// recovery point passes their segment.
+	for _, s := range segs[:len(segs)-1] {
+		if err := s.persistIndexes(false); err != nil {
+			return err
+		}
+	}
 	active := segs[len(segs)-1]
 	if active.size.Load() == 0 {
 		next = max(next, active.baseOffset)
@@ -163,8 +179,8 @@ func (l *Log) load() error {
 	l.setActiveRollClock(active)
 
 	logStart := segs[0].baseOffset
-	if hasCheckpoint && cp.logStartOffset > logStart {
-		logStart = min(cp.logStartOffset, next)
+	if hasStartHint && startHint > logStart {
+		logStart = min(startHint, next)
 	}
 	l.logStartOffset.Store(logStart)
 	return l.finishLoadLocked(min(recoveryPoint, next))
@@ -195,7 +211,7 @@ func (l *Log) listSegmentsAndTidy() ([]int64, error) {
 			}
 		}
 		if stray {
-			if err := os.Remove(filepath.Join(l.dir, name)); err != nil {
+			if err := l.opts.fs.Remove(filepath.Join(l.dir, name)); err != nil {
 				return nil, fmt.Errorf("storage: remove leftover %s: %w", name, err)
 			}
 		}
@@ -211,7 +227,8 @@ func (l *Log) scanSegment(s *segment, size, next int64) (validEnd, nextOffset in
 	s.index.reset(nil)
 	s.timeIndex.reset(nil)
 	s.maxTimestamp.Store(-1)
-	s.offsetOfMaxTimestamp, s.bytesSinceIndex = -1, 0
+	s.offsetOfMaxTimestamp.Store(-1)
+	s.bytesSinceIndex = 0
 	s.dirtyIndexes = true
 	nextOffset = max(next, s.baseOffset)
 	sc := newScanner(s.file.File, 0, size, nil)

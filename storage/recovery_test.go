@@ -28,15 +28,27 @@ func TestRecoveryAfterTornTail(t *testing.T) {
 	cfg := smallSegments(16 << 10)
 	cfg.IndexIntervalBytes = 512
 	l := openTestLog(t, src, cfg, nil)
-	batches := appendRandomBatches(t, l, rng, 120, 2)
+	// Append until the shape the test needs holds, rather than a fixed
+	// count that some seeds leave short: a batch is at most ~5 KiB, so the
+	// active segment passes 2,000 bytes before it can roll again, and the
+	// loop ends for every seed.
+	var batches [][]byte
+	for len(batches) < 120 || l.SegmentCount() < 3 || l.activeSegmentSize() < 2000 {
+		if len(batches) > 10_000 {
+			t.Fatalf("setup: %d segments, active %d bytes after %d batches", l.SegmentCount(), l.activeSegmentSize(), len(batches))
+		}
+		i := len(batches)
+		spec := plainBatch(1+rng.Intn(8), rng.Intn(600), 1_700_000_000_000+int64(i)*10)
+		spec.fill = byte(i)
+		b := spec.build()
+		mustAppend(t, l, b, 2)
+		batches = append(batches, b)
+	}
 	segs := *l.segments.Load()
 	active := segs[len(segs)-1]
 	activeSize := active.size.Load()
 	activeName := filepath.Base(active.logPath())
 	l.crash()
-	if len(segs) < 3 || activeSize < 2000 {
-		t.Fatalf("setup: %d segments, active %d bytes", len(segs), activeSize)
-	}
 	// The batches of the active segment, with their end positions.
 	var inActive [][]byte
 	var before []byte

@@ -20,6 +20,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	if offset >= l.leo.Load() {
 		return nil
 	}
+	// Odd while the cut is in progress: see Log.truncations.
+	l.truncations.Add(1)
+	defer l.truncations.Add(1)
 	if offset <= l.logStartOffset.Load() {
 		return l.resetLocked(offset)
 	}
@@ -78,7 +81,7 @@ func (s *segment) positionOfBatchHolding(offset int64) (int64, int64, error) {
 // its time index from its remaining batches.
 func (l *Log) rebuildTimestampsLocked(s *segment) error {
 	s.maxTimestamp.Store(-1)
-	s.offsetOfMaxTimestamp = -1
+	s.offsetOfMaxTimestamp.Store(-1)
 	var entries []timeEntry
 	idx := s.index.snapshot()
 	sc := newScanner(s.file.File, 0, s.size.Load(), nil)
@@ -92,19 +95,19 @@ func (l *Log) rebuildTimestampsLocked(s *segment) error {
 		}
 		if h.MaxTimestamp > s.maxTimestamp.Load() {
 			s.maxTimestamp.Store(h.MaxTimestamp)
-			s.offsetOfMaxTimestamp = h.BaseOffset
+			s.offsetOfMaxTimestamp.Store(h.BaseOffset)
 		}
 		// Keep time entries where the offset index has entries, as appends do.
 		rel := uint32(h.BaseOffset - s.baseOffset)
 		for len(idx) > 0 && idx[0].relOffset <= rel {
 			if idx[0].relOffset == rel && (len(entries) == 0 || entries[len(entries)-1].timestamp < s.maxTimestamp.Load()) {
-				entries = append(entries, timeEntry{timestamp: s.maxTimestamp.Load(), relOffset: uint32(s.offsetOfMaxTimestamp - s.baseOffset)})
+				entries = append(entries, timeEntry{timestamp: s.maxTimestamp.Load(), relOffset: uint32(s.offsetOfMaxTimestamp.Load() - s.baseOffset)})
 			}
 			idx = idx[1:]
 		}
 	}
 	s.timeIndex.reset(entries)
-	s.bytesSinceIndex = 0
+	s.resetIndexIntervalLocked()
 	if s.size.Load() == 0 {
 		s.firstAppendMs = -1
 	}
@@ -113,6 +116,11 @@ func (l *Log) rebuildTimestampsLocked(s *segment) error {
 
 // resetLocked empties the log and starts it again at offset.
 func (l *Log) resetLocked(offset int64) error {
+	// The log start may move down here, below a durable DeleteRecords
+	// value, so the file must follow before the segments change.
+	if err := writeLogStart(l.opts.fs, l.dir, offset); err != nil {
+		return err
+	}
 	if err := l.replaceAllSegmentsLocked(offset); err != nil {
 		return err
 	}
@@ -138,7 +146,7 @@ func (l *Log) replaceAllSegmentsLocked(offset int64) error {
 			}
 		}
 	}
-	seg, err := createSegment(l.dir, offset)
+	seg, err := createSegment(l.opts.fs, l.dir, offset)
 	if err != nil {
 		l.failed = err
 		return err
@@ -182,6 +190,11 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	}
 	if offset <= l.logStartOffset.Load() {
 		return l.logStartOffset.Load(), nil
+	}
+	// Durable before anything changes: the client is told its records are
+	// gone, and a crash must not bring them back. Not on the produce path.
+	if err := writeLogStart(l.opts.fs, l.dir, offset); err != nil {
+		return 0, err
 	}
 	if err := l.advanceLogStartLocked(offset); err != nil {
 		return 0, err

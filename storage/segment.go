@@ -71,6 +71,7 @@ func (s *sharedFile) release() {
 type segment struct {
 	baseOffset int64
 	dir        string
+	fs         fileSystem
 	file       *sharedFile
 
 	size         atomic.Int64 // committed bytes: readers never look past this
@@ -79,7 +80,7 @@ type segment struct {
 	index     sparseIndex[offsetEntry]
 	timeIndex sparseIndex[timeEntry]
 
-	offsetOfMaxTimestamp int64 // batch base offset carrying maxTimestamp
+	offsetOfMaxTimestamp atomic.Int64 // base offset of a batch carrying maxTimestamp (lock-free readers check the pair)
 	bytesSinceIndex      int64
 	firstAppendMs        int64 // wall clock of the first append, for segment.ms; -1 while empty
 	dirtyIndexes         bool  // in-memory indexes differ from the files
@@ -93,23 +94,23 @@ func (s *segment) timeIndexPath() string {
 
 // createSegment makes a new, empty segment file. An existing file of that
 // name is truncated: the caller has decided nothing in it is valid.
-func createSegment(dir string, baseOffset int64) (*segment, error) {
-	s := &segment{baseOffset: baseOffset, dir: dir, firstAppendMs: -1}
-	f, err := os.OpenFile(s.logPath(), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+func createSegment(fsys fileSystem, dir string, baseOffset int64) (*segment, error) {
+	s := &segment{baseOffset: baseOffset, dir: dir, fs: fsys, firstAppendMs: -1}
+	f, err := fsys.OpenFile(s.logPath(), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("storage: create segment: %w", err)
 	}
 	s.file = newSharedFile(f)
 	s.maxTimestamp.Store(-1)
-	s.offsetOfMaxTimestamp = -1
+	s.offsetOfMaxTimestamp.Store(-1)
 	s.dirtyIndexes = true
 	return s, nil
 }
 
 // openSegment opens an existing segment file without reading it.
-func openSegment(dir string, baseOffset int64) (*segment, int64, error) {
-	s := &segment{baseOffset: baseOffset, dir: dir, firstAppendMs: -1}
-	f, err := os.OpenFile(s.logPath(), os.O_RDWR, 0o644)
+func openSegment(fsys fileSystem, dir string, baseOffset int64) (*segment, int64, error) {
+	s := &segment{baseOffset: baseOffset, dir: dir, fs: fsys, firstAppendMs: -1}
+	f, err := fsys.OpenFile(s.logPath(), os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, 0, fmt.Errorf("storage: open segment: %w", err)
 	}
@@ -120,7 +121,7 @@ func openSegment(dir string, baseOffset int64) (*segment, int64, error) {
 	}
 	s.file = newSharedFile(f)
 	s.maxTimestamp.Store(-1)
-	s.offsetOfMaxTimestamp = -1
+	s.offsetOfMaxTimestamp.Store(-1)
 	return s, fi.Size(), nil
 }
 
@@ -129,12 +130,12 @@ func openSegment(dir string, baseOffset int64) (*segment, int64, error) {
 // behind; the returned bool says whether that cleanup worked.
 func (s *segment) writeAt(buf []byte) (cleaned bool, err error) {
 	pos := s.size.Load()
-	n, err := s.file.WriteAt(buf, pos)
+	n, err := s.fs.WriteAt(s.file.File, buf, pos)
 	if err == nil {
 		return true, nil
 	}
 	err = fmt.Errorf("storage: write %d bytes at %s:%d (wrote %d): %w", len(buf), filepath.Base(s.logPath()), pos, n, err)
-	if terr := s.file.Truncate(pos); terr != nil {
+	if terr := s.fs.Truncate(s.file.File, pos); terr != nil {
 		return false, errors.Join(err, fmt.Errorf("storage: cut back after failed write: %w", terr))
 	}
 	return true, err
@@ -148,7 +149,7 @@ func (s *segment) indexBatchLocked(h BatchHeader, pos int64, indexInterval int, 
 	}
 	if h.MaxTimestamp > s.maxTimestamp.Load() {
 		s.maxTimestamp.Store(h.MaxTimestamp)
-		s.offsetOfMaxTimestamp = h.BaseOffset
+		s.offsetOfMaxTimestamp.Store(h.BaseOffset)
 	}
 	if s.bytesSinceIndex > int64(indexInterval) {
 		s.index.append(offsetEntry{relOffset: uint32(h.BaseOffset - s.baseOffset), position: uint32(pos)})
@@ -169,57 +170,96 @@ func (s *segment) appendTimeEntryLocked() {
 	if last, ok := s.timeIndex.last(); ok && last.timestamp >= ts {
 		return
 	}
-	s.timeIndex.append(timeEntry{timestamp: ts, relOffset: uint32(s.offsetOfMaxTimestamp - s.baseOffset)})
+	s.timeIndex.append(timeEntry{timestamp: ts, relOffset: uint32(s.offsetOfMaxTimestamp.Load() - s.baseOffset)})
 }
 
 // persistIndexes writes both indexes to their files (write to a temporary
 // name, rename), after adding a final time entry so the segment's largest
-// timestamp survives a reopen. Called on roll and clean close.
-func (s *segment) persistIndexes() error {
+// timestamp survives a reopen. Called on roll, where it must not fsync (the
+// roll happens inside an append), and on clean close, durably. Indexes
+// written at roll are fsynced by syncIndexFiles before the recovery point
+// moves past their segment.
+func (s *segment) persistIndexes(durable bool) error {
 	if !s.dirtyIndexes {
 		return nil
 	}
 	s.appendTimeEntryLocked()
-	if err := writeFileAtomic(s.indexPath(), marshalOffsetIndex(s.index.snapshot()), false); err != nil {
+	if err := writeFileAtomic(s.fs, s.indexPath(), marshalOffsetIndex(s.index.snapshot()), durable); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(s.timeIndexPath(), marshalTimeIndex(s.timeIndex.snapshot()), false); err != nil {
+	if err := writeFileAtomic(s.fs, s.timeIndexPath(), marshalTimeIndex(s.timeIndex.snapshot()), durable); err != nil {
 		return err
 	}
 	s.dirtyIndexes = false
 	return nil
 }
 
+// syncIndexFiles fsyncs the index files persistIndexes wrote at roll, before
+// a recovery point or a clean-shutdown marker vouches for them: otherwise a
+// crash can leave the renamed files empty. The caller fsyncs the directory
+// afterwards. A file that is gone (the segment was deleted meanwhile) needs
+// nothing. Safe without the writer lock: it touches only immutable fields.
+func (s *segment) syncIndexFiles() error {
+	for _, p := range []string{s.indexPath(), s.timeIndexPath()} {
+		f, err := s.fs.OpenFile(p, os.O_RDONLY, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("storage: open %s for fsync: %w", filepath.Base(p), err)
+		}
+		err = s.fs.Sync(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("storage: fsync %s: %w", filepath.Base(p), err)
+		}
+	}
+	return nil
+}
+
 // loadIndexes reads the index files of a segment that was closed cleanly or
-// rolled, given its size and the offset after its last batch. It reports
-// false when either is missing or damaged, and the caller rebuilds them.
-func (s *segment) loadIndexes(size, nextOffset int64) bool {
+// rolled, given its size and the offset after its last batch, and checks
+// them against the segment (checkIndexes). An error means they are missing,
+// damaged or in doubt, and the caller rebuilds them from the log.
+func (s *segment) loadIndexes(size, nextOffset int64, indexInterval int) error {
 	nextRel := uint32(nextOffset - s.baseOffset)
 	idx, err := loadOffsetIndex(s.indexPath(), size, nextRel)
 	if err != nil {
-		return false
+		return err
 	}
 	tidx, err := loadTimeIndex(s.timeIndexPath(), nextRel)
 	if err != nil {
-		return false
+		return err
+	}
+	if err := s.checkIndexes(idx, tidx, size, nextOffset, indexInterval); err != nil {
+		return err
 	}
 	s.index.reset(idx)
 	s.timeIndex.reset(tidx)
 	if last, ok := s.timeIndex.last(); ok {
 		s.maxTimestamp.Store(last.timestamp)
-		s.offsetOfMaxTimestamp = s.baseOffset + int64(last.relOffset)
+		s.offsetOfMaxTimestamp.Store(s.baseOffset + int64(last.relOffset))
 	}
 	s.size.Store(size)
-	// The position after the last index entry is unknown without a walk;
-	// starting the interval afresh only makes the next entry come early.
-	s.bytesSinceIndex = 0
-	return true
+	s.resetIndexIntervalLocked()
+	return nil
+}
+
+// resetIndexIntervalLocked sets the bytes counted since the last offset-index
+// entry from the entries and the size, as appends would have left it, so the
+// next entry comes where an uninterrupted run of appends would put it (which
+// checkIndexes relies on).
+func (s *segment) resetIndexIntervalLocked() {
+	s.bytesSinceIndex = s.size.Load()
+	if last, ok := s.index.last(); ok {
+		s.bytesSinceIndex -= int64(last.position)
+	}
 }
 
 // truncateTo cuts the segment at byte position pos and drops index entries at
 // or past it. The caller recomputes maxTimestamp if it needs it.
 func (s *segment) truncateTo(pos int64) error {
-	if err := s.file.Truncate(pos); err != nil {
+	if err := s.fs.Truncate(s.file.File, pos); err != nil {
 		return fmt.Errorf("storage: truncate %s to %d: %w", filepath.Base(s.logPath()), pos, err)
 	}
 	s.size.Store(pos)
@@ -233,7 +273,7 @@ func (s *segment) truncateTo(pos int64) error {
 func (s *segment) remove() error {
 	var errs []error
 	for _, p := range []string{s.logPath(), s.indexPath(), s.timeIndexPath()} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := s.fs.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
@@ -354,40 +394,28 @@ const tempFileSuffix = ".tmp"
 // writeFileAtomic replaces path with data through a temporary file and a
 // rename, so a crash leaves the old or the new content, never a mix. With
 // durable it also fsyncs the file and the directory.
-func writeFileAtomic(path string, data []byte, durable bool) error {
+func writeFileAtomic(fsys fileSystem, path string, data []byte, durable bool) error {
 	tmp := path + tempFileSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("storage: write %s: %w", filepath.Base(path), err)
 	}
-	_, err = f.Write(data)
+	_, err = fsys.WriteAt(f, data, 0)
 	if err == nil && durable {
-		err = f.Sync()
+		err = fsys.Sync(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = fsys.Rename(tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		fsys.Remove(tmp)
 		return fmt.Errorf("storage: write %s: %w", filepath.Base(path), err)
 	}
 	if durable {
-		return syncDir(filepath.Dir(path))
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("storage: open dir for sync: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("storage: sync dir %s: %w", dir, err)
+		return fsys.SyncDir(filepath.Dir(path))
 	}
 	return nil
 }
