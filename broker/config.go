@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/barge-broker/barge/broker/group"
+	"github.com/barge-broker/barge/cluster"
 	"github.com/barge-broker/barge/storage"
 )
 
@@ -32,7 +33,7 @@ type Config struct {
 
 	AutoCreateTopics         bool  // auto.create.topics.enable
 	DefaultPartitions        int32 // num.partitions
-	DefaultReplicationFactor int16 // default.replication.factor
+	DefaultReplicationFactor int16 // default.replication.factor; -1 (the default): min(3, live brokers)
 
 	// Log holds the broker-wide defaults of the topic-level log settings
 	// (log.segment.bytes, log.retention.ms, ...); topics override them.
@@ -71,7 +72,7 @@ func DefaultConfig() Config {
 		MaxVoters:                3,
 		AutoCreateTopics:         true,
 		DefaultPartitions:        1,
-		DefaultReplicationFactor: 1,
+		DefaultReplicationFactor: cluster.AutoReplicationFactor,
 		Log:                      storage.DefaultConfig(),
 		OffsetsTopicPartitions:   16,
 		Group:                    group.DefaultConfig(),
@@ -93,8 +94,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("broker: --kafka must be host:port")
 	case c.DefaultPartitions < 1:
 		return fmt.Errorf("broker: num.partitions %d must be at least 1", c.DefaultPartitions)
-	case c.DefaultReplicationFactor != 1:
-		return fmt.Errorf("broker: default.replication.factor %d: this release keeps one copy of each partition (data replication is not built yet), so it must be 1", c.DefaultReplicationFactor)
+	case c.DefaultReplicationFactor < 1 && c.DefaultReplicationFactor != cluster.AutoReplicationFactor:
+		return fmt.Errorf("broker: default.replication.factor %d must be at least 1 (or -1: min(3, live brokers))", c.DefaultReplicationFactor)
 	case c.MaxRequestBytes < 1024:
 		return fmt.Errorf("broker: socket.request.max.bytes %d is too small", c.MaxRequestBytes)
 	case c.OffsetsTopicPartitions < 0:

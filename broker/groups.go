@@ -74,9 +74,11 @@ func offsetsTopicConfigs() map[string]string {
 // default for Barge (Kafka: 50); broker.Config sets it.
 const defaultOffsetsTopicPartitions = 16
 
-// offsetsTopicReplicationFactor is offsets.topic.replication.factor. It is
-// 1 until data replication exists; then min(3, live brokers).
-func offsetsTopicReplicationFactor() int16 { return 1 }
+// offsetsTopicReplicationFactor is offsets.topic.replication.factor:
+// min(3, live brokers), so committed offsets survive a broker's loss.
+func (b *Broker) offsetsTopicReplicationFactor() int16 {
+	return int16(max(1, min(3, len(b.node.Image().LiveBrokers()))))
+}
 
 // ensureOffsetsTopic returns __consumer_offsets, creating it first if the
 // cluster does not have it yet (as Kafka does on the first FindCoordinator).
@@ -91,7 +93,7 @@ func (b *Broker) ensureOffsetsTopic(ctx context.Context) (cluster.Topic, error) 
 	res, err := b.node.Submit(ctx, cluster.NewCommand(cluster.CreateTopic{
 		Name:              group.OffsetsTopic,
 		NumPartitions:     partitions,
-		ReplicationFactor: offsetsTopicReplicationFactor(),
+		ReplicationFactor: b.offsetsTopicReplicationFactor(),
 		Configs:           offsetsTopicConfigs(),
 	}))
 	if err != nil && !errors.Is(err, cluster.ErrTopicExists) {
