@@ -35,6 +35,15 @@ type Config struct {
 	DefaultPartitions        int32 // num.partitions
 	DefaultReplicationFactor int16 // default.replication.factor; -1 (the default): min(3, live brokers)
 
+	// ReplicaLagMax is replica.lag.time.max.ms: a follower that has not
+	// caught up for this long leaves the ISR (default 30 s).
+	ReplicaLagMax time.Duration
+	// ReplicaFetchMaxWait is replica.fetch.wait.max.ms (default 500 ms).
+	ReplicaFetchMaxWait time.Duration
+	// MaxParkedProduces bounds the acks=all produce requests waiting for
+	// the high watermark; more block their connection (back-pressure).
+	MaxParkedProduces int
+
 	// Log holds the broker-wide defaults of the topic-level log settings
 	// (log.segment.bytes, log.retention.ms, ...); topics override them.
 	Log storage.Config
@@ -73,6 +82,9 @@ func DefaultConfig() Config {
 		AutoCreateTopics:         true,
 		DefaultPartitions:        1,
 		DefaultReplicationFactor: cluster.AutoReplicationFactor,
+		ReplicaLagMax:            30 * time.Second,
+		ReplicaFetchMaxWait:      500 * time.Millisecond,
+		MaxParkedProduces:        10000,
 		Log:                      storage.DefaultConfig(),
 		OffsetsTopicPartitions:   16,
 		Group:                    group.DefaultConfig(),
@@ -96,6 +108,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("broker: num.partitions %d must be at least 1", c.DefaultPartitions)
 	case c.DefaultReplicationFactor < 1 && c.DefaultReplicationFactor != cluster.AutoReplicationFactor:
 		return fmt.Errorf("broker: default.replication.factor %d must be at least 1 (or -1: min(3, live brokers))", c.DefaultReplicationFactor)
+	case c.ReplicaLagMax < 0 || c.ReplicaFetchMaxWait < 0:
+		return fmt.Errorf("broker: replica.lag.time.max.ms and replica.fetch.wait.max.ms must not be negative")
+	case c.MaxParkedProduces < 1:
+		return fmt.Errorf("broker: the bound on parked acks=all produces must be at least 1, have %d", c.MaxParkedProduces)
 	case c.MaxRequestBytes < 1024:
 		return fmt.Errorf("broker: socket.request.max.bytes %d is too small", c.MaxRequestBytes)
 	case c.OffsetsTopicPartitions < 0:

@@ -40,7 +40,7 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 		sp.ErrorCode = code
 		return sp
 	}
-	epoch := p.leaderEpoch.Load()
+	epoch := p.leaderEpoch()
 	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch); code != 0 {
 		sp.ErrorCode = code
 		return sp

@@ -189,8 +189,7 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.b.node != nil {
 		img := c.b.node.Image()
 		for _, t := range img.Topics() {
-			minISR, _ := strconv.Atoi(t.Configs[cluster.ConfigMinInsyncReplicas])
-			minISR = max(minISR, 1) // unset: Kafka's default, 1
+			minISR := t.MinInsyncReplicas()
 			for _, p := range t.Partitions {
 				switch {
 				case p.Leader == cluster.NoLeader:
