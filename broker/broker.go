@@ -331,6 +331,13 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		// requests are answered NOT_COORDINATOR, so the drain below does
 		// not wait out rebalance timeouts.
 		b.groups.Close()
+		// The replicas stop next: parked acks=all produces and fetches are
+		// answered NOT_LEADER_OR_FOLLOWER at once (the clients move to the
+		// new leaders) instead of holding the drain for their timeouts,
+		// and the HW checkpoint is written while nothing moves it.
+		if err := b.repl.Close(); err != nil {
+			b.logger.Warn("closing replication", "err", err)
+		}
 		if b.server != nil {
 			err = b.server.Shutdown(ctx)
 		}

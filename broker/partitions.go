@@ -251,6 +251,9 @@ func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition, minISR
 		Leader: meta.Leader, LeaderEpoch: meta.LeaderEpoch, PartitionEpoch: meta.PartitionEpoch,
 		Replicas: meta.Replicas, ISR: meta.ISR, MinISR: minISR,
 	})
+	if errors.Is(err, replication.ErrClosed) {
+		return nil // shutting down: the replicas stopped before the apply loop
+	}
 	if err != nil {
 		return err
 	}

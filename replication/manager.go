@@ -211,14 +211,16 @@ func (m *Manager) NewReplica(topic string, partition int32, log Log, onHW func()
 // the first fetch finds any divergence, §1.6) or stay. Called on the
 // metadata apply goroutine, in log order.
 func (m *Manager) Update(r *Replica, st State) error {
-	tr, err := r.update(st, time.Now())
-	if err != nil {
-		return err
-	}
+	// mu is held across the role change so a replica never takes a role
+	// after Close stopped it (the broker's apply goroutine outlives it).
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return ErrClosed
+	}
+	tr, err := r.update(st, time.Now())
+	if err != nil {
+		return err
 	}
 	src, has := m.following[r]
 	want := tr.followLeader // NoLeader when leading or offline
