@@ -70,7 +70,9 @@ func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respon
 	}
 	// Room in the purgatory is taken after the append: a full purgatory
 	// holds this connection's next request back (back-pressure).
+	var wait *replication.Wait
 	wait, err := b.acks.Begin(ctx, len(parks), func(codes []int16) {
+		b.metrics.acksAllWait.Observe(wait.Elapsed().Seconds())
 		for i, code := range codes {
 			if code != 0 {
 				sp := &resp.Topics[parks[i].ti].Partitions[parks[i].pi]

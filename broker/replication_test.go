@@ -181,3 +181,48 @@ func TestReplicatedSegmentsAreIdentical(t *testing.T) {
 		t.Fatalf("followers appended %d bytes; leaders sent %d with sendfile, copied %d", fetched, sent, copied)
 	}
 }
+
+// DeleteRecords on a replicated partition answers once every replica's log
+// start moved; ListOffsets and the metrics see the replicated state.
+func TestReplicatedDeleteRecords(t *testing.T) {
+	brokers := startTestCluster(t, 3, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(clusterSeeds(brokers)...), kgo.DefaultProduceTopic("del"),
+		kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, "del"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "del", Partition: 0, At: 7})
+	res, err := adm.DeleteRecords(ctx, offs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := res.Lookup("del", 0)
+	if r.Err != nil || r.LowWatermark != 7 {
+		t.Fatalf("delete records: %+v", r)
+	}
+	for _, b := range brokers {
+		if got := b.replicas.get("del", 0).log.LogStartOffset(); got != 7 {
+			t.Errorf("broker %d: log start %d when DeleteRecords answered, want 7", b.cfg.ID, got)
+		}
+	}
+	ends, err := adm.ListEndOffsets(ctx, "del")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := ends.Lookup("del", 0); o.Err != nil || o.Offset != 20 {
+		t.Fatalf("end offset %+v, want 20", o)
+	}
+}

@@ -102,6 +102,7 @@ type Replica struct {
 	epochStart     int64               // guarded by mu: log end when this leader epoch began
 	followers      map[int32]*follower // guarded by mu
 	waits          []hwWait            // guarded by mu: acks=all produces parked on the HW
+	lowWaits       []lowWait           // guarded by mu: DeleteRecords waiting for the followers' log starts
 }
 
 // newReplica makes a replica of a partition whose log is open, with the
@@ -122,6 +123,31 @@ func (r *Replica) IsLeader() bool { return r.isLeader.Load() }
 
 // LeaderEpoch is the partition's leader epoch as this replica last applied it.
 func (r *Replica) LeaderEpoch() int32 { return r.leaderEpoch.Load() }
+
+// FollowerLags adds, for each follower of a partition this replica leads,
+// how many records it is behind the leader's log end (followers that have
+// not fetched in this epoch count from 0). Called at metrics scrapes.
+func (r *Replica) FollowerLags(into map[int32]int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.role != RoleLeader {
+		return
+	}
+	leo := r.log.LogEndOffset()
+	for id, f := range r.followers {
+		into[id] += max(0, leo-max(f.leo, 0))
+	}
+}
+
+// HighWatermarkReachedEpochStart reports whether the leader's HW has
+// reached the start of its leader epoch. Until then a new leader's HW may
+// be below the old leader's, and ListOffsets answers OFFSET_NOT_AVAILABLE
+// rather than an offset that moved back (KIP-207).
+func (r *Replica) HighWatermarkReachedEpochStart() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.role == RoleLeader && r.hw.Load() >= r.epochStart
+}
 
 // Log returns the replica's log.
 func (r *Replica) Log() Log { return r.log }
@@ -205,6 +231,7 @@ func (r *Replica) update(st State, now time.Time) (transition, error) {
 		r.role, r.epoch, r.leaderID = RoleFollower, st.LeaderEpoch, st.Leader
 		r.partitionEpoch, r.minISR = st.PartitionEpoch, st.MinISR
 		r.replicas, r.isr, r.maximal, r.pending = slices.Clone(st.Replicas), slices.Clone(st.ISR), nil, false
+		r.wakeLowWaitsLocked(true)
 		r.followers = nil
 		r.leaderEpoch.Store(st.LeaderEpoch)
 		failed, r.waits = r.waits, nil
@@ -230,6 +257,7 @@ func (r *Replica) update(st State, now time.Time) (transition, error) {
 func (r *Replica) stop() {
 	r.mu.Lock()
 	r.isLeader.Store(false)
+	r.wakeLowWaitsLocked(true)
 	r.role = RoleNone
 	failed := r.waits
 	r.waits, r.followers = nil, nil
@@ -329,6 +357,67 @@ func (r *Replica) takeWaitsLocked(hw int64) []hwWait {
 	return done
 }
 
+// lowWait is a DeleteRecords waiting until every replica's log start is at
+// or past offset.
+type lowWait struct {
+	offset int64
+	done   chan struct{}
+}
+
+// lowWatermarkLocked is the lowest log start over the replicas, or -1 while
+// a follower's is unknown.
+func (r *Replica) lowWatermarkLocked() int64 {
+	low := r.log.LogStartOffset()
+	for _, id := range r.replicas {
+		if id == r.self {
+			continue
+		}
+		f := r.followers[id]
+		if f == nil || f.logStart < 0 {
+			return -1
+		}
+		low = min(low, f.logStart)
+	}
+	return low
+}
+
+// WaitLowWatermark returns a channel closed once every replica's log start
+// is at or past offset (DeleteRecords, §2.4), or when this replica stops
+// leading; the caller bounds the wait. ok is false when it does not lead.
+func (r *Replica) WaitLowWatermark(offset int64) (done <-chan struct{}, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.role != RoleLeader {
+		return nil, false
+	}
+	ch := make(chan struct{})
+	if r.lowWatermarkLocked() >= offset {
+		close(ch)
+		return ch, true
+	}
+	r.lowWaits = append(r.lowWaits, lowWait{offset, ch})
+	return ch, true
+}
+
+// wakeLowWaitsLocked closes the DeleteRecords waits the low watermark (or
+// a lost leadership, with all) completes.
+func (r *Replica) wakeLowWaitsLocked(all bool) {
+	if len(r.lowWaits) == 0 {
+		return
+	}
+	low := r.lowWatermarkLocked()
+	kept := r.lowWaits[:0]
+	for _, w := range r.lowWaits {
+		if all || low >= w.offset {
+			close(w.done)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(r.lowWaits[len(kept):])
+	r.lowWaits = kept
+}
+
 // FollowerFetch is one partition of a Fetch from a follower (ReplicaID >= 0).
 type FollowerFetch struct {
 	ReplicaID          int32
@@ -416,6 +505,7 @@ func (r *Replica) HandleFollowerFetch(ff FollowerFetch, now time.Time) FollowerF
 	}
 	f.lastFetchLeaderLEO, f.lastFetchTime = max(leo, f.lastFetchLeaderLEO), now
 	f.leo, f.logStart = ff.FetchOffset, ff.LogStartOffset
+	r.wakeLowWaitsLocked(false)
 	r.maybeExpandLocked(ff.ReplicaID, f)
 	wake, advanced := r.maybeAdvanceHWLocked()
 	r.mu.Unlock()
