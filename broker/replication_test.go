@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/barge-broker/barge/cluster"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // startTestCluster starts n in-process brokers on loopback that form one
@@ -224,5 +228,79 @@ func TestReplicatedDeleteRecords(t *testing.T) {
 	}
 	if o, _ := ends.Lookup("del", 0); o.Err != nil || o.Offset != 20 {
 		t.Fatalf("end offset %+v, want 20", o)
+	}
+}
+
+// Bad replication input gets Kafka's codes and leaves the cluster serving:
+// a Fetch with a replica id that is not a replica, a follower fetch past
+// the leader's log end, an AlterPartition from a broker that does not lead,
+// and a replication factor above the broker count.
+func TestReplicationBadInput(t *testing.T) {
+	brokers := startTestCluster(t, 3, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(clusterSeeds(brokers)...), kgo.DefaultProduceTopic("bad"),
+		kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, "bad"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	meta, _ := brokers[0].node.Image().Partition("bad", 0)
+	leader := brokers[meta.Leader]
+	var follower int32 = -1
+	for _, r := range meta.Replicas {
+		if r != meta.Leader {
+			follower = r
+		}
+	}
+	fetch := func(replicaID int32, offset int64, currentEpoch int32) int16 {
+		t.Helper()
+		req := kmsg.NewPtrFetchRequest()
+		req.Version = 12
+		req.ReplicaID = replicaID
+		req.MaxWaitMillis = 0
+		req.SessionEpoch = -1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "bad"
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.FetchOffset, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch, rp.PartitionMaxBytes = offset, currentEpoch, -1, 1<<20
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl.Broker(int(leader.cfg.ID)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if code := fetch(7, 0, meta.LeaderEpoch); code != kerr.UnknownLeaderEpoch.Code {
+		t.Errorf("fetch from replica id 7 (not a replica): code %d, want UNKNOWN_LEADER_EPOCH", code)
+	}
+	if code := fetch(7, 0, -1); code != kerr.NotLeaderForPartition.Code {
+		t.Errorf("fetch from replica id 7 without an epoch: code %d, want NOT_LEADER_OR_FOLLOWER", code)
+	}
+	if code := fetch(follower, 1000, meta.LeaderEpoch); code != kerr.OffsetOutOfRange.Code {
+		t.Errorf("follower fetch past the log end: code %d, want OFFSET_OUT_OF_RANGE", code)
+	}
+	_, err = leader.node.Submit(ctx, cluster.NewCommand(cluster.AlterPartition{Topic: "bad", Partition: 0, Leader: follower,
+		LeaderEpoch: meta.LeaderEpoch, PartitionEpoch: meta.PartitionEpoch, ISR: []int32{follower}}))
+	if code := cluster.ErrorCode(err); code != kerr.NotLeaderForPartition.Code {
+		t.Errorf("AlterPartition from broker %d, not the leader: %v (code %d), want NOT_LEADER_OR_FOLLOWER", follower, err, code)
+	}
+	if _, err := adm.CreateTopic(ctx, 1, 4, nil, "bad-rf"); !errors.Is(err, kerr.InvalidReplicationFactor) {
+		t.Errorf("rf 4 on three brokers: %v, want INVALID_REPLICATION_FACTOR", err)
+	}
+	// Still serving, with the full ISR.
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("after")}).FirstErr(); err != nil {
+		t.Fatalf("produce after the bad input: %v", err)
+	}
+	if p, _ := leader.node.Image().Partition("bad", 0); len(p.ISR) != 3 {
+		t.Fatalf("isr after the bad input: %v", p.ISR)
 	}
 }

@@ -302,3 +302,27 @@ func TestDemotionRaceNeverStampsAnEpochNotLed(t *testing.T) {
 	}
 	t.Logf("%d batches appended across 400 role changes", batches)
 }
+
+// A replica that led an epoch without writing in it has that epoch in its
+// cache at its log end. As follower it reports it as its last fetched
+// epoch; the leader never had it, so the truncation lands exactly at the
+// log end and must still drop the empty epoch, or the follower asks again
+// forever.
+func TestFollowerDropsEmptyEpochAtItsLogEnd(t *testing.T) {
+	a, b := newNode(t, 0), newNode(t, 1)
+	two := func(leader, epoch int32, isr ...int32) State {
+		return State{Leader: leader, LeaderEpoch: epoch, PartitionEpoch: epoch, Replicas: []int32{0, 1}, ISR: isr, MinISR: 1}
+	}
+	mustUpdate(t, a, two(0, 1, 0, 1))
+	mustUpdate(t, b, two(0, 1, 0, 1))
+	mustAppend(t, a, batch(2, "a"))
+	catchUp(t, a, b)
+	mustUpdate(t, b, two(1, 2, 1)) // leads epoch 2 and writes nothing
+	mustUpdate(t, a, two(0, 3, 0))
+	mustAppend(t, a, batch(1, "c"))
+	mustUpdate(t, b, two(0, 3, 0))
+	catchUp(t, a, b)
+	if !slices.Equal(segmentBytes(t, a), segmentBytes(t, b)) {
+		t.Fatal("segment files differ")
+	}
+}

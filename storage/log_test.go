@@ -334,3 +334,20 @@ func TestAppendReplicatedRefusesOlderEpochAndRestartAt(t *testing.T) {
 		t.Fatal("epoch cache kept entries after RestartAt")
 	}
 }
+
+// Truncating at the log end keeps the batches but drops an epoch that
+// starts there (one led without writes).
+func TestTruncateAtLogEndDropsEmptyEpoch(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), DefaultConfig(), nil)
+	defer l.Close()
+	mustAppend(t, l, plainBatch(2, 1, 1).build(), 1)
+	if err := l.AssignEpoch(2); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TruncateTo(2); err != nil {
+		t.Fatal(err)
+	}
+	if e, start, ok := l.LatestEpoch(); !ok || e != 1 || start != 0 || l.LogEndOffset() != 2 {
+		t.Fatalf("after TruncateTo(log end): latest epoch (%d, %d, %v), log end %d; want (1, 0), 2", e, start, ok, l.LogEndOffset())
+	}
+}
