@@ -108,7 +108,7 @@ func (f *fetch) partitions() []*partition {
 
 // read builds a response from what the logs hold now.
 func (f *fetch) read() *fetchResult {
-	res := &fetchResult{resp: &netproto.FetchResponse{}}
+	res := &fetchResult{resp: &netproto.FetchResponse{Replica: f.req.ReplicaID >= 0}}
 	res.resp.Release = res.release
 	budget := int64(f.req.MaxBytes)
 	if f.version < 3 || budget <= 0 {

@@ -96,6 +96,10 @@ func newMetrics(b *Broker) *metrics {
 		func() uint64 { return b.server.Stats().SendfileBytes })
 	counterFunc("barge_fetch_copied_bytes_total", "Record bytes sent to fetchers through a user-space buffer.",
 		func() uint64 { return b.server.Stats().CopiedBytes })
+	counterFunc("barge_replication_sendfile_bytes_total", "Record bytes sent to follower brokers with sendfile (part of barge_fetch_sendfile_bytes_total).",
+		func() uint64 { return b.server.Stats().ReplicaSendfileBytes })
+	counterFunc("barge_replication_copied_bytes_total", "Record bytes sent to follower brokers through a user-space buffer.",
+		func() uint64 { return b.server.Stats().ReplicaCopiedBytes })
 	m.registry.MustRegister(&partitionCollector{b: b}, &replicationCollector{b: b})
 	if b.cfg.GroupLagMetrics {
 		m.registry.MustRegister(&groupLagCollector{b: b})

@@ -175,7 +175,7 @@ func TestReplicatedSegmentsAreIdentical(t *testing.T) {
 	var sent, copied, fetched int64
 	for _, b := range brokers {
 		st := b.server.Stats()
-		sent, copied = sent+int64(st.SendfileBytes), copied+int64(st.CopiedBytes)
+		sent, copied = sent+int64(st.ReplicaSendfileBytes), copied+int64(st.ReplicaCopiedBytes)
 		for _, n := range b.repl.Metrics().FetchedBytes() {
 			fetched += n
 		}

@@ -177,7 +177,7 @@ type transition struct {
 // the metadata apply goroutine, in log order.
 func (r *Replica) update(st State, now time.Time) (transition, error) {
 	var tr transition
-	var failed []hwWait
+	var finished []hwWait // produce waits completed or failed by this change
 	advanced := false
 	r.mu.Lock()
 	if st.Leader == r.self {
@@ -219,9 +219,8 @@ func (r *Replica) update(st State, now time.Time) (transition, error) {
 		}
 		r.leaderEpoch.Store(st.LeaderEpoch)
 		r.isLeader.Store(true)
-		var wake []hwWait
-		wake, advanced = r.maybeAdvanceHWLocked()
-		failed = wake
+		// An ISR change moves the HW too (KAFKA-13091).
+		finished, advanced = r.maybeAdvanceHWLocked()
 	} else {
 		wasLeader := r.role == RoleLeader
 		if wasLeader || r.role == RoleNone || r.epoch != st.LeaderEpoch || r.leaderID != st.Leader {
@@ -234,18 +233,18 @@ func (r *Replica) update(st State, now time.Time) (transition, error) {
 		r.wakeLowWaitsLocked(true)
 		r.followers = nil
 		r.leaderEpoch.Store(st.LeaderEpoch)
-		failed, r.waits = r.waits, nil
-		for i := range failed {
-			failed[i].code = kerr.NotLeaderForPartition.Code
+		finished, r.waits = r.waits, nil
+		for i := range finished {
+			finished[i].code = kerr.NotLeaderForPartition.Code
 		}
-		advanced = wasLeader
+		advanced = wasLeader // wake parked fetches: they answer NOT_LEADER_OR_FOLLOWER
 	}
 	tr.followLeader = NoLeader
 	if r.role == RoleFollower {
 		tr.followLeader = r.leaderID
 	}
 	r.mu.Unlock()
-	finishWaits(failed)
+	finishWaits(finished)
 	if advanced && r.onHW != nil {
 		r.onHW()
 	}
