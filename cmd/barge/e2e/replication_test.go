@@ -31,6 +31,7 @@ type replLedger struct {
 	lastAck  map[int32]time.Time
 	maxGap   map[int32]time.Duration
 	phaseGap time.Duration // the longest gap on any partition since takePhaseGap
+	gapFrom  time.Time     // when phaseGap began
 	read     map[int32]map[int64]string
 	lastRead map[int32]int64
 	problems []string
@@ -54,7 +55,9 @@ func (l *replLedger) ack(r *kgo.Record) {
 	if gap > l.maxGap[r.Partition] {
 		l.maxGap[r.Partition] = gap
 	}
-	l.phaseGap = max(l.phaseGap, gap)
+	if gap > l.phaseGap {
+		l.phaseGap, l.gapFrom = gap, l.lastAck[r.Partition]
+	}
 	l.lastAck[r.Partition] = now
 	if prev, ok := l.acked[r.Partition][r.Offset]; ok {
 		l.problems = append(l.problems, fmt.Sprintf("partition %d offset %d acknowledged twice (%s, %s)", r.Partition, r.Offset, prev, r.Value))
@@ -234,28 +237,32 @@ func TestReplicationSurvivesBrokerFaults(t *testing.T) {
 		}
 	}()
 
+	faultAt := time.Now() // when the current fault began
 	settle := func(what string) {
 		t.Helper()
 		waitFullISR(ctx, t, adm, topic)
 		// The producer must be acknowledged again on every partition
 		// before the next fault, so each fault's gap is its own.
-		start := ackedCount(ledger)
-		for ackedCount(ledger) < start+1000 {
+		since := time.Now()
+		for !ledger.ackedAllSince(since) {
 			if ctx.Err() != nil {
-				t.Fatalf("%s: the producer made no progress", what)
+				t.Fatalf("%s: the producer made no progress on some partition", what)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		t.Logf("%s: ISR full again, %d records acknowledged, longest gap without an ack on any partition %v",
-			what, ackedCount(ledger), ledger.takePhaseGap().Round(time.Millisecond))
+		gap, from := ledger.takePhaseGap()
+		t.Logf("%s: ISR full again, %d records acknowledged, longest gap without an ack on any partition %v (from %s, %v after the fault began)",
+			what, ackedCount(ledger), gap.Round(time.Millisecond), from.Format("15:04:05.000"), from.Sub(faultAt).Round(time.Millisecond))
 	}
 	settle("start")
 	for _, b := range brokers {
+		faultAt = time.Now()
 		b.Kill()
 		time.Sleep(500 * time.Millisecond) // let the producer run against the survivors; not a wait for a condition
 		b.Restart()
 		settle(fmt.Sprintf("broker %d killed -9 and restarted", b.ID))
 
+		faultAt = time.Now()
 		if err := syscall.Kill(b.Pid(), syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
@@ -267,9 +274,11 @@ func TestReplicationSurvivesBrokerFaults(t *testing.T) {
 		}
 		settle(fmt.Sprintf("broker %d paused and resumed", b.ID))
 
+		faultAt = time.Now()
 		if err := b.Stop(); err != nil {
 			t.Fatalf("SIGTERM broker %d: %v", b.ID, err)
 		}
+		t.Logf("broker %d stopped %v after SIGTERM", b.ID, time.Since(faultAt).Round(time.Millisecond))
 		b.Restart()
 		settle(fmt.Sprintf("broker %d stopped and restarted", b.ID))
 	}
@@ -294,16 +303,31 @@ func TestReplicationSurvivesBrokerFaults(t *testing.T) {
 
 // takePhaseGap returns the longest gap without an acknowledgement on any
 // partition since the last call, counting partitions still waiting now.
-func (l *replLedger) takePhaseGap() time.Duration {
+func (l *replLedger) takePhaseGap() (time.Duration, time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	gap := l.phaseGap
+	gap, from := l.phaseGap, l.gapFrom
 	now := time.Now()
 	for _, at := range l.lastAck {
-		gap = max(gap, now.Sub(at))
+		if now.Sub(at) > gap {
+			gap, from = now.Sub(at), at
+		}
 	}
 	l.phaseGap = 0
-	return gap
+	return gap, from
+}
+
+// ackedAllSince reports whether every partition had an acknowledgement
+// after t.
+func (l *replLedger) ackedAllSince(t time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, at := range l.lastAck {
+		if !at.After(t) {
+			return false
+		}
+	}
+	return true
 }
 
 func ackedCount(l *replLedger) int {
