@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +26,11 @@ func startTestCluster(t testing.TB, n int, adjust func(*Config)) []*Broker {
 	t.Helper()
 	var brokers []*Broker
 	var join []string
+	// memberlist may log from a goroutine that outlives its Shutdown; the
+	// writer stops passing lines to t once the brokers are shut down (its
+	// cleanup is registered first, so it runs last).
+	w := &stoppableWriter{t: t}
+	t.Cleanup(w.stop)
 	for i := 0; i < n; i++ {
 		cfg := DefaultConfig()
 		cfg.ID = int32(i)
@@ -33,7 +39,7 @@ func startTestCluster(t testing.TB, n int, adjust func(*Config)) []*Broker {
 		cfg.FastFailureDetection = true
 		cfg.BootstrapExpect = n
 		cfg.Join = join
-		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})).With("test_broker", i)
+		cfg.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})).With("test_broker", i)
 		if adjust != nil {
 			adjust(&cfg)
 		}
@@ -66,6 +72,27 @@ func startTestCluster(t testing.TB, n int, adjust func(*Config)) []*Broker {
 		return true
 	})
 	return brokers
+}
+
+type stoppableWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool // guarded by mu
+}
+
+func (w *stoppableWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(string(bytes.TrimRight(p, "\n")))
+	}
+	return len(p), nil
+}
+
+func (w *stoppableWriter) stop() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
 }
 
 func clusterSeeds(brokers []*Broker) []string {
