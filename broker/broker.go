@@ -73,6 +73,7 @@ func New(cfg Config) (*Broker, error) {
 		BrokerID:       cfg.ID,
 		DataDir:        cfg.DataDir,
 		BrokerAddr:     b.brokerAddr,
+		BrokerEligible: b.brokerEligible,
 		AlterPartition: b.alterPartition,
 		ReplicaLagMax:  cfg.ReplicaLagMax,
 		FetchMaxWait:   cfg.ReplicaFetchMaxWait,
@@ -279,6 +280,16 @@ func (b *Broker) brokerAddr(id int32) (string, bool) {
 		return "", false
 	}
 	return br.KafkaAddr, true
+}
+
+// brokerEligible reports whether broker id may join an ISR: registered and
+// not fenced in the metadata this broker has.
+func (b *Broker) brokerEligible(id int32) bool {
+	if b.node == nil {
+		return false
+	}
+	br, ok := b.node.Image().Broker(id)
+	return ok && !br.Fenced
 }
 
 // alterPartition submits a leader's ISR change to the controller (the

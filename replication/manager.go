@@ -29,6 +29,10 @@ type Config struct {
 	DataDir string
 	// BrokerAddr resolves a broker id to its inter-broker Kafka address.
 	BrokerAddr func(id int32) (string, bool)
+	// BrokerEligible, when set, reports whether a broker may join an ISR
+	// (registered and not fenced, §3.2); a fenced follower still fetching
+	// while it shuts down is then not proposed, only to be refused.
+	BrokerEligible func(id int32) bool
 	// AlterPartition submits an ISR change to the controller and returns
 	// once it is committed (or refused). Called on the manager's alter
 	// goroutine, one at a time.

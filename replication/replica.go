@@ -525,6 +525,9 @@ func (r *Replica) maybeExpandLocked(id int32, f *follower) {
 	if f.leo < r.hw.Load() || f.leo < r.epochStart {
 		return
 	}
+	if eligible := r.m.cfg.BrokerEligible; eligible != nil && !eligible(id) {
+		return
+	}
 	isr := append(slices.Clone(r.isr), id)
 	p := alterProposal{r: r, leaderEpoch: r.epoch, partitionEpoch: r.partitionEpoch, isr: isr, expand: true}
 	if r.m.propose(p) {
