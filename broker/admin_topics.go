@@ -2,13 +2,11 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/barge-broker/barge/cluster"
 	"github.com/barge-broker/barge/netproto"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -21,11 +19,6 @@ func init() {
 	register(kmsg.DeleteTopics, 0, 5, replying(handleDeleteTopics))
 	register(kmsg.CreatePartitions, 0, 3, replying(handleCreatePartitions))
 }
-
-// errNoReplication explains the refusal of replication factors above one
-// until data replication exists: accepting them would promise copies that
-// are not made.
-var errNoReplication = errors.New("this Barge release keeps one copy of each partition (data replication is not built yet): use replication factor 1")
 
 // adminContext bounds an admin change by the request's timeout.
 func adminContext(ctx context.Context, timeoutMillis int32) (context.Context, context.CancelFunc) {
@@ -58,9 +51,6 @@ func handleCreateTopics(b *Broker, ctx context.Context, req *netproto.Request) k
 			st.ErrorCode = errorCode(err)
 			st.ErrorMessage = errorMessage(err)
 			b.logger.Warn("create topic refused", "topic", t.Topic, "err", err)
-			if errors.Is(err, errNoReplication) {
-				st.ErrorCode = kerr.InvalidReplicationFactor.Code
-			}
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
@@ -84,14 +74,12 @@ func (b *Broker) createTopic(ctx context.Context, t kmsg.CreateTopicsRequestTopi
 	if cmd.NumPartitions == -1 {
 		cmd.NumPartitions = b.cfg.DefaultPartitions
 	}
-	if cmd.ReplicationFactor == -1 {
-		cmd.ReplicationFactor = b.cfg.DefaultReplicationFactor
-	}
 	if cmd.NumPartitions <= 0 {
 		return fmt.Errorf("%w: %d partitions", cluster.ErrInvalidPartitions, cmd.NumPartitions)
 	}
-	if cmd.ReplicationFactor > 1 {
-		return fmt.Errorf("replication factor %d: %w", cmd.ReplicationFactor, errNoReplication)
+	if cmd.ReplicationFactor == -1 {
+		// The controller resolves -1 the same way when it commits.
+		cmd.ReplicationFactor = b.defaultReplicationFactor()
 	}
 	for _, c := range t.Configs {
 		if c.Value == nil {
@@ -113,12 +101,13 @@ func (b *Broker) createTopic(ctx context.Context, t kmsg.CreateTopicsRequestTopi
 		b.replicas.waitApplied(ctx, res.Index)
 		if created, ok := res.Image.Topic(t.Topic); ok {
 			st.TopicID = created.ID
+			cmd.ReplicationFactor = int16(created.ReplicationFactor())
 		}
 		b.logger.Info("created topic", "topic", t.Topic, "partitions", cmd.NumPartitions, "replication_factor", cmd.ReplicationFactor)
 	}
 	st.NumPartitions, st.ReplicationFactor = cmd.NumPartitions, cmd.ReplicationFactor
 	for _, name := range sortedTopicConfigNames() {
-		value, source := b.topicConfigValue(cmd.Configs, name)
+		value, source := b.topicConfigValue(cmd.Configs, name, int(cmd.ReplicationFactor))
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
 		c.Name, c.Value, c.Source = name, &value, source
 		st.Configs = append(st.Configs, c)

@@ -19,6 +19,7 @@ import (
 	"github.com/barge-broker/barge/broker/group"
 	"github.com/barge-broker/barge/cluster"
 	"github.com/barge-broker/barge/netproto"
+	"github.com/barge-broker/barge/replication"
 )
 
 // Broker is one running broker. New validates the config; Start listens and
@@ -28,6 +29,8 @@ type Broker struct {
 	logger *slog.Logger
 
 	node     *cluster.Node
+	repl     *replication.Manager
+	acks     *replication.Purgatory // acks=all produces parked on the high watermark
 	replicas *replicaManager
 	server   *netproto.Server
 	pids     *producerIDs
@@ -66,7 +69,23 @@ func New(cfg Config) (*Broker, error) {
 		done:   make(chan struct{}),
 	}
 	b.metrics = newMetrics(b)
-	b.replicas = newReplicaManager(cfg.ID, cfg.DataDir, cfg.Log, b.logger)
+	repl, err := replication.NewManager(replication.Config{
+		BrokerID:       cfg.ID,
+		DataDir:        cfg.DataDir,
+		BrokerAddr:     b.brokerAddr,
+		BrokerEligible: b.brokerEligible,
+		AlterPartition: b.alterPartition,
+		ReplicaLagMax:  cfg.ReplicaLagMax,
+		FetchMaxWait:   cfg.ReplicaFetchMaxWait,
+		Logger:         b.logger,
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	b.repl = repl
+	b.acks = replication.NewPurgatory(cfg.MaxParkedProduces)
+	b.replicas = newReplicaManager(repl, cfg.ID, cfg.DataDir, cfg.Log, b.logger)
 	groups, err := newGroupCoordinator(b)
 	if err != nil {
 		cancel()
@@ -127,6 +146,7 @@ func (b *Broker) Start() error {
 		b.kafkaLn.Close()
 		return fmt.Errorf("broker: start cluster node: %w", err)
 	}
+	b.repl.Start()
 	sub, img := b.node.Subscribe(1024)
 	b.replicas.reconcile(img)
 	b.goBackground("metadata", func() { b.applyMetadata(sub, img) })
@@ -235,6 +255,62 @@ func (b *Broker) retentionLoop() {
 	}
 }
 
+// moveLeadershipAway asks the controller to fence this broker and waits (a
+// few seconds at most) until that is applied here. A broker that cannot
+// reach the controller shuts down anyway: failure detection moves its
+// partitions then.
+func (b *Broker) moveLeadershipAway(ctx context.Context) {
+	if b.node == nil || len(b.node.Image().LiveBrokers()) < 2 {
+		return // nobody to hand partitions to
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	res, err := b.node.Submit(ctx, cluster.NewCommand(cluster.FenceBroker{ID: b.cfg.ID}))
+	if err != nil {
+		b.logger.Info("controlled shutdown: leadership not moved", "err", err)
+		return
+	}
+	b.replicas.waitApplied(ctx, res.Index)
+	b.logger.Info("controlled shutdown: leadership moved", "metadata_index", res.Index)
+}
+
+// brokerAddr is the Kafka address a follower fetches from broker id at.
+func (b *Broker) brokerAddr(id int32) (string, bool) {
+	if b.node == nil {
+		return "", false
+	}
+	br, ok := b.node.Image().Broker(id)
+	if !ok || br.KafkaAddr == "" {
+		return "", false
+	}
+	return br.KafkaAddr, true
+}
+
+// brokerEligible reports whether broker id may join an ISR: registered and
+// not fenced in the metadata this broker has.
+func (b *Broker) brokerEligible(id int32) bool {
+	if b.node == nil {
+		return false
+	}
+	br, ok := b.node.Image().Broker(id)
+	return ok && !br.Fenced
+}
+
+// alterPartition submits a leader's ISR change to the controller (the
+// command is forwarded when this broker is not the controller) and returns
+// once it is committed and applied here, or refused.
+func (b *Broker) alterPartition(ctx context.Context, req replication.AlterPartitionRequest) error {
+	var epoch int64
+	if br, ok := b.node.Image().Broker(b.cfg.ID); ok {
+		epoch = br.Epoch
+	}
+	_, err := b.node.Submit(ctx, cluster.NewCommand(cluster.AlterPartition{
+		Topic: req.Topic, Partition: req.Partition, Leader: req.Leader, BrokerEpoch: epoch,
+		LeaderEpoch: req.LeaderEpoch, PartitionEpoch: req.PartitionEpoch, ISR: req.ISR,
+	}))
+	return err
+}
+
 // KafkaAddr is the address the Kafka listener is bound to.
 func (b *Broker) KafkaAddr() string {
 	if b.kafkaLn == nil {
@@ -289,6 +365,18 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		// requests are answered NOT_COORDINATOR, so the drain below does
 		// not wait out rebalance timeouts.
 		b.groups.Close()
+		// Controlled shutdown: the controller fences this broker first, so
+		// the partitions it leads get new leaders from their ISRs while it
+		// still answers, and clients find them at once instead of after
+		// the failure detector (Kafka's controlled shutdown).
+		b.moveLeadershipAway(ctx)
+		// The replicas stop next: parked acks=all produces and fetches are
+		// answered NOT_LEADER_OR_FOLLOWER at once (the clients move to the
+		// new leaders) instead of holding the drain for their timeouts,
+		// and the HW checkpoint is written while nothing moves it.
+		if err := b.repl.Close(); err != nil {
+			b.logger.Warn("closing replication", "err", err)
+		}
 		if b.server != nil {
 			err = b.server.Shutdown(ctx)
 		}
@@ -312,6 +400,10 @@ func (b *Broker) stopAll() {
 	}
 	b.wg.Wait()
 	b.groups.Close() // before the logs close
+	// Fetchers stop and the HW checkpoint is written before the logs close.
+	if err := b.repl.Close(); err != nil {
+		b.logger.Warn("closing replication", "err", err)
+	}
 	b.replicas.closeAll()
 	if b.node != nil {
 		if err := b.node.Close(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/barge-broker/barge/broker/group"
+	"github.com/barge-broker/barge/cluster"
 	"github.com/barge-broker/barge/storage"
 )
 
@@ -32,7 +33,16 @@ type Config struct {
 
 	AutoCreateTopics         bool  // auto.create.topics.enable
 	DefaultPartitions        int32 // num.partitions
-	DefaultReplicationFactor int16 // default.replication.factor
+	DefaultReplicationFactor int16 // default.replication.factor; -1 (the default): min(3, live brokers)
+
+	// ReplicaLagMax is replica.lag.time.max.ms: a follower that has not
+	// caught up for this long leaves the ISR (default 30 s).
+	ReplicaLagMax time.Duration
+	// ReplicaFetchMaxWait is replica.fetch.wait.max.ms (default 500 ms).
+	ReplicaFetchMaxWait time.Duration
+	// MaxParkedProduces bounds the acks=all produce requests waiting for
+	// the high watermark; more block their connection (back-pressure).
+	MaxParkedProduces int
 
 	// Log holds the broker-wide defaults of the topic-level log settings
 	// (log.segment.bytes, log.retention.ms, ...); topics override them.
@@ -84,7 +94,10 @@ func DefaultConfig() Config {
 		MaxVoters:                3,
 		AutoCreateTopics:         true,
 		DefaultPartitions:        1,
-		DefaultReplicationFactor: 1,
+		DefaultReplicationFactor: cluster.AutoReplicationFactor,
+		ReplicaLagMax:            30 * time.Second,
+		ReplicaFetchMaxWait:      500 * time.Millisecond,
+		MaxParkedProduces:        10000,
 		Log:                      storage.DefaultConfig(),
 		OffsetsTopicPartitions:   16,
 		Group:                    group.DefaultConfig(),
@@ -109,8 +122,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("broker: --kafka must be host:port")
 	case c.DefaultPartitions < 1:
 		return fmt.Errorf("broker: num.partitions %d must be at least 1", c.DefaultPartitions)
-	case c.DefaultReplicationFactor != 1:
-		return fmt.Errorf("broker: default.replication.factor %d: this release keeps one copy of each partition (data replication is not built yet), so it must be 1", c.DefaultReplicationFactor)
+	case c.DefaultReplicationFactor < 1 && c.DefaultReplicationFactor != cluster.AutoReplicationFactor:
+		return fmt.Errorf("broker: default.replication.factor %d must be at least 1 (or -1: min(3, live brokers))", c.DefaultReplicationFactor)
+	case c.ReplicaLagMax < 0 || c.ReplicaFetchMaxWait < 0:
+		return fmt.Errorf("broker: replica.lag.time.max.ms and replica.fetch.wait.max.ms must not be negative")
+	case c.MaxParkedProduces < 1:
+		return fmt.Errorf("broker: the bound on parked acks=all produces must be at least 1, have %d", c.MaxParkedProduces)
 	case c.MaxRequestBytes < 1024:
 		return fmt.Errorf("broker: socket.request.max.bytes %d is too small", c.MaxRequestBytes)
 	case c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0:

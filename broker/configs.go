@@ -23,12 +23,26 @@ func init() {
 	register(kmsg.IncrementalAlterConfigs, 0, 1, replying(handleIncrementalAlterConfigs))
 }
 
-// topicConfigValue returns a topic config's effective value and its source.
-func (b *Broker) topicConfigValue(overrides map[string]string, name string) (string, int8) {
+// topicConfigValue returns a topic config's effective value and its source
+// for a topic of rf replicas (min.insync.replicas depends on it; rf < 1 when
+// unknown, as for a validate-only create with the default factor).
+func (b *Broker) topicConfigValue(overrides map[string]string, name string, rf int) (string, int8) {
 	if v, ok := overrides[name]; ok {
 		return v, int8(kmsg.ConfigSourceDynamicTopicConfig)
 	}
+	if name == cluster.ConfigMinInsyncReplicas && rf > 0 {
+		return strconv.Itoa(cluster.DefaultMinInsyncReplicas(rf)), int8(kmsg.ConfigSourceDefaultConfig)
+	}
 	return topicConfigs[name].value(b.cfg.Log), int8(kmsg.ConfigSourceDefaultConfig)
+}
+
+// defaultReplicationFactor is default.replication.factor as it applies now:
+// the configured one, or min(3, live brokers) when it is automatic.
+func (b *Broker) defaultReplicationFactor() int16 {
+	if b.cfg.DefaultReplicationFactor > 0 {
+		return b.cfg.DefaultReplicationFactor
+	}
+	return int16(max(1, min(3, len(b.node.Image().LiveBrokers()))))
 }
 
 // brokerConfigs are the broker settings DescribeConfigs reports, read-only.
@@ -37,7 +51,7 @@ func (b *Broker) brokerConfigs() map[string]string {
 		"broker.id":                  strconv.Itoa(int(b.cfg.ID)),
 		"auto.create.topics.enable":  strconv.FormatBool(b.cfg.AutoCreateTopics),
 		"num.partitions":             strconv.Itoa(int(b.cfg.DefaultPartitions)),
-		"default.replication.factor": strconv.Itoa(int(b.cfg.DefaultReplicationFactor)),
+		"default.replication.factor": strconv.Itoa(int(b.defaultReplicationFactor())),
 		"socket.request.max.bytes":   strconv.Itoa(b.cfg.MaxRequestBytes),
 		"connections.max.idle.ms":    itoa(b.cfg.IdleTimeout.Milliseconds()),
 		"max.connections":            strconv.Itoa(b.cfg.MaxConnections),
@@ -84,7 +98,7 @@ func handleDescribeConfigs(b *Broker, ctx context.Context, req *netproto.Request
 			for name := range topicConfigs {
 				entries[name] = ""
 			}
-			sourceOf = func(name string) (string, int8) { return b.topicConfigValue(t.Configs, name) }
+			sourceOf = func(name string) (string, int8) { return b.topicConfigValue(t.Configs, name, t.ReplicationFactor()) }
 		case kmsg.ConfigResourceTypeBroker:
 			if id, err := strconv.Atoi(res.ResourceName); res.ResourceName != "" && (err != nil || int32(id) != b.cfg.ID) {
 				sr.ErrorCode = kerr.InvalidRequest.Code

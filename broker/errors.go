@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/barge-broker/barge/cluster"
+	"github.com/barge-broker/barge/replication"
 	"github.com/barge-broker/barge/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -30,6 +31,10 @@ func errorCode(err error) int16 {
 		return kerr.OutOfOrderSequenceNumber.Code
 	case errors.Is(err, storage.ErrInvalidProducerEpoch):
 		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, replication.ErrNotLeader):
+		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, replication.ErrNotEnoughReplicas):
+		return kerr.NotEnoughReplicas.Code
 	case errors.Is(err, storage.ErrClosed):
 		// The partition moved or was deleted under the request.
 		return kerr.NotLeaderForPartition.Code

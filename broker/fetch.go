@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/barge-broker/barge/netproto"
+	"github.com/barge-broker/barge/replication"
 	"github.com/barge-broker/barge/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -28,7 +29,7 @@ func handleFetch(b *Broker, ctx context.Context, req *netproto.Request, respond 
 	r := req.Body.(*kmsg.FetchRequest)
 	f := &fetch{b: b, req: r, version: req.Version}
 	resp := f.read()
-	if resp.bytes >= int64(r.MinBytes) || r.MaxWaitMillis <= 0 || resp.hasError {
+	if resp.bytes >= int64(r.MinBytes) || r.MaxWaitMillis <= 0 || resp.hasError || resp.diverged {
 		respond(netproto.Response{Fetch: resp.resp})
 		return
 	}
@@ -53,7 +54,7 @@ func handleFetch(b *Broker, ctx context.Context, req *netproto.Request, respond 
 			select {
 			case <-wake:
 				resp := f.read()
-				if resp.bytes >= int64(r.MinBytes) || resp.hasError {
+				if resp.bytes >= int64(r.MinBytes) || resp.hasError || resp.diverged {
 					respond(netproto.Response{Fetch: resp.resp})
 					return
 				}
@@ -81,6 +82,7 @@ type fetchResult struct {
 	resp     *netproto.FetchResponse
 	bytes    int64
 	hasError bool // a partition error: answer now, the client must act
+	diverged bool // a follower must truncate: answer now
 	reads    []*storage.ReadResult
 }
 
@@ -106,7 +108,7 @@ func (f *fetch) partitions() []*partition {
 
 // read builds a response from what the logs hold now.
 func (f *fetch) read() *fetchResult {
-	res := &fetchResult{resp: &netproto.FetchResponse{}}
+	res := &fetchResult{resp: &netproto.FetchResponse{Replica: f.req.ReplicaID >= 0}}
 	res.resp.Release = res.release
 	budget := int64(f.req.MaxBytes)
 	if f.version < 3 || budget <= 0 {
@@ -134,15 +136,33 @@ func (f *fetch) readPartition(topic string, rp kmsg.FetchRequestTopicPartition, 
 		fp.ErrorCode = code
 		return fp
 	}
-	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.leaderEpoch.Load()); code != 0 {
-		fp.ErrorCode = code
-		return fp
-	}
-	hw := p.highWatermark()
-	fp.HighWatermark, fp.LastStableOffset, fp.LogStartOffset = hw, hw, p.log.LogStartOffset()
-	upTo := hw
+	var upTo int64
 	if follower {
-		upTo = p.log.LogEndOffset()
+		// §1.3: epochs, divergence and position checked, the follower's
+		// LEO recorded and the HW advanced, in one step on the replica.
+		d := p.rep.HandleFollowerFetch(replication.FollowerFetch{
+			ReplicaID: f.req.ReplicaID, FetchOffset: rp.FetchOffset, LastFetchedEpoch: rp.LastFetchedEpoch,
+			CurrentLeaderEpoch: rp.CurrentLeaderEpoch, LogStartOffset: rp.LogStartOffset,
+		}, time.Now())
+		fp.HighWatermark, fp.LastStableOffset, fp.LogStartOffset = d.HighWatermark, d.HighWatermark, d.LogStartOffset
+		if d.ErrorCode != 0 {
+			fp.ErrorCode = d.ErrorCode
+			return fp
+		}
+		if d.Diverging != nil {
+			fp.DivergingEpoch = &netproto.EpochEndOffset{Epoch: d.Diverging.Epoch, EndOffset: d.Diverging.EndOffset}
+			res.diverged = true
+			return fp
+		}
+		upTo = d.ReadUpTo
+	} else {
+		if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.leaderEpoch()); code != 0 {
+			fp.ErrorCode = code
+			return fp
+		}
+		hw := p.highWatermark()
+		fp.HighWatermark, fp.LastStableOffset, fp.LogStartOffset = hw, hw, p.log.LogStartOffset()
+		upTo = hw
 	}
 	maxBytes := int64(rp.PartitionMaxBytes)
 	if *budget < maxBytes {

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/barge-broker/barge/broker/group"
 	"github.com/barge-broker/barge/cluster"
 	"github.com/barge-broker/barge/netproto"
+	"github.com/barge-broker/barge/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // The group coordinator (broker/group) serves the group APIs for the
@@ -49,10 +52,52 @@ func (b *Broker) groupRoleChanged(p *partition, leading bool) {
 		return
 	}
 	if leading {
-		b.groups.Load(group.Partition{Index: p.index, Log: p.log, LeaderEpoch: p.leaderEpoch.Load()})
+		epoch := p.leaderEpoch()
+		b.groups.Load(group.Partition{Index: p.index, Log: &groupLog{Log: p.log, p: p, b: b, epoch: epoch}, LeaderEpoch: epoch})
 		return
 	}
 	b.groups.Unload(p.index)
+}
+
+// groupCommitTimeout bounds how long a group write waits to be replicated,
+// as offsets.commit.timeout.ms (Kafka's default, 5 s).
+const groupCommitTimeout = 5 * time.Second
+
+// groupLog is a __consumer_offsets partition as the coordinator writes it:
+// appends go through the replica (only while this broker still leads at the
+// epoch the coordinator loaded) and return once the high watermark passed
+// them, like an acks=all produce, so a commit is acknowledged only when
+// replicated. Appends run under the shard's lock, so a shard's writes wait
+// one after the other; reads go to the log directly.
+type groupLog struct {
+	*storage.Log
+	p     *partition
+	b     *Broker
+	epoch int32
+}
+
+func (l *groupLog) Append(buf []byte, _ int32) (storage.AppendResult, error) {
+	res, err := l.p.rep.AppendAtEpoch(buf, l.epoch, true)
+	if err != nil {
+		return res, err
+	}
+	l.p.appended()
+	if res.Duplicate {
+		return res, nil
+	}
+	ctx, cancel := context.WithTimeout(l.b.ctx, groupCommitTimeout)
+	defer cancel()
+	done := make(chan int16, 1)
+	w, err := l.b.acks.Begin(ctx, 1, func(codes []int16) { done <- codes[0] })
+	if err != nil {
+		return res, fmt.Errorf("wait for replication of %s-%d: %w", l.p.topic, l.p.index, err)
+	}
+	w.Park(0, l.p.rep, res.LastOffset+1)
+	w.Start(groupCommitTimeout)
+	if code := <-done; code != 0 {
+		return res, fmt.Errorf("replicate %s-%d up to %d: %w", l.p.topic, l.p.index, res.LastOffset, kerr.ErrorForCode(code))
+	}
+	return res, nil
 }
 
 // offsetsTopicConfigs are the topic configs of __consumer_offsets. The
@@ -74,9 +119,11 @@ func offsetsTopicConfigs() map[string]string {
 // default for Barge (Kafka: 50); broker.Config sets it.
 const defaultOffsetsTopicPartitions = 16
 
-// offsetsTopicReplicationFactor is offsets.topic.replication.factor. It is
-// 1 until data replication exists; then min(3, live brokers).
-func offsetsTopicReplicationFactor() int16 { return 1 }
+// offsetsTopicReplicationFactor is offsets.topic.replication.factor:
+// min(3, live brokers), so committed offsets survive a broker's loss.
+func (b *Broker) offsetsTopicReplicationFactor() int16 {
+	return int16(max(1, min(3, len(b.node.Image().LiveBrokers()))))
+}
 
 // ensureOffsetsTopic returns __consumer_offsets, creating it first if the
 // cluster does not have it yet (as Kafka does on the first FindCoordinator).
@@ -91,7 +138,7 @@ func (b *Broker) ensureOffsetsTopic(ctx context.Context) (cluster.Topic, error) 
 	res, err := b.node.Submit(ctx, cluster.NewCommand(cluster.CreateTopic{
 		Name:              group.OffsetsTopic,
 		NumPartitions:     partitions,
-		ReplicationFactor: offsetsTopicReplicationFactor(),
+		ReplicationFactor: b.offsetsTopicReplicationFactor(),
 		Configs:           offsetsTopicConfigs(),
 	}))
 	if err != nil && !errors.Is(err, cluster.ErrTopicExists) {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/barge-broker/barge/netproto"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -40,7 +41,7 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 		sp.ErrorCode = code
 		return sp
 	}
-	epoch := p.leaderEpoch.Load()
+	epoch := p.leaderEpoch()
 	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch); code != 0 {
 		sp.ErrorCode = code
 		return sp
@@ -48,6 +49,10 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 	upTo := p.highWatermark()
 	if follower {
 		upTo = p.log.LogEndOffset()
+	} else if rp.Timestamp != earliestTimestamp && !p.rep.HighWatermarkReachedEpochStart() {
+		// KIP-207: a new leader's HW may still be below the old one's.
+		sp.ErrorCode = kerr.OffsetNotAvailable.Code
+		return sp
 	}
 	switch rp.Timestamp {
 	case latestTimestamp:

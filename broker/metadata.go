@@ -117,7 +117,7 @@ func (b *Broker) autoCreateTopic(ctx context.Context, name string) (cluster.Topi
 	res, err := b.node.Submit(ctx, cluster.NewCommand(cluster.CreateTopic{
 		Name:              name,
 		NumPartitions:     b.cfg.DefaultPartitions,
-		ReplicationFactor: b.cfg.DefaultReplicationFactor,
+		ReplicationFactor: -1, // the controller's default: min(3, live brokers) unless set
 	}))
 	if err != nil && !errors.Is(err, cluster.ErrTopicExists) {
 		b.logger.Warn("auto-creating topic failed", "topic", name, "err", err)

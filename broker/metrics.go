@@ -23,6 +23,7 @@ type metrics struct {
 	bytesOut      prometheus.Counter
 	producedBytes prometheus.Counter
 	produceErrors prometheus.Counter
+	acksAllWait   prometheus.Histogram
 
 	// Counted from the metadata changes the broker applies (observeChange).
 	leaderElections prometheus.Counter
@@ -47,13 +48,16 @@ func newMetrics(b *Broker) *metrics {
 	m.bytesOut = prometheus.NewCounter(prometheus.CounterOpts{Name: "barge_response_bytes_total", Help: "Bytes of Kafka responses written, record bytes included."})
 	m.producedBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "barge_produce_bytes_total", Help: "Record batch bytes appended by producers."})
 	m.produceErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "barge_produce_errors_total", Help: "Partition produces refused or failed."})
+	m.acksAllWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "barge_acks_all_wait_seconds",
+		Help:    "Time acks=all produce requests spent parked until the high watermark passed them (or they timed out).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12)})
 	m.leaderElections = prometheus.NewCounter(prometheus.CounterOpts{Name: "barge_leader_elections_total",
 		Help: "Partitions that got a new live leader, seen in the metadata since this broker started (the same on every broker)."})
 	m.isrShrinks = prometheus.NewCounter(prometheus.CounterOpts{Name: "barge_isr_shrinks_total",
 		Help: "ISR shrinks of partitions this broker leads."})
 	m.isrExpands = prometheus.NewCounter(prometheus.CounterOpts{Name: "barge_isr_expands_total",
 		Help: "ISR expansions of partitions this broker leads."})
-	m.registry.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.producedBytes, m.produceErrors,
+	m.registry.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.producedBytes, m.produceErrors, m.acksAllWait,
 		m.leaderElections, m.isrShrinks, m.isrExpands,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 
@@ -108,7 +112,11 @@ func newMetrics(b *Broker) *metrics {
 		}
 		return float64(b.server.Stats().QueuedRequestBytes)
 	}))
-	m.registry.MustRegister(&partitionCollector{b: b})
+	counterFunc("barge_replication_sendfile_bytes_total", "Record bytes sent to follower brokers with sendfile (part of barge_fetch_sendfile_bytes_total).",
+		func() uint64 { return b.server.Stats().ReplicaSendfileBytes })
+	counterFunc("barge_replication_copied_bytes_total", "Record bytes sent to follower brokers through a user-space buffer.",
+		func() uint64 { return b.server.Stats().ReplicaCopiedBytes })
+	m.registry.MustRegister(&partitionCollector{b: b}, &replicationCollector{b: b})
 	if b.cfg.GroupLagMetrics {
 		m.registry.MustRegister(&groupLagCollector{b: b})
 	}
@@ -205,8 +213,7 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.b.node != nil {
 		img := c.b.node.Image()
 		for _, t := range img.Topics() {
-			minISR, _ := strconv.Atoi(t.Configs[cluster.ConfigMinInsyncReplicas])
-			minISR = max(minISR, 1) // unset: Kafka's default, 1
+			minISR := t.MinInsyncReplicas()
 			for _, p := range t.Partitions {
 				switch {
 				case p.Leader == cluster.NoLeader:
@@ -231,5 +238,36 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 		part := strconv.Itoa(int(p.index))
 		ch <- prometheus.MustNewConstMetric(descLEO, prometheus.GaugeValue, float64(p.log.LogEndOffset()), p.topic, part)
 		ch <- prometheus.MustNewConstMetric(descSize, prometheus.GaugeValue, float64(p.log.Size()), p.topic, part)
+	}
+}
+
+// replicationCollector reports the follower side (bytes appended from each
+// source broker) and the leader side (records each follower is behind, over
+// the partitions this broker leads) at scrape time. Labelled by broker id
+// only, so the series grow with the cluster, not with partitions.
+type replicationCollector struct{ b *Broker }
+
+var (
+	descFetched = prometheus.NewDesc("barge_replica_fetch_bytes_total",
+		"Record bytes this broker's followers fetched and appended, by the broker they fetched from.", []string{"source_broker"}, nil)
+	descFollowerLag = prometheus.NewDesc("barge_replica_follower_lag_records",
+		"Records each follower is behind this broker's log ends, summed over the partitions this broker leads.", []string{"follower"}, nil)
+)
+
+func (c *replicationCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descFetched
+	ch <- descFollowerLag
+}
+
+func (c *replicationCollector) Collect(ch chan<- prometheus.Metric) {
+	for id, n := range c.b.repl.Metrics().FetchedBytes() {
+		ch <- prometheus.MustNewConstMetric(descFetched, prometheus.CounterValue, float64(n), strconv.Itoa(int(id)))
+	}
+	lags := map[int32]int64{}
+	for _, r := range c.b.repl.Replicas() {
+		r.FollowerLags(lags)
+	}
+	for id, n := range lags {
+		ch <- prometheus.MustNewConstMetric(descFollowerLag, prometheus.GaugeValue, float64(n), strconv.Itoa(int(id)))
 	}
 }

@@ -26,7 +26,7 @@ func handleOffsetForLeaderEpoch(b *Broker, _ context.Context, req *netproto.Requ
 			case code != 0:
 				sp.ErrorCode = code
 			default:
-				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.leaderEpoch.Load()); code != 0 {
+				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.leaderEpoch()); code != 0 {
 					sp.ErrorCode = code
 					break
 				}

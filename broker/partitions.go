@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/barge-broker/barge/cluster"
+	"github.com/barge-broker/barge/replication"
 	"github.com/barge-broker/barge/storage"
 )
 
@@ -21,26 +22,33 @@ type topicPartition struct {
 	partition int32
 }
 
-// partition is one partition replica hosted on this broker: its log and the
-// role the metadata gives it. Handlers read the role with atomics; the
-// replica manager's apply goroutine changes it.
+// partition is one partition replica hosted on this broker: its log and its
+// replica (role, leader epoch, high watermark), which the replication
+// package owns. The replica manager's apply goroutine changes the role.
 type partition struct {
 	topic   string
 	topicID cluster.TopicID
 	index   int32
 	log     *storage.Log
+	rep     *replication.Replica
 
-	leader      atomic.Bool  // this broker leads the partition
-	leaderEpoch atomic.Int32 // the partition's current leader epoch
-	compacted   atomic.Bool  // cleanup.policy includes compact: every record needs a key
+	compacted atomic.Bool // cleanup.policy includes compact: every record needs a key
 
 	mu      sync.Mutex
 	waiters map[chan struct{}]struct{} // guarded by mu: fetches parked for new data
 }
 
-// highWatermark is the offset below which records are committed. With one
-// replica per partition (data replication comes later) it is the log end.
-func (p *partition) highWatermark() int64 { return p.log.LogEndOffset() }
+// highWatermark is the offset below which records are committed: the
+// replica's high watermark (§2.2 of REPLICATION.md).
+func (p *partition) highWatermark() int64 { return p.rep.HighWatermark() }
+
+// leads reports whether this broker leads the partition now. The produce
+// path does not rely on it: AppendAsLeader checks again in the same step as
+// the append.
+func (p *partition) leads() bool { return p.rep.IsLeader() }
+
+// leaderEpoch is the partition's leader epoch as this broker applied it.
+func (p *partition) leaderEpoch() int32 { return p.rep.LeaderEpoch() }
 
 // addWaiter registers ch to be signalled (non-blocking, cap 1) when records
 // are appended; removeWaiter undoes it.
@@ -77,6 +85,7 @@ func (p *partition) appended() {
 // deleted topics. One goroutine (run) applies changes; handlers look
 // partitions up concurrently.
 type replicaManager struct {
+	repl        *replication.Manager
 	brokerID    int32
 	dataDir     string
 	logDefaults storage.Config
@@ -143,8 +152,9 @@ func (rm *replicaManager) setApplied(img *cluster.Image) {
 	rm.appliedMu.Unlock()
 }
 
-func newReplicaManager(brokerID int32, dataDir string, logDefaults storage.Config, logger *slog.Logger) *replicaManager {
+func newReplicaManager(repl *replication.Manager, brokerID int32, dataDir string, logDefaults storage.Config, logger *slog.Logger) *replicaManager {
 	return &replicaManager{
+		repl:        repl,
 		brokerID:    brokerID,
 		dataDir:     dataDir,
 		logDefaults: logDefaults,
@@ -194,7 +204,7 @@ func (rm *replicaManager) reconcile(img *cluster.Image) {
 			}
 			key := topicPartition{t.Name, p.Index}
 			want[key] = true
-			if err := rm.ensure(t, p); err != nil {
+			if err := rm.ensure(t, p, t.MinInsyncReplicas()); err != nil {
 				rm.logger.Error("cannot host partition", "topic", t.Name, "partition", p.Index, "err", err)
 			}
 		}
@@ -209,8 +219,10 @@ func (rm *replicaManager) reconcile(img *cluster.Image) {
 	rm.setApplied(img)
 }
 
-// ensure opens (or updates) the log of one partition assigned here.
-func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition) error {
+// ensure opens (or updates) the log of one partition assigned here and
+// hands its metadata state to the replica: become leader, become follower,
+// or an ISR change.
+func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition, minISR int) error {
 	key := topicPartition{t.Name, meta.Index}
 	cfg := logConfigFor(rm.logDefaults, t.Configs)
 	rm.mu.RLock()
@@ -226,6 +238,7 @@ func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition) error 
 			return err
 		}
 		p = &partition{topic: t.Name, topicID: t.ID, index: meta.Index, log: log}
+		p.rep = rm.repl.NewReplica(t.Name, meta.Index, log, p.appended)
 		rm.mu.Lock()
 		rm.parts[key] = p
 		rm.mu.Unlock()
@@ -233,20 +246,22 @@ func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition) error 
 		rm.logger.Warn("topic config not applied to log", "topic", t.Name, "partition", meta.Index, "err", err)
 	}
 	p.compacted.Store(compactedTopic(t.Configs))
-	leads := meta.Leader == rm.brokerID
-	if leads && (!p.leader.Load() || p.leaderEpoch.Load() != meta.LeaderEpoch) {
-		// A new leader starts its epoch at its log end (KIP-101), so
-		// OffsetForLeaderEpoch answers correctly before its first append.
-		if err := p.log.AssignEpoch(meta.LeaderEpoch); err != nil {
-			return fmt.Errorf("become leader of %s-%d at epoch %d: %w", t.Name, meta.Index, meta.LeaderEpoch, err)
-		}
+	wasLeader, oldEpoch := p.rep.IsLeader(), p.rep.LeaderEpoch()
+	err := rm.repl.Update(p.rep, replication.State{
+		Leader: meta.Leader, LeaderEpoch: meta.LeaderEpoch, PartitionEpoch: meta.PartitionEpoch,
+		Replicas: meta.Replicas, ISR: meta.ISR, MinISR: minISR,
+	})
+	if errors.Is(err, replication.ErrClosed) {
+		return nil // shutting down: the replicas stopped before the apply loop
+	}
+	if err != nil {
+		return err
+	}
+	leads := p.rep.IsLeader()
+	if leads && (!wasLeader || oldEpoch != meta.LeaderEpoch) {
 		rm.logger.Info("leading partition", "topic", t.Name, "partition", meta.Index, "leader_epoch", meta.LeaderEpoch)
 	}
-	wasLeader := p.leader.Load()
-	epochChanged := p.leaderEpoch.Load() != meta.LeaderEpoch
-	p.leaderEpoch.Store(meta.LeaderEpoch)
-	p.leader.Store(leads)
-	if rm.roleChanged != nil && (wasLeader != leads || (leads && epochChanged)) {
+	if rm.roleChanged != nil && (wasLeader != leads || (leads && oldEpoch != meta.LeaderEpoch)) {
 		rm.roleChanged(p, leads)
 	}
 	return nil
@@ -285,7 +300,8 @@ func (rm *replicaManager) drop(p *partition, deleteData bool) {
 		delete(rm.parts, topicPartition{p.topic, p.index})
 	}
 	rm.mu.Unlock()
-	wasLeader := p.leader.Swap(false)
+	wasLeader := p.rep.IsLeader()
+	rm.repl.Remove(p.rep) // parked acks=all produces fail NOT_LEADER_OR_FOLLOWER
 	if rm.roleChanged != nil && wasLeader {
 		rm.roleChanged(p, false)
 	}

@@ -3,8 +3,10 @@ package broker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/barge-broker/barge/netproto"
+	"github.com/barge-broker/barge/replication"
 	"github.com/barge-broker/barge/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -17,9 +19,10 @@ func init() { register(kmsg.Produce, 3, 11, handleProduce) }
 // handleProduce appends each partition's batches to its log as they came,
 // unopened. It runs on the connection's read goroutine, so the appends of
 // one connection happen in request order, which idempotent producers with
-// several requests in flight rely on. With one replica per partition the
-// high watermark moves with the append, so acks=1 and acks=all are both
-// answered at once; acks=0 gets no response at all.
+// several requests in flight rely on. acks=1 is answered after the
+// leader's append; acks=all parks the request in the purgatory until the
+// high watermark passes every partition's last offset (or timeout.ms
+// passes); acks=0 gets no response at all.
 func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respond func(netproto.Response)) {
 	r := req.Body.(*kmsg.ProduceRequest)
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
@@ -36,12 +39,21 @@ func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respon
 		respond(netproto.Response{Msg: resp})
 		return
 	}
-	for _, rt := range r.Topics {
+	type parked struct {
+		ti, pi int
+		rep    *replication.Replica
+		offset int64 // the high watermark that acknowledges it
+	}
+	var parks []parked
+	for ti, rt := range r.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := b.produceOne(rt.Topic, rp)
+		for pi, rp := range rt.Partitions {
+			sp, rep, next := b.produceOne(rt.Topic, rp, acks == -1)
 			st.Partitions = append(st.Partitions, sp)
+			if acks == -1 && rep != nil {
+				parks = append(parks, parked{ti, pi, rep, next})
+			}
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
@@ -52,10 +64,40 @@ func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respon
 		respond(netproto.Response{None: true})
 		return
 	}
-	respond(netproto.Response{Msg: resp})
+	if len(parks) == 0 {
+		respond(netproto.Response{Msg: resp})
+		return
+	}
+	// Room in the purgatory is taken after the append: a full purgatory
+	// holds this connection's next request back (back-pressure).
+	var wait *replication.Wait
+	wait, err := b.acks.Begin(ctx, len(parks), func(codes []int16) {
+		b.metrics.acksAllWait.Observe(wait.Elapsed().Seconds())
+		for i, code := range codes {
+			if code != 0 {
+				sp := &resp.Topics[parks[i].ti].Partitions[parks[i].pi]
+				sp.ErrorCode = code
+			}
+		}
+		respond(netproto.Response{Msg: resp})
+	})
+	if err != nil {
+		for _, pk := range parks {
+			resp.Topics[pk.ti].Partitions[pk.pi].ErrorCode = kerr.RequestTimedOut.Code
+		}
+		respond(netproto.Response{Msg: resp})
+		return
+	}
+	for i, pk := range parks {
+		wait.Park(i, pk.rep, pk.offset)
+	}
+	wait.Start(max(time.Duration(r.TimeoutMillis)*time.Millisecond, time.Millisecond))
 }
 
-func (b *Broker) produceOne(topic string, rp kmsg.ProduceRequestTopicPartition) kmsg.ProduceResponseTopicPartition {
+// produceOne appends one partition's batches. With acksAll it also returns
+// the replica and the high watermark that acknowledges the write, when the
+// append (or a duplicate of an earlier one) succeeded.
+func (b *Broker) produceOne(topic string, rp kmsg.ProduceRequestTopicPartition, acksAll bool) (kmsg.ProduceResponseTopicPartition, *replication.Replica, int64) {
 	sp := kmsg.NewProduceResponseTopicPartition()
 	sp.Partition = rp.Partition
 	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
@@ -63,22 +105,24 @@ func (b *Broker) produceOne(topic string, rp kmsg.ProduceRequestTopicPartition) 
 	switch {
 	case code != 0:
 		sp.ErrorCode = code
-		return sp
+		return sp, nil, 0
 	case isInternalTopic(topic):
 		sp.ErrorCode = kerr.InvalidTopicException.Code
 		sp.ErrorMessage = errorMessage(errInternalTopic(topic))
-		return sp
+		return sp, nil, 0
 	case len(rp.Records) == 0:
 		sp.ErrorCode = kerr.InvalidRecord.Code
 		msg := "produce request without a record batch"
 		sp.ErrorMessage = &msg
-		return sp
+		return sp, nil, 0
 	case p.compacted.Load():
 		if refused := refuseKeyless(&sp, topic, rp); refused {
-			return sp
+			return sp, nil, 0
 		}
 	}
-	res, err := p.log.Append(rp.Records, p.leaderEpoch.Load())
+	// The leadership check and the append are one step: a batch is never
+	// stamped with an epoch this broker no longer leads.
+	res, err := p.rep.AppendAsLeader(rp.Records, acksAll)
 	b.metrics.produced(topic, len(rp.Records), err)
 	if err != nil {
 		sp.ErrorCode = errorCode(err)
@@ -86,7 +130,7 @@ func (b *Broker) produceOne(topic string, rp kmsg.ProduceRequestTopicPartition) 
 		if sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.KafkaStorageError.Code {
 			b.logger.Error("append failed", "topic", topic, "partition", rp.Partition, "err", err)
 		}
-		return sp
+		return sp, nil, 0
 	}
 	if !res.Duplicate {
 		p.appended()
@@ -94,7 +138,11 @@ func (b *Broker) produceOne(topic string, rp kmsg.ProduceRequestTopicPartition) 
 	sp.BaseOffset = res.FirstOffset
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset
-	return sp
+	if !acksAll {
+		return sp, nil, 0
+	}
+	// A duplicate waits too: the original may not be replicated yet.
+	return sp, p.rep, res.LastOffset + 1
 }
 
 // refuseKeyless fills sp with Kafka's answer to records without a key on a
@@ -130,7 +178,7 @@ func refuseKeyless(sp *kmsg.ProduceResponseTopicPartition, topic string, rp kmsg
 func (b *Broker) leaderFor(topic string, partition int32) (*partition, int16) {
 	p := b.replicas.get(topic, partition)
 	switch {
-	case p != nil && p.leader.Load():
+	case p != nil && p.leads():
 		return p, 0
 	case p == nil && !b.topicPartitionExists(topic, partition):
 		return nil, kerr.UnknownTopicOrPartition.Code

@@ -190,6 +190,9 @@ func (img *Image) createTopic(p CreateTopic, ch *Change) error {
 	if err := validateTopicConfigs(p.Configs); err != nil {
 		return err
 	}
+	if err := checkMinInsyncReplicas(p.Name, p.Configs, rf); err != nil {
+		return err
+	}
 	t := &Topic{Name: p.Name, ID: p.ID, Partitions: make([]Partition, len(p.Assignment))}
 	if len(p.Configs) > 0 {
 		t.Configs = cloneMap(p.Configs)
@@ -319,6 +322,9 @@ func (img *Image) alterConfigs(p AlterConfigs, ch *Change) error {
 	}
 	if mapsEqual(configs, old.Configs) {
 		return nil
+	}
+	if err := checkMinInsyncReplicas(p.Topic, configs, old.ReplicationFactor()); err != nil {
+		return err
 	}
 	t := *old
 	t.Configs = configs

@@ -49,8 +49,9 @@ type Config struct {
 	MaxVoters int
 
 	// DefaultPartitions and DefaultReplicationFactor stand in for -1 in
-	// CreateTopic, as Kafka's num.partitions and default.replication.factor
-	// (both default 1).
+	// CreateTopic, as Kafka's num.partitions (default 1) and
+	// default.replication.factor (default AutoReplicationFactor: min(3, live
+	// brokers), where Kafka defaults to 1).
 	DefaultPartitions        int32
 	DefaultReplicationFactor int16
 
@@ -223,9 +224,9 @@ func (c Config) withDefaults() (Config, error) {
 		c.DefaultPartitions = 1
 	}
 	if c.DefaultReplicationFactor == 0 {
-		c.DefaultReplicationFactor = 1
+		c.DefaultReplicationFactor = AutoReplicationFactor
 	}
-	if c.DefaultPartitions < 1 || c.DefaultReplicationFactor < 1 {
+	if c.DefaultPartitions < 1 || (c.DefaultReplicationFactor < 1 && c.DefaultReplicationFactor != AutoReplicationFactor) {
 		return bad("default partitions %d / replication factor %d below 1",
 			c.DefaultPartitions, c.DefaultReplicationFactor)
 	}

@@ -52,6 +52,19 @@ func prepare(img *Image, cmd Command, defPartitions int32, defRF int16) (Command
 	return cmd, nil
 }
 
+// AutoReplicationFactor as a default replication factor means min(3, live
+// brokers): three copies where the cluster has them.
+const AutoReplicationFactor = -1
+
+// defaultReplicationFactor resolves the configured default for a topic
+// created without a factor.
+func defaultReplicationFactor(defRF int16, live int) int16 {
+	if defRF > 0 {
+		return defRF
+	}
+	return int16(max(1, min(3, live)))
+}
+
 func prepareCreateTopic(img *Image, p CreateTopic, defPartitions int32, defRF int16) (CreateTopic, error) {
 	if err := ValidateTopicName(p.Name); err != nil {
 		return p, err
@@ -77,10 +90,10 @@ func prepareCreateTopic(img *Image, p CreateTopic, defPartitions int32, defRF in
 		if p.NumPartitions < 1 || p.NumPartitions > maxPartitions {
 			return p, errorf(ErrInvalidPartitions, "topic %q: %d partitions", p.Name, p.NumPartitions)
 		}
-		if p.ReplicationFactor == -1 {
-			p.ReplicationFactor = defRF
-		}
 		live := img.LiveBrokers()
+		if p.ReplicationFactor == -1 {
+			p.ReplicationFactor = defaultReplicationFactor(defRF, len(live))
+		}
 		if p.ReplicationFactor < 1 || int(p.ReplicationFactor) > len(live) {
 			return p, errorf(ErrInvalidReplicationFactor, "topic %q: replication factor %d with %d live brokers",
 				p.Name, p.ReplicationFactor, len(live))

@@ -254,3 +254,26 @@ func TestReplicaActions(t *testing.T) {
 		t.Fatalf("resync: %+v", acts)
 	}
 }
+
+func TestDefaultReplicationFactorAndMinISR(t *testing.T) {
+	for _, c := range []struct {
+		def  int16
+		live int
+		want int16
+	}{{AutoReplicationFactor, 0, 1}, {AutoReplicationFactor, 1, 1}, {AutoReplicationFactor, 2, 2}, {AutoReplicationFactor, 3, 3}, {AutoReplicationFactor, 5, 3}, {2, 5, 2}} {
+		if got := defaultReplicationFactor(c.def, c.live); got != c.want {
+			t.Errorf("defaultReplicationFactor(%d, %d) = %d, want %d", c.def, c.live, got, c.want)
+		}
+	}
+	for rf, want := range map[int]int{1: 1, 2: 1, 3: 2, 5: 2} {
+		if got := (Topic{Partitions: []Partition{{Replicas: make([]int32, rf)}}}).MinInsyncReplicas(); got != want {
+			t.Errorf("rf %d: min isr %d, want %d", rf, got, want)
+		}
+	}
+	if got := (Topic{Configs: map[string]string{ConfigMinInsyncReplicas: "3"}, Partitions: []Partition{{Replicas: make([]int32, 3)}}}).MinInsyncReplicas(); got != 3 {
+		t.Errorf("explicit min isr: %d", got)
+	}
+	if err := checkMinInsyncReplicas("t", map[string]string{ConfigMinInsyncReplicas: "4"}, 3); !errors.Is(err, ErrInvalidTopicConfig) {
+		t.Errorf("min isr 4 with rf 3: %v", err)
+	}
+}

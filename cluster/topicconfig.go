@@ -143,6 +143,42 @@ func validateTopicConfigs(configs map[string]string) error {
 	return nil
 }
 
+// MinInsyncReplicas is the topic's effective min.insync.replicas: its own
+// setting, or, unlike Kafka's default of 1, 2 for topics with three or more
+// replicas (1 otherwise), so an acks=all write survives the loss of any
+// broker out of the box.
+func (t Topic) MinInsyncReplicas() int {
+	if v, ok := t.Configs[ConfigMinInsyncReplicas]; ok {
+		if n, err := strconv.Atoi(v); err == nil && n >= 1 {
+			return n
+		}
+	}
+	return DefaultMinInsyncReplicas(t.ReplicationFactor())
+}
+
+// DefaultMinInsyncReplicas is min.insync.replicas for a topic of rf replicas
+// that does not set it.
+func DefaultMinInsyncReplicas(rf int) int {
+	if rf >= 3 {
+		return 2
+	}
+	return 1
+}
+
+// checkMinInsyncReplicas refuses a min.insync.replicas above the replication
+// factor: every acks=all write would be refused with NOT_ENOUGH_REPLICAS.
+func checkMinInsyncReplicas(topic string, configs map[string]string, rf int) error {
+	v, ok := configs[ConfigMinInsyncReplicas]
+	if !ok {
+		return nil
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > rf {
+		return errorf(ErrInvalidTopicConfig, "topic %q: %s=%d is above its replication factor %d",
+			topic, ConfigMinInsyncReplicas, n, rf)
+	}
+	return nil
+}
+
 // uncleanAllowed reports whether a topic allows unclean leader election.
 func (t *Topic) uncleanAllowed() bool {
 	return t.Configs[ConfigUncleanLeaderElection] == "true"

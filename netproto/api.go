@@ -96,6 +96,9 @@ type FetchResponse struct {
 	ErrorCode      int16 // v7+
 	SessionID      int32 // v7+; 0 declines fetch sessions
 	Topics         []FetchTopic
+	// Replica marks a response to a follower broker, so its record bytes
+	// are also counted in Stats.ReplicaSendfileBytes/ReplicaCopiedBytes.
+	Replica bool
 	// Release is called exactly once, when the response has been written
 	// (its regions handed to the kernel) or dropped, to give back the file
 	// references behind the regions. It runs on the connection's write

@@ -29,6 +29,9 @@ type regionSender struct {
 	buf         []byte          // fallback buffer, allocated on first use
 	st          *counters
 	sendTimeout time.Duration // > 0: each write must make progress within it
+	// sent and copied total the record bytes this sender moved by
+	// sendfile and by copying, so a response's share can be told apart.
+	sent, copied uint64
 }
 
 func newRegionSender(nc net.Conn, st *counters, sendTimeout time.Duration) regionSender {
@@ -78,6 +81,7 @@ func (s *regionSender) send(r FileRegion) error {
 		sent, fallback, err := s.sendfile(r)
 		s.st.sendfileBytes.Add(uint64(sent))
 		s.st.bytesOut.Add(uint64(sent))
+		s.sent += uint64(sent)
 		if err != nil {
 			return err
 		}
@@ -166,6 +170,7 @@ func (s *regionSender) copy(r FileRegion, pos, n int64) error {
 		w, err := s.nc.Write(s.buf[:m])
 		s.st.copiedBytes.Add(uint64(w))
 		s.st.bytesOut.Add(uint64(w))
+		s.copied += uint64(w)
 		if err != nil {
 			return err
 		}

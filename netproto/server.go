@@ -89,6 +89,10 @@ type Stats struct {
 	// those moved by the pread+write fallback.
 	SendfileBytes uint64
 	CopiedBytes   uint64
+	// ReplicaSendfileBytes and ReplicaCopiedBytes are the parts of those
+	// sent in responses marked Replica (to follower brokers).
+	ReplicaSendfileBytes uint64
+	ReplicaCopiedBytes   uint64
 	// InFlightStalls counts the times a connection stopped reading because
 	// MaxInFlight requests awaited their responses.
 	InFlightStalls uint64
@@ -112,6 +116,7 @@ type Stats struct {
 type counters struct {
 	accepted, refused, idle, requests             atomic.Uint64
 	bytesIn, bytesOut, sendfileBytes, copiedBytes atomic.Uint64
+	replicaSendfileBytes, replicaCopiedBytes      atomic.Uint64
 	stalls                                        atomic.Uint64
 	sendTimeouts, overIPLimit, acceptStalls       atomic.Uint64
 	requestBytesStalls                            atomic.Uint64
@@ -416,16 +421,18 @@ func (s *Server) connsLocked() []*conn {
 // goroutine.
 func (s *Server) Stats() Stats {
 	return Stats{
-		ConnectionsAccepted: s.st.accepted.Load(),
-		ConnectionsOpen:     s.st.open.Load(),
-		ConnectionsRefused:  s.st.refused.Load(),
-		ConnectionsIdle:     s.st.idle.Load(),
-		Requests:            s.st.requests.Load(),
-		BytesIn:             s.st.bytesIn.Load(),
-		BytesOut:            s.st.bytesOut.Load(),
-		SendfileBytes:       s.st.sendfileBytes.Load(),
-		CopiedBytes:         s.st.copiedBytes.Load(),
-		InFlightStalls:      s.st.stalls.Load(),
+		ConnectionsAccepted:  s.st.accepted.Load(),
+		ConnectionsOpen:      s.st.open.Load(),
+		ConnectionsRefused:   s.st.refused.Load(),
+		ConnectionsIdle:      s.st.idle.Load(),
+		Requests:             s.st.requests.Load(),
+		BytesIn:              s.st.bytesIn.Load(),
+		BytesOut:             s.st.bytesOut.Load(),
+		SendfileBytes:        s.st.sendfileBytes.Load(),
+		CopiedBytes:          s.st.copiedBytes.Load(),
+		ReplicaSendfileBytes: s.st.replicaSendfileBytes.Load(),
+		ReplicaCopiedBytes:   s.st.replicaCopiedBytes.Load(),
+		InFlightStalls:       s.st.stalls.Load(),
 
 		ConnectionsSendTimeout: s.st.sendTimeouts.Load(),
 		ConnectionsOverIPLimit: s.st.overIPLimit.Load(),

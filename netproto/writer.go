@@ -58,6 +58,13 @@ func (w *respWriter) appendMsg(corr int32, version int16, msg kmsg.Response) int
 // frame's size. fr.Release is called once, whatever happens.
 func (w *respWriter) writeFetch(corr int32, version int16, fr *FetchResponse) (int64, error) {
 	defer releaseFetch(fr)
+	if fr.Replica {
+		sent0, copied0 := w.rs.sent, w.rs.copied
+		defer func() {
+			w.st.replicaSendfileBytes.Add(w.rs.sent - sent0)
+			w.st.replicaCopiedBytes.Add(w.rs.copied - copied0)
+		}()
+	}
 	base := len(w.buf)
 	buf, cuts, records, err := appendFetchFrame(w.buf, w.cuts[:0], corr, version, fr)
 	defer func() {

@@ -29,6 +29,9 @@ var (
 	// ErrNonMonotonicOffset: a follower append whose offsets do not continue
 	// the log (a replication bug or divergence the caller must truncate away).
 	ErrNonMonotonicOffset = errors.New("storage: batch offsets do not follow the log end")
+	// ErrEpochBackwards: a follower append of a batch whose leader epoch is
+	// older than the log's latest (the follower must truncate first).
+	ErrEpochBackwards = errors.New("storage: batch leader epoch is older than the log's latest")
 	// ErrClosed: the log was closed.
 	ErrClosed = errors.New("storage: log closed")
 	// ErrLogFailed: an earlier write failed in a way that left the log's

@@ -192,11 +192,22 @@ func (l *Log) AppendReplicated(buf []byte) (AppendResult, error) {
 		return AppendResult{}, err
 	}
 	next, pos := l.leo.Load(), 0
+	latestEpoch := int32(-1)
+	if latest, ok := l.epochs.latest(); ok {
+		latestEpoch = latest.epoch
+	}
 	for i, h := range headers {
 		if h.BaseOffset != next {
 			return AppendResult{}, &BatchError{Index: i, Offset: pos,
 				Err: fmt.Errorf("%w: batch starts at %d, log end is %d", ErrNonMonotonicOffset, h.BaseOffset, next)}
 		}
+		// A batch of an older epoch after a newer one means the logs
+		// diverged: appending it would make the epoch cache lie.
+		if h.LeaderEpoch < latestEpoch {
+			return AppendResult{}, &BatchError{Index: i, Offset: pos,
+				Err: fmt.Errorf("%w: batch at %d has epoch %d, log has %d", ErrEpochBackwards, h.BaseOffset, h.LeaderEpoch, latestEpoch)}
+		}
+		latestEpoch = h.LeaderEpoch
 		next = h.NextOffset()
 		pos += int(h.Length)
 	}
@@ -593,6 +604,19 @@ func (l *Log) LatestEpoch() (epoch int32, startOffset int64, ok bool) {
 // or (-1, -1) when the epoch is unknown.
 func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	return l.epochs.endOffsetFor(epoch, l.leo.Load())
+}
+
+// RestartAt empties the log and starts it again at offset, as a follower
+// does when the leader's log start has moved past its log end (retention or
+// DeleteRecords on the leader). The epoch cache and producer state start
+// over.
+func (l *Log) RestartAt(offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return err
+	}
+	return l.resetLocked(offset)
 }
 
 // AssignEpoch records that leaderEpoch starts at the current log end, as a

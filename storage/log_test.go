@@ -307,3 +307,47 @@ func TestOffsetForTimestampSkipsDeletedRecords(t *testing.T) {
 		}
 	}
 }
+
+// A follower refuses a batch whose epoch is older than its latest one, and a
+// restart at an offset past its end empties the log there.
+func TestAppendReplicatedRefusesOlderEpochAndRestartAt(t *testing.T) {
+	leader := openTestLog(t, t.TempDir(), DefaultConfig(), nil)
+	defer leader.Close()
+	mustAppend(t, leader, plainBatch(2, 1, 1).build(), 5) // 0..1 epoch 5
+	mustAppend(t, leader, plainBatch(2, 1, 1).build(), 3) // 2..3 epoch 3: a leader never does this
+	src := readAll(t, leader)
+	f := openTestLog(t, t.TempDir(), DefaultConfig(), nil)
+	defer f.Close()
+	if _, err := f.AppendReplicated(src); !errors.Is(err, ErrEpochBackwards) {
+		t.Fatalf("epoch going backwards inside one append: %v, want ErrEpochBackwards", err)
+	}
+	if f.LogEndOffset() != 0 {
+		t.Fatalf("refused append wrote: log end %d", f.LogEndOffset())
+	}
+	if err := f.RestartAt(100); err != nil {
+		t.Fatal(err)
+	}
+	if f.LogStartOffset() != 100 || f.LogEndOffset() != 100 {
+		t.Fatalf("after RestartAt(100): start %d end %d", f.LogStartOffset(), f.LogEndOffset())
+	}
+	if _, _, ok := f.LatestEpoch(); ok {
+		t.Fatal("epoch cache kept entries after RestartAt")
+	}
+}
+
+// Truncating at the log end keeps the batches but drops an epoch that
+// starts there (one led without writes).
+func TestTruncateAtLogEndDropsEmptyEpoch(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), DefaultConfig(), nil)
+	defer l.Close()
+	mustAppend(t, l, plainBatch(2, 1, 1).build(), 1)
+	if err := l.AssignEpoch(2); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TruncateTo(2); err != nil {
+		t.Fatal(err)
+	}
+	if e, start, ok := l.LatestEpoch(); !ok || e != 1 || start != 0 || l.LogEndOffset() != 2 {
+		t.Fatalf("after TruncateTo(log end): latest epoch (%d, %d, %v), log end %d; want (1, 0), 2", e, start, ok, l.LogEndOffset())
+	}
+}

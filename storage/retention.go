@@ -9,8 +9,12 @@ import (
 // TruncateTo removes every batch at or after offset, as a follower does after
 // a leader change (KIP-101/279) before it fetches again. A batch that holds
 // offset without starting at it is removed whole, so the log end becomes that
-// batch's base offset. An offset at or past the log end changes nothing; one
-// at or below the log start empties the log and restarts it at offset.
+// batch's base offset. An offset at or past the log end keeps every batch
+// but still drops the leader epochs starting at or after it (Kafka's
+// truncateTo does too): an epoch led without writes sits at the log end, and
+// a follower that kept it would report it as its last fetched epoch again
+// and again. One at or below the log start empties the log and restarts it
+// at offset.
 func (l *Log) TruncateTo(offset int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -18,7 +22,7 @@ func (l *Log) TruncateTo(offset int64) error {
 		return err
 	}
 	if offset >= l.leo.Load() {
-		return nil
+		return l.epochs.truncateFromEnd(offset)
 	}
 	// Odd while the cut is in progress: see Log.truncations.
 	l.truncations.Add(1)

@@ -60,6 +60,10 @@ func serveFields() []field {
 			func(s *settings) *int64 { return &b(s).QueuedMaxRequestBytes }),
 		durationField("send-timeout", "close a connection whose client reads nothing of a response for this long; negative disables",
 			func(s *settings) *time.Duration { return &b(s).SendTimeout }),
+		durationField("replica-lag-time-max", "a follower that has not caught up with its leader for this long leaves the ISR (replica.lag.time.max.ms)",
+			func(s *settings) *time.Duration { return &b(s).ReplicaLagMax }),
+		durationField("replica-fetch-wait-max", "how long a follower fetch waits at the leader for new data (replica.fetch.wait.max.ms)",
+			func(s *settings) *time.Duration { return &b(s).ReplicaFetchMaxWait }),
 		durationField("shutdown-timeout", "how long SIGINT or SIGTERM waits for in-flight requests before closing anyway",
 			func(s *settings) *time.Duration { return &b(s).ShutdownTimeout }),
 

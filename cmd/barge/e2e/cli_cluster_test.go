@@ -53,9 +53,9 @@ func TestCLIThreeBrokers(t *testing.T) {
 		t.Errorf("%d voters say they lead: %+v", leaders, q.Voters)
 	}
 
-	// Partitions on every broker, so a crash leaves some leaderless (one
-	// replica each until replication lands).
-	cliRun(t, env, "topic", "create", "cli-spread", "-p", "6").must(t, 0)
+	// Partitions on every broker with one replica each, so a crash
+	// leaves some leaderless.
+	cliRun(t, env, "topic", "create", "cli-spread", "-p", "6", "-r", "1").must(t, 0)
 	d := cliDescribe(t, env, "cli-spread")
 	ledBy := map[int32]int{}
 	for _, p := range d.Partitions {

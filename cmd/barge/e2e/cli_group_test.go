@@ -405,7 +405,8 @@ func TestCLIGroupThreeBrokers(t *testing.T) {
 	brokers := harness.StartCluster(t, 3, harness.Options{ExtraArgs: cliGroupArgs})
 	env := cliEnvOf(brokers...)
 	const topic = "cli-group-spread"
-	cliRun(t, env, "topic", "create", topic, "-p", "6").must(t, 0)
+	// One replica each, so which broker hosts a partition is its leader.
+	cliRun(t, env, "topic", "create", topic, "-p", "6", "-r", "1").must(t, 0)
 	cliGroupWaitTopic(t, brokers, topic, 6)
 	for p := range 6 {
 		cliRunIn(t, env, strings.Repeat("v\n", 5), "produce", topic, "-p", strconv.Itoa(p), "-q").must(t, 0)

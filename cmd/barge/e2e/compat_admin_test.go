@@ -80,7 +80,7 @@ func compatAdminScenario(t *testing.T, brokers []*harness.Broker) {
 		want    error
 	}{
 		{topicA, 1, nil, kerr.TopicAlreadyExists},
-		{"compat-admin-rf3", 3, nil, kerr.InvalidReplicationFactor},
+		{"compat-admin-rf4", 4, nil, kerr.InvalidReplicationFactor},
 		{"compat-admin-badconfig", 1, map[string]*string{"no.such.config": str("1")}, kerr.InvalidConfig},
 		{"compat-admin-badvalue", 1, map[string]*string{"retention.ms": str("soon")}, kerr.InvalidConfig},
 	} {

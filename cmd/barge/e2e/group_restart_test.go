@@ -2,15 +2,11 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/barge-broker/barge/cmd/barge/e2e/harness"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestGroupOffsetsSurviveKill9: a group member consumes and commits, and a
@@ -74,18 +70,17 @@ func TestGroupOffsetsSurviveKill9(t *testing.T) {
 }
 
 // TestGroupCoordinatorRestartInCluster: in a 3-broker cluster, the broker
-// that coordinates a group is stopped. Until data replication exists,
-// __consumer_offsets has one replica, so the group's partition is offline
-// meanwhile (FindCoordinator answers COORDINATOR_NOT_AVAILABLE) and the
-// coordinator comes back when that broker restarts; then the group finds
-// it again with its committed offsets, and its member carries on.
+// that coordinates a group is stopped. __consumer_offsets has three
+// replicas, so another broker takes the group's partition over with every
+// committed offset (commits are acknowledged only once replicated), the
+// member carries on against it, and again after the stopped broker is back.
 func TestGroupCoordinatorRestartInCluster(t *testing.T) {
 	brokers := harness.StartCluster(t, 3, harness.Options{ExtraArgs: groupBrokerArgs})
 	seeds := harness.Seeds(brokers...)
 	ctx := harness.Context(t, 4*time.Minute)
 	const topic, group = "group-moving", "group-moving"
 	adm := groupAdmin(t, seeds)
-	if _, err := adm.CreateTopic(ctx, 6, 1, nil, topic); err != nil {
+	if _, err := adm.CreateTopic(ctx, 6, 3, nil, topic); err != nil {
 		t.Fatal(err)
 	}
 	ends := map[int32]int64{}
@@ -93,7 +88,7 @@ func TestGroupCoordinatorRestartInCluster(t *testing.T) {
 	tr := newGroupTracker(t)
 	m := groupStartKgo(ctx, t, seeds, group, topic, "mover", tr)
 	defer m.stop()
-	tr.waitAll(ctx, ends, "before the restart")
+	tr.waitAll(ctx, ends, "before the stop")
 	groupWaitCommitted(ctx, t, adm, group, topic, ends)
 
 	coordinator := groupCoordinator(ctx, t, adm, group)
@@ -110,15 +105,25 @@ func TestGroupCoordinatorRestartInCluster(t *testing.T) {
 	if err := stopped.Stop(); err != nil {
 		t.Fatalf("stop broker %d: %v", coordinator, err)
 	}
-	// Asked of a live broker, the coordinator is not available while its
-	// only replica is down.
-	groupWaitFindCoordinator(ctx, t, others, group, kerr.CoordinatorNotAvailable)
-
-	stopped.Restart()
-	if got := groupCoordinator(ctx, t, adm, group); got != coordinator {
-		t.Fatalf("coordinator after the restart: %d, want %d", got, coordinator)
+	// A new admin client: kgo keeps a coordinator it cannot dial cached.
+	adm = groupAdmin(t, others)
+	for {
+		if got := groupCoordinator(ctx, t, adm, group); got != coordinator {
+			t.Logf("broker %d took the group over", got)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the coordinator never moved off the stopped broker")
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	groupWaitCommitted(ctx, t, adm, group, topic, ends)
+	groupProduce(ctx, t, seeds, topic, 300, ends)
+	tr.waitAll(ctx, ends, "with the coordinator moved")
+	groupWaitCommitted(ctx, t, adm, group, topic, ends)
+
+	stopped.Restart()
 	groupProduce(ctx, t, seeds, topic, 300, ends)
 	tr.waitAll(ctx, ends, "after the restart")
 	groupWaitCommitted(ctx, t, adm, group, topic, ends)
@@ -136,42 +141,6 @@ func groupCoordinator(ctx context.Context, t *testing.T, adm *kadm.Client, group
 		select {
 		case <-ctx.Done():
 			t.Fatalf("no coordinator for %s: %+v", group, res)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// groupWaitFindCoordinator waits until FindCoordinator for group, asked
-// of the broker at addr, answers want.
-func groupWaitFindCoordinator(ctx context.Context, t *testing.T, addrs []string, group string, want error) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var last error
-	for {
-		req := kmsg.NewPtrFindCoordinatorRequest()
-		req.CoordinatorKey = group
-		req.CoordinatorKeys = []string{group}
-		// Straight to a seed broker: kgo's own FindCoordinator handling
-		// would retry the retriable error this waits for.
-		resp, err := req.RequestWith(ctx, cl.SeedBrokers()[0])
-		switch {
-		case err != nil:
-			last = err
-		case resp.Version >= 4 && len(resp.Coordinators) == 1:
-			last = kerr.ErrorForCode(resp.Coordinators[0].ErrorCode)
-		default:
-			last = kerr.ErrorForCode(resp.ErrorCode)
-		}
-		if errors.Is(last, want) {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("FindCoordinator(%s): %v, want %v", group, last, want)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -1,0 +1,277 @@
+package replication
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// fetchVersion is the Fetch version followers send: v12 carries
+// LastFetchedEpoch and answers with DivergingEpoch (§1.1, §1.6), and is the
+// newest Barge serves (v13+ name topics by id).
+const fetchVersion = 12
+
+// fetcher pulls every partition this broker follows on one source broker,
+// all of them in one Fetch request per round. It is owned by the Manager;
+// its goroutine (run) owns the connection.
+type fetcher struct {
+	m      *Manager
+	source int32
+	logger *slog.Logger
+
+	mu    sync.Mutex
+	parts map[*Replica]*fetchPartition // guarded by mu
+
+	wake   chan struct{} // cap 1: partitions were added
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// fetchPartition is a partition's place in a fetcher.
+type fetchPartition struct {
+	epoch      int32     // the leader epoch it follows at
+	delayUntil time.Time // back-off after an error
+}
+
+func newFetcher(m *Manager, source int32) *fetcher {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fetcher{
+		m: m, source: source,
+		logger: m.logger.With("source_broker", source),
+		parts:  map[*Replica]*fetchPartition{},
+		wake:   make(chan struct{}, 1),
+		cancel: cancel,
+		done:   make(chan struct{}),
+	}
+	go f.run(ctx)
+	return f
+}
+
+func (f *fetcher) add(r *Replica, epoch int32) {
+	f.mu.Lock()
+	f.parts[r] = &fetchPartition{epoch: epoch}
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (f *fetcher) remove(r *Replica) {
+	f.mu.Lock()
+	delete(f.parts, r)
+	f.mu.Unlock()
+}
+
+// stop ends the goroutine and waits for it.
+func (f *fetcher) stop() {
+	f.cancel()
+	<-f.done
+}
+
+// sent is one partition of a request in flight.
+type sent struct {
+	r      *Replica
+	epoch  int32
+	offset int64
+}
+
+func (f *fetcher) run(ctx context.Context) {
+	defer close(f.done)
+	var conn *brokerConn
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	// A cancelled context closes the connection, ending a blocked read.
+	var connMu sync.Mutex
+	stopWatch := context.AfterFunc(ctx, func() {
+		connMu.Lock()
+		if conn != nil {
+			conn.conn.SetDeadline(time.Now())
+		}
+		connMu.Unlock()
+	})
+	defer stopWatch()
+	backoff := time.Duration(0)
+	for ctx.Err() == nil {
+		if backoff > 0 {
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		req, batch, nextWake := f.buildRequest(time.Now())
+		if len(batch) == 0 {
+			var timer <-chan time.Time
+			var t *time.Timer
+			if !nextWake.IsZero() {
+				t = time.NewTimer(time.Until(nextWake))
+				timer = t.C
+			}
+			select {
+			case <-ctx.Done():
+			case <-f.wake:
+			case <-timer:
+			}
+			if t != nil {
+				t.Stop()
+			}
+			backoff = 0
+			continue
+		}
+		if conn == nil {
+			addr, ok := f.m.cfg.BrokerAddr(f.source)
+			if !ok {
+				backoff = nextBackoff(backoff)
+				continue
+			}
+			c, err := dialBroker(ctx, addr, f.m.clientID)
+			if err != nil {
+				f.logger.Debug("follower fetch: cannot connect", "addr", addr, "err", err)
+				backoff = nextBackoff(backoff)
+				continue
+			}
+			connMu.Lock()
+			conn = c
+			connMu.Unlock()
+		}
+		resp := kmsg.NewPtrFetchResponse()
+		deadline := time.Now().Add(f.m.cfg.FetchMaxWait + 10*time.Second)
+		if err := conn.roundTrip(req, resp, deadline); err != nil {
+			if ctx.Err() == nil {
+				f.logger.Info("follower fetch failed", "err", err)
+			}
+			connMu.Lock()
+			conn.Close()
+			conn = nil
+			connMu.Unlock()
+			backoff = nextBackoff(backoff)
+			continue
+		}
+		backoff = 0
+		f.apply(batch, resp)
+	}
+}
+
+func nextBackoff(d time.Duration) time.Duration {
+	if d == 0 {
+		return 50 * time.Millisecond
+	}
+	return min(2*d, time.Second)
+}
+
+// buildRequest collects the partitions ready to fetch. When none is, it
+// returns when the next backed-off one will be.
+func (f *fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, []sent, time.Time) {
+	f.mu.Lock()
+	var batch []sent
+	var next time.Time
+	type pos struct {
+		s         sent
+		lastEpoch int32
+		logStart  int64
+	}
+	var ready []pos
+	for r, fp := range f.parts {
+		if now.Before(fp.delayUntil) {
+			if next.IsZero() || fp.delayUntil.Before(next) {
+				next = fp.delayUntil
+			}
+			continue
+		}
+		offset, lastEpoch, logStart, ok := r.fetchPosition(fp.epoch)
+		if !ok {
+			continue
+		}
+		ready = append(ready, pos{sent{r, fp.epoch, offset}, lastEpoch, logStart})
+	}
+	f.mu.Unlock()
+	if len(ready) == 0 {
+		return nil, nil, next
+	}
+	// Deterministic order: topics sorted, partitions sorted.
+	sort.Slice(ready, func(i, j int) bool {
+		a, b := ready[i].s.r, ready[j].s.r
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		return a.Partition < b.Partition
+	})
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = fetchVersion
+	req.ReplicaID = f.m.cfg.BrokerID
+	req.MaxWaitMillis = int32(f.m.cfg.FetchMaxWait / time.Millisecond)
+	req.MinBytes = 1
+	req.MaxBytes = f.m.cfg.FetchMaxBytes
+	req.SessionEpoch = -1 // sessionless full fetches (§1.5)
+	for _, p := range ready {
+		r := p.s.r
+		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != r.Topic {
+			t := kmsg.NewFetchRequestTopic()
+			t.Topic = r.Topic
+			req.Topics = append(req.Topics, t)
+		}
+		t := &req.Topics[len(req.Topics)-1]
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = r.Partition
+		rp.CurrentLeaderEpoch = p.s.epoch
+		rp.FetchOffset = p.s.offset
+		rp.LastFetchedEpoch = p.lastEpoch
+		rp.LogStartOffset = p.logStart
+		rp.PartitionMaxBytes = f.m.cfg.PartitionMaxBytes
+		t.Partitions = append(t.Partitions, rp)
+		batch = append(batch, p.s)
+	}
+	return req, batch, time.Time{}
+}
+
+// apply hands each partition of the response to its replica.
+func (f *fetcher) apply(batch []sent, resp *kmsg.FetchResponse) {
+	type key struct {
+		topic     string
+		partition int32
+	}
+	got := map[key]*kmsg.FetchResponseTopicPartition{}
+	for ti := range resp.Topics {
+		t := &resp.Topics[ti]
+		for pi := range t.Partitions {
+			got[key{t.Topic, t.Partitions[pi].Partition}] = &t.Partitions[pi]
+		}
+	}
+	now := time.Now()
+	for _, s := range batch {
+		rp := got[key{s.r.Topic, s.r.Partition}]
+		if rp == nil {
+			continue // a sessionless leader lists every partition; be lenient
+		}
+		fp := FetchedPartition{ErrorCode: rp.ErrorCode, HighWatermark: rp.HighWatermark,
+			LogStartOffset: rp.LogStartOffset, Records: rp.RecordBatches}
+		if resp.ErrorCode != 0 {
+			fp.ErrorCode = resp.ErrorCode
+		}
+		if rp.DivergingEpoch.Epoch >= 0 {
+			fp.Diverging = &Diverging{Epoch: rp.DivergingEpoch.Epoch, EndOffset: rp.DivergingEpoch.EndOffset}
+		}
+		backoff, n, err := s.r.applyFetched(s.epoch, s.offset, fp)
+		if err != nil {
+			f.logger.Warn("follower fetch not applied", "topic", s.r.Topic, "partition", s.r.Partition, "offset", s.offset, "err", err)
+		}
+		f.m.metrics.fetched(f.source, n)
+		if backoff > 0 {
+			f.mu.Lock()
+			if p := f.parts[s.r]; p != nil && p.epoch == s.epoch {
+				p.delayUntil = now.Add(backoff)
+			}
+			f.mu.Unlock()
+		}
+	}
+}
