@@ -61,6 +61,14 @@ func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respon
 	// its frame can serve the next produce on this broker.
 	req.Recycle()
 	if acks == 0 {
+		// No answer, but an error must not pass silently: Kafka closes the
+		// connection, so the client notices, refreshes its metadata (a
+		// moved leader is the usual cause) and reconnects.
+		if code, ok := firstPartitionError(resp); ok {
+			b.logger.Debug("closing an acks=0 producer's connection after a partition error", "code", code)
+			respond(netproto.Response{Close: true})
+			return
+		}
 		respond(netproto.Response{None: true})
 		return
 	}
@@ -192,6 +200,19 @@ func (b *Broker) leaderFor(topic string, partition int32) (*partition, int16) {
 func (b *Broker) topicPartitionExists(topic string, partition int32) bool {
 	_, ok := b.node.Image().Partition(topic, partition)
 	return ok
+}
+
+// firstPartitionError returns the first partition error of a produce
+// response, if any.
+func firstPartitionError(resp *kmsg.ProduceResponse) (int16, bool) {
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 {
+				return p.ErrorCode, true
+			}
+		}
+	}
+	return 0, false
 }
 
 func produceErrorAll(r *kmsg.ProduceRequest, code int16) []kmsg.ProduceResponseTopic {
