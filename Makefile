@@ -43,9 +43,9 @@ unit:
 # go.mod. Tests Barge cannot pass yet are listed, with reasons, in
 # cmd/barge/e2e/peer/expected.txt; any other failure fails the target.
 PEER_CACHE ?= build/peer
-# Cluster sizes the suites run against: 1, and 3 once data replication
-# lands (the suites' usual three-broker, replication-factor-3 cluster).
-PEER_BROKERS ?= 1
+# Cluster sizes the suites run against: one broker, and three replicating
+# every topic three times (the suites' usual cluster).
+PEER_BROKERS ?= 1,3
 PEER_ENV    = BARGE_PEER_LOGS=$(abspath $(PEER_CACHE))/logs BARGE_PEER_BROKERS=$(PEER_BROKERS)
 peer: peer-librdkafka peer-franz-go
 
