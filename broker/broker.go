@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -182,6 +183,17 @@ func (b *Broker) Start() error {
 	b.logger.Info("broker started", "kafka", b.KafkaAddr(), "advertised", advertised,
 		"raft", b.node.RaftAddr(), "gossip", b.node.GossipAddr(), "http", b.HTTPAddr(), "data", b.cfg.DataDir)
 	return nil
+}
+
+// survive, deferred directly by a goroutine a handler started (netproto
+// recovers panics only on the connection's own goroutine), turns a panic
+// into a logged stack and onPanic (which answers the request, closing its
+// connection) instead of a crashed broker.
+func (b *Broker) survive(what string, onPanic func()) {
+	if p := recover(); p != nil {
+		b.logger.Error("goroutine of a request panicked; closing its connection", "what", what, "panic", p, "stack", string(debug.Stack()))
+		onPanic()
+	}
 }
 
 // goBackground runs fn on a goroutine that Shutdown waits for.

@@ -48,11 +48,15 @@ func handleFetch(b *Broker, ctx context.Context, req *netproto.Request, respond 
 				p.removeWaiter(wake)
 			}
 		}()
+		defer b.survive("parked fetch", func() { respond(netproto.Response{Close: true}) })
 		timer := time.NewTimer(wait)
 		defer timer.Stop()
 		for {
 			select {
 			case <-wake:
+				if testFetchWakeHook != nil {
+					testFetchWakeHook()
+				}
 				resp := f.read()
 				if resp.bytes >= int64(r.MinBytes) || resp.hasError || resp.diverged {
 					respond(netproto.Response{Fetch: resp.resp})
@@ -69,6 +73,10 @@ func handleFetch(b *Broker, ctx context.Context, req *netproto.Request, respond 
 		}
 	}()
 }
+
+// testFetchWakeHook, when set by a test, runs each time a parked fetch
+// wakes: the way a test makes that goroutine fail.
+var testFetchWakeHook func()
 
 // fetch is one Fetch request being answered, possibly several times over
 // while it waits for data.

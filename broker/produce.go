@@ -80,6 +80,10 @@ func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respon
 	// holds this connection's next request back (back-pressure).
 	var wait *replication.Wait
 	wait, err := b.acks.Begin(ctx, len(parks), func(codes []int16) {
+		// Runs on whichever goroutine finished the wait (a follower's
+		// fetch advancing the high watermark, a timer): a panic here
+		// must not take the broker down.
+		defer b.survive("acks=all completion", func() { respond(netproto.Response{Close: true}) })
 		b.metrics.acksAllWait.Observe(wait.Elapsed().Seconds())
 		for i, code := range codes {
 			if code != 0 {
