@@ -29,6 +29,15 @@ func startTestBrokerWith(t testing.TB, dir string, adjust func(*Config)) *Broker
 	cfg.FastFailureDetection = true
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	adjust(&cfg)
+	b := launchTestBroker(t, cfg)
+	waitFor(t, 10*time.Second, "broker ready", b.Ready)
+	return b
+}
+
+// launchTestBroker creates and starts a broker from cfg, shut down when the
+// test ends.
+func launchTestBroker(t testing.TB, cfg Config) *Broker {
+	t.Helper()
 	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +50,6 @@ func startTestBrokerWith(t testing.TB, dir string, adjust func(*Config)) *Broker
 		defer cancel()
 		b.Shutdown(ctx)
 	})
-	waitFor(t, 10*time.Second, "broker ready", b.Ready)
 	return b
 }
 

@@ -43,18 +43,7 @@ func startTestCluster(t testing.TB, n int, adjust func(*Config)) []*Broker {
 		if adjust != nil {
 			adjust(&cfg)
 		}
-		b, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			b.Shutdown(ctx)
-		})
+		b := launchTestBroker(t, cfg)
 		if i == 0 {
 			join = []string{b.Node().GossipAddr()}
 		}
