@@ -63,6 +63,19 @@ var (
 	portsGiven = map[int]bool{}
 )
 
+// Main runs a test package's tests and then removes the barge binary
+// Binary built for them (tests remove what they create). A package whose
+// tests use the harness calls it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
+func Main(m *testing.M) int {
+	code := m.Run()
+	if binary != "" {
+		os.RemoveAll(filepath.Dir(binary))
+	}
+	return code
+}
+
 // FreePort returns a loopback port that was free a moment ago and that it
 // has not returned before in this process.
 func FreePort(t testing.TB) int {
