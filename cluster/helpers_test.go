@@ -197,3 +197,16 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// threeBrokers starts brokers 1, 2 and 3 with --bootstrap-expect 3 and waits
+// for one controller and identical images.
+func threeBrokers(t *testing.T) *testCluster {
+	tc := newTestCluster(t)
+	first := tc.start(tc.config(1, 3, nil))
+	seeds := []string{first.GossipAddr()}
+	tc.start(tc.config(2, 3, seeds))
+	tc.start(tc.config(3, 3, seeds))
+	tc.waitController(20 * time.Second)
+	tc.waitSameImage(20*time.Second, 3)
+	return tc
+}

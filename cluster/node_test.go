@@ -110,14 +110,9 @@ func TestSingleBrokerBootstrapAndRestart(t *testing.T) {
 // brokers gone, Submit fails with NOT_CONTROLLER.
 func TestThreeBrokerClusterFailover(t *testing.T) {
 	t.Parallel()
-	tc := newTestCluster(t)
-	first := tc.start(tc.config(1, 3, nil))
-	seeds := []string{first.GossipAddr()}
-	tc.start(tc.config(2, 3, seeds))
-	tc.start(tc.config(3, 3, seeds))
 	formed := time.Now()
-	tc.waitController(20 * time.Second)
-	tc.waitSameImage(20*time.Second, 3)
+	tc := threeBrokers(t)
+	first := tc.nodes[1]
 	t.Logf("cluster of 3 formed in %v", time.Since(formed).Round(time.Millisecond))
 	servers, err := first.Servers()
 	if err != nil {

@@ -51,17 +51,6 @@ func TestSyncSeesTopicsCreatedElsewhere(t *testing.T) {
 	}
 }
 
-func threeBrokers(t *testing.T) *testCluster {
-	tc := newTestCluster(t)
-	first := tc.start(tc.config(1, 3, nil))
-	seeds := []string{first.GossipAddr()}
-	tc.start(tc.config(2, 3, seeds))
-	tc.start(tc.config(3, 3, seeds))
-	tc.waitController(20 * time.Second)
-	tc.waitSameImage(20*time.Second, 3)
-	return tc
-}
-
 // Right after a leadership change the new controller's last log entry is
 // its no-op, which no FSM applies: a read barrier must name the last
 // command instead, or every Sync would wait for an index no broker's image

@@ -66,24 +66,21 @@ func TestHighWatermarkNeverRegresses(t *testing.T) {
 // epochs to the true divergence point, and the logs end up byte-identical.
 func TestTruncationByEpochAfterBackToBackFailovers(t *testing.T) {
 	a, b := newNode(t, 0), newNode(t, 1)
-	two := func(leader, epoch int32, isr ...int32) State {
-		return State{Leader: leader, LeaderEpoch: epoch, PartitionEpoch: epoch, Replicas: []int32{0, 1}, ISR: isr, MinISR: 1}
-	}
 	// Epoch 1, leader A: m1, m2; B copies m1 only.
-	mustUpdate(t, a, two(0, 1, 0, 1))
-	mustUpdate(t, b, two(0, 1, 0, 1))
+	mustUpdate(t, a, twoReplicas(0, 1, 0, 1))
+	mustUpdate(t, b, twoReplicas(0, 1, 0, 1))
 	mustAppend(t, a, batch(1, "m1"))
 	fetchOnce(t, a, b, time.Now())
 	mustAppend(t, a, batch(1, "m2"))
 	// A dies; epoch 2, leader B writes m3 at offset 1.
-	mustUpdate(t, b, two(1, 2, 1))
+	mustUpdate(t, b, twoReplicas(1, 2, 1))
 	mustAppend(t, b, batch(1, "m3"))
 	// B dies before A learns anything; A comes back and leads epoch 3
 	// (unclean, with its own log [m1, m2]) and writes m4.
-	mustUpdate(t, a, two(0, 3, 0))
+	mustUpdate(t, a, twoReplicas(0, 3, 0))
 	mustAppend(t, a, batch(1, "m4"))
 	// B returns as follower: its m3 (epoch 2) must go, m2 and m4 come.
-	mustUpdate(t, b, two(0, 3, 0))
+	mustUpdate(t, b, twoReplicas(0, 3, 0))
 	catchUp(t, a, b)
 	if got, want := join(values(t, b)), "m1-0 m2-0 m4-0"; got != want {
 		t.Fatalf("follower holds %q, want %q", got, want)
@@ -310,19 +307,22 @@ func TestDemotionRaceNeverStampsAnEpochNotLed(t *testing.T) {
 // forever.
 func TestFollowerDropsEmptyEpochAtItsLogEnd(t *testing.T) {
 	a, b := newNode(t, 0), newNode(t, 1)
-	two := func(leader, epoch int32, isr ...int32) State {
-		return State{Leader: leader, LeaderEpoch: epoch, PartitionEpoch: epoch, Replicas: []int32{0, 1}, ISR: isr, MinISR: 1}
-	}
-	mustUpdate(t, a, two(0, 1, 0, 1))
-	mustUpdate(t, b, two(0, 1, 0, 1))
+	mustUpdate(t, a, twoReplicas(0, 1, 0, 1))
+	mustUpdate(t, b, twoReplicas(0, 1, 0, 1))
 	mustAppend(t, a, batch(2, "a"))
 	catchUp(t, a, b)
-	mustUpdate(t, b, two(1, 2, 1)) // leads epoch 2 and writes nothing
-	mustUpdate(t, a, two(0, 3, 0))
+	mustUpdate(t, b, twoReplicas(1, 2, 1)) // leads epoch 2 and writes nothing
+	mustUpdate(t, a, twoReplicas(0, 3, 0))
 	mustAppend(t, a, batch(1, "c"))
-	mustUpdate(t, b, two(0, 3, 0))
+	mustUpdate(t, b, twoReplicas(0, 3, 0))
 	catchUp(t, a, b)
 	if !slices.Equal(segmentBytes(t, a), segmentBytes(t, b)) {
 		t.Fatal("segment files differ")
 	}
+}
+
+// twoReplicas is the state of a partition on brokers 0 and 1 with the given
+// leader, leader (and partition) epoch and ISR, min ISR 1.
+func twoReplicas(leader, epoch int32, isr ...int32) State {
+	return State{Leader: leader, LeaderEpoch: epoch, PartitionEpoch: epoch, Replicas: []int32{0, 1}, ISR: isr, MinISR: 1}
 }
