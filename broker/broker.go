@@ -21,6 +21,7 @@ import (
 	"github.com/barge-broker/barge/cluster"
 	"github.com/barge-broker/barge/netproto"
 	"github.com/barge-broker/barge/replication"
+	"golang.org/x/sync/singleflight"
 )
 
 // Broker is one running broker. New validates the config; Start listens and
@@ -37,6 +38,9 @@ type Broker struct {
 	pids     *producerIDs
 	metrics  *metrics
 	groups   *group.Coordinator
+	// metaSync shares one metadata read barrier among the handlers that
+	// find a partition unknown at the same moment (see leaderFor).
+	metaSync singleflight.Group
 
 	kafkaLn net.Listener
 	httpLn  net.Listener

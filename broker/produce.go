@@ -187,7 +187,26 @@ func refuseKeyless(sp *kmsg.ProduceResponseTopicPartition, topic string, rp kmsg
 // client gets instead: UNKNOWN_TOPIC_OR_PARTITION when the metadata has no
 // such partition, NOT_LEADER_OR_FOLLOWER when another broker leads it or it
 // is not open here yet (both send the client back to Metadata).
+//
+// A partition this broker does not know may only be one it has not heard of
+// yet: another broker that already applied the topic's creation can name
+// this one as its leader a moment before this one applies it (librdkafka's
+// 0114 test asked for offsets there and failed on the "unknown"). So before
+// answering "unknown" the broker catches up with the controller once.
 func (b *Broker) leaderFor(topic string, partition int32) (*partition, int16) {
+	if p := b.replicas.get(topic, partition); p != nil && p.leads() {
+		return p, 0
+	}
+	if b.topicPartitionExists(topic, partition) {
+		// Known, but the replica may not have taken the role the image
+		// gives it yet: partitions are reconciled just after the image is
+		// applied, so wait for that (locally, briefly).
+		ctx, cancel := context.WithTimeout(b.ctx, metadataSyncTimeout)
+		b.replicas.waitApplied(ctx, b.node.Image().Index())
+		cancel()
+	} else {
+		b.catchUpMetadata()
+	}
 	p := b.replicas.get(topic, partition)
 	switch {
 	case p != nil && p.leads():
@@ -197,6 +216,16 @@ func (b *Broker) leaderFor(topic string, partition int32) (*partition, int16) {
 	default:
 		return nil, kerr.NotLeaderForPartition.Code
 	}
+}
+
+// catchUpMetadata brings this broker's metadata up to the controller's (at
+// most metadataSyncTimeout); handlers asking at the same time share one
+// read barrier, so a request naming many unknown partitions costs one.
+func (b *Broker) catchUpMetadata() {
+	b.metaSync.Do("sync", func() (any, error) {
+		b.syncMetadata(b.ctx)
+		return nil, nil
+	})
 }
 
 // topicPartitionExists reports whether the metadata knows the partition, to
