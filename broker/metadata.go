@@ -49,6 +49,9 @@ func handleMetadata(b *Broker, ctx context.Context, req *netproto.Request) kmsg.
 		if !ok && !all && allowCreate {
 			t, ok = b.autoCreateTopic(ctx, name)
 		}
+		if !ok {
+			b.logger.Debug("metadata: topic unknown", "topic", name, "image_index", img.Index(), "auto_create", allowCreate)
+		}
 		resp.Topics = append(resp.Topics, metadataTopic(img, name, t, ok))
 	}
 	// The image after any auto-creation lists the brokers and controller.
@@ -99,7 +102,7 @@ func (b *Broker) syncMetadata(ctx context.Context) *cluster.Image {
 	if index, err := b.node.Sync(ctx); err == nil {
 		b.replicas.waitApplied(ctx, index)
 	} else {
-		b.logger.Debug("metadata read barrier failed; answering from the local image", "err", err)
+		b.logger.Warn("metadata read barrier failed; answering from the local image", "err", err)
 	}
 	return b.metadataImage()
 }

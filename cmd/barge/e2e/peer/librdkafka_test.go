@@ -158,6 +158,7 @@ func runLibrdkafkaSuite(t *testing.T, runner, dir string, tests map[string][]lib
 				t.Errorf("broker %d exited during scenario %s:\n%s", b.ID, scenario, b.Log())
 			}
 			b.Stop()
+			keepBrokerLog(t, b, filepath.Join(logDir, fmt.Sprintf("broker-%d-%s.log", b.ID, scenario)))
 		}
 	}
 	judge(t, "librdkafka", results, exp)

@@ -185,6 +185,7 @@ func peerClusterSizes(t *testing.T) []int {
 // addresses.
 func startPeerCluster(t *testing.T, n int, extra ...string) ([]*harness.Broker, []string) {
 	var brokers []*harness.Broker
+	extra = append(extra, "--log-level", "debug")
 	if n == 1 {
 		brokers = []*harness.Broker{harness.StartBroker(t, harness.Options{ExtraArgs: extra})}
 	} else {
@@ -192,6 +193,14 @@ func startPeerCluster(t *testing.T, n int, extra ...string) ([]*harness.Broker, 
 		brokers = harness.StartCluster(t, n, harness.Options{ExtraArgs: extra})
 	}
 	return brokers, harness.Seeds(brokers...)
+}
+
+// keepBrokerLog copies a broker's log (debug level) next to the suite's
+// logs, where CI keeps them, so a failure can be traced in the broker.
+func keepBrokerLog(t *testing.T, b *harness.Broker, path string) {
+	if err := os.WriteFile(path, []byte(b.Log()), 0o644); err != nil {
+		t.Logf("keeping the log of broker %d: %v", b.ID, err)
+	}
 }
 
 func firstLine(s string) string {
