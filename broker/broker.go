@@ -134,6 +134,7 @@ func (b *Broker) Start() error {
 		Join:                     b.cfg.Join,
 		BootstrapExpect:          b.cfg.BootstrapExpect,
 		MaxVoters:                b.cfg.MaxVoters,
+		ClusterSecret:            b.cfg.ClusterSecret,
 		DefaultPartitions:        b.cfg.DefaultPartitions,
 		DefaultReplicationFactor: b.cfg.DefaultReplicationFactor,
 		Timeouts:                 timeouts,

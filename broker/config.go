@@ -26,6 +26,10 @@ type Config struct {
 	Join            []string // --join: gossip addresses of brokers to join
 	BootstrapExpect int      // --bootstrap-expect: brokers that form the first Raft voter set
 	MaxVoters       int      // --max-voters: Raft voters; later brokers join as non-voters
+	// ClusterSecret (--cluster-secret) authenticates the brokers to each
+	// other on gossip and the Raft port; empty: no authentication. See
+	// cluster.Config.ClusterSecret.
+	ClusterSecret string
 
 	// FastFailureDetection uses second-scale Raft and gossip timeouts, for
 	// clusters on one machine (tests, demos).
@@ -120,6 +124,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("broker: --data must name a directory")
 	case c.KafkaAddr == "":
 		return fmt.Errorf("broker: --kafka must be host:port")
+	case c.ClusterSecret != "" && len(c.ClusterSecret) < 16:
+		return fmt.Errorf("broker: --cluster-secret has %d bytes, want at least 16 (or none)", len(c.ClusterSecret))
 	case c.DefaultPartitions < 1:
 		return fmt.Errorf("broker: num.partitions %d must be at least 1", c.DefaultPartitions)
 	case c.DefaultReplicationFactor < 1 && c.DefaultReplicationFactor != cluster.AutoReplicationFactor:

@@ -102,11 +102,16 @@ func (img *Image) registerBroker(index uint64, p RegisterBroker, ch *Change) err
 	if p.ID < 0 || p.KafkaAddr == "" || p.RaftAddr == "" {
 		return errorf(ErrInvalidCommand, "register broker %d: id and addresses are required", p.ID)
 	}
+	prev, known := img.brokers[p.ID]
 	img.brokers[p.ID] = Broker{
 		ID: p.ID, KafkaAddr: p.KafkaAddr, RaftAddr: p.RaftAddr, GossipAddr: p.GossipAddr,
-		HTTPAddr: p.HTTPAddr, Rack: p.Rack, Incarnation: p.Incarnation, Epoch: int64(index),
+		HTTPAddr: p.HTTPAddr, Rack: p.Rack, Incarnation: p.Incarnation, DirectoryID: p.DirectoryID,
+		Epoch: int64(index),
 	}
 	ch.addBroker(p.ID)
+	if known && directoryReplaced(prev.DirectoryID, p.DirectoryID) {
+		img.dropReplacedReplica(p.ID, ch)
+	}
 	// Offline partitions this broker can lead come back online.
 	for _, name := range img.TopicNames() {
 		t := img.topics[name]

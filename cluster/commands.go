@@ -74,6 +74,10 @@ type RegisterBroker struct {
 	Rack       string `json:"rack,omitempty"`
 	// Incarnation is random per broker process start.
 	Incarnation string `json:"incarnation,omitempty"`
+	// DirectoryID is the id of the broker's data directory. When it
+	// differs from the registered one, the directory was wiped: the broker
+	// is dropped from every ISR first, as a new, empty replica.
+	DirectoryID string `json:"directory_id,omitempty"`
 }
 
 // FenceBroker fences a broker that gossip declared dead or that left: it is

@@ -55,6 +55,14 @@ type Config struct {
 	DefaultPartitions        int32
 	DefaultReplicationFactor int16
 
+	// ClusterSecret (--cluster-secret), when set, authenticates the
+	// brokers to each other: gossip is encrypted and authenticated with a
+	// key derived from it, and every connection to the Raft port (Raft and
+	// forwarded commands) must pass a challenge-response handshake first
+	// (auth.go). Every broker of a cluster needs the same secret; at least
+	// 16 bytes. Empty: no authentication.
+	ClusterSecret string
+
 	// Timeouts tunes Raft, gossip and the controller; zero fields take the
 	// values of DefaultTimeouts.
 	Timeouts Timeouts
@@ -207,6 +215,9 @@ func (c Config) withDefaults() (Config, error) {
 		if _, _, err := splitHostPort(c.AdvertisedGossipAddr); err != nil {
 			return bad("advertised gossip address %q: %v", c.AdvertisedGossipAddr, err)
 		}
+	}
+	if c.ClusterSecret != "" && len(c.ClusterSecret) < minSecretLen {
+		return bad("cluster secret has %d bytes, want at least %d", len(c.ClusterSecret), minSecretLen)
 	}
 	if c.BootstrapExpect < 0 {
 		return bad("bootstrap-expect %d is negative", c.BootstrapExpect)

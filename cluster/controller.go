@@ -137,7 +137,13 @@ func (n *Node) reconcile(deadSince map[raft.ServerID]time.Time) {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.Timeouts.Submit)
 	defer cancel()
 	members := n.members.members()
-	for _, cmd := range planMetadata(n.Image(), members, func() string { return newTopicID().String() }) {
+	// Before a wiped broker is registered anew (which records its new
+	// directory id), take it out of the Raft configuration; see
+	// removeReplacedVoters.
+	if !n.removeReplacedVoters(ctx, members) {
+		return
+	}
+	for _, cmd := range planMetadata(n.Image(), members, n.proposedClusterID) {
 		if _, err := n.commit(ctx, cmd); err != nil {
 			if errors.Is(err, ErrNotController) || errors.Is(err, ErrClosed) || ctx.Err() != nil {
 				return

@@ -25,6 +25,15 @@ var (
 	// ErrDuplicateBrokerID: another live member of the gossip cluster already
 	// uses this broker id (DUPLICATE_BROKER_REGISTRATION, 101).
 	ErrDuplicateBrokerID = errors.New("cluster: broker id already in use by another live broker")
+	// ErrIdentityMismatch: the data directory's meta.properties names
+	// another broker id or cluster id than this broker has (its Raft state
+	// or its gossip peers); the broker refuses to start or to merge
+	// (INCONSISTENT_CLUSTER_ID, 104).
+	ErrIdentityMismatch = errors.New("cluster: data directory or peer belongs to another broker or cluster")
+	// ErrUnauthenticated: a peer on the Raft port (Raft or forwarding) did
+	// not prove it knows the cluster secret, or this broker could not
+	// (SASL_AUTHENTICATION_FAILED, 58).
+	ErrUnauthenticated = errors.New("cluster: peer failed cluster-secret authentication")
 
 	// ErrInvalidCommand: a malformed command, e.g. a missing field or an
 	// unknown command type (INVALID_REQUEST, 42).
@@ -98,7 +107,7 @@ var (
 // error as the text of its sentinel and rebuilds it on the other side.
 var sentinels = []error{
 	ErrInvalidNodeConfig, ErrClosed, ErrNotController, ErrNoController,
-	ErrTimeout, ErrDuplicateBrokerID, ErrInvalidCommand, ErrUnsupportedVersion,
+	ErrTimeout, ErrDuplicateBrokerID, ErrIdentityMismatch, ErrUnauthenticated, ErrInvalidCommand, ErrUnsupportedVersion,
 	ErrClusterIDMismatch, ErrUnknownTopic, ErrUnknownPartition, ErrUnknownBroker,
 	ErrTopicExists, ErrInvalidTopicName, ErrInvalidPartitions,
 	ErrInvalidReplicationFactor, ErrInvalidReplicaAssignment,

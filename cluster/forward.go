@@ -51,7 +51,10 @@ type forwardResponse struct {
 }
 
 // tcpForwarder is the default Forwarder.
-type tcpForwarder struct{ dialTimeout time.Duration }
+type tcpForwarder struct {
+	dialTimeout time.Duration
+	key         []byte // muxKey of the cluster secret; nil: no authentication
+}
 
 // Forward implements Forwarder.
 func (f tcpForwarder) Forward(ctx context.Context, addr string, cmd Command) (uint64, error) {
@@ -60,9 +63,9 @@ func (f tcpForwarder) Forward(ctx context.Context, addr string, cmd Command) (ui
 	if hasDeadline {
 		timeout = min(timeout, time.Until(deadline))
 	}
-	conn, err := dialMux(addr, muxForward, timeout)
+	conn, err := dialMux(addr, muxForward, timeout, f.key)
 	if err != nil {
-		return 0, notSent(fmt.Errorf("%w: dial controller %s: %v", ErrNoController, addr, err))
+		return 0, notSent(fmt.Errorf("%w: dial controller %s: %w", ErrNoController, addr, err))
 	}
 	defer conn.Close()
 	// Closing the connection unblocks I/O when ctx ends first.

@@ -55,6 +55,8 @@ type Broker struct {
 	Rack       string `json:"rack,omitempty"`
 	// Incarnation identifies the broker process that registered.
 	Incarnation string `json:"incarnation,omitempty"`
+	// DirectoryID identifies the data directory it registered with.
+	DirectoryID string `json:"directory_id,omitempty"`
 	// Fenced brokers are not alive: they lead nothing and are in no ISR
 	// (except as the last member of an offline partition's ISR).
 	Fenced bool `json:"fenced"`

@@ -34,6 +34,8 @@ var errorCodes = []struct {
 	{ErrInvalidISR, kerr.InvalidRequest.Code},
 	{ErrUnsupportedVersion, kerr.UnsupportedVersion.Code},
 	{ErrClusterIDMismatch, kerr.InconsistentClusterID.Code},
+	{ErrIdentityMismatch, kerr.InconsistentClusterID.Code},
+	{ErrUnauthenticated, kerr.SaslAuthenticationFailed.Code},
 	{ErrNotLeader, kerr.NotLeaderForPartition.Code},
 	{ErrStaleLeaderEpoch, kerr.FencedLeaderEpoch.Code},
 	{ErrUnknownLeaderEpoch, kerr.UnknownLeaderEpoch.Code},

@@ -31,6 +31,12 @@ type Member struct {
 	// (it has Raft state, or bootstrapped, or follows a leader); brokers
 	// waiting to bootstrap stand down when they see it.
 	Bootstrapped bool
+	// ClusterID is the cluster the broker belongs to, empty while it has
+	// none yet (a new broker that has not received the metadata log).
+	ClusterID string
+	// DirectoryID identifies the broker's data directory (meta.properties):
+	// a new one for a known broker id means its directory was wiped.
+	DirectoryID string
 }
 
 // memberMeta is the node metadata each broker gossips (at most 512 bytes,
@@ -46,6 +52,8 @@ type memberMeta struct {
 	Inc     string `json:"i"`
 	Expect  int    `json:"e,omitempty"`
 	Boot    bool   `json:"b,omitempty"`
+	Cluster string `json:"c,omitempty"`
+	Dir     string `json:"d,omitempty"`
 }
 
 const memberMetaVersion = 1
@@ -61,6 +69,7 @@ func decodeMeta(n *memberlist.Node) (Member, error) {
 	return Member{
 		ID: m.ID, KafkaAddr: m.Kafka, RaftAddr: m.Raft, HTTPAddr: m.HTTP, Rack: m.Rack, Incarnation: m.Inc,
 		GossipAddr: n.Address(), BootstrapExpect: m.Expect, Bootstrapped: m.Boot,
+		ClusterID: m.Cluster, DirectoryID: m.Dir,
 	}, nil
 }
 
@@ -83,7 +92,7 @@ type membership struct {
 	mu       sync.Mutex
 	meta     memberMeta        // guarded by mu
 	live     map[string]Member // guarded by mu: live nodes by node name, copied in the event callbacks
-	dupErr   error             // guarded by mu: first duplicate-id conflict seen while joining
+	dupErr   error             // guarded by mu: first duplicate-id or cluster-id conflict seen while joining
 	watchers []chan struct{}   // guarded by mu: each cap 1, signalled without blocking
 }
 
@@ -107,6 +116,12 @@ func newMembership(cfg *Config, meta memberMeta, log *slog.Logger) (*membership,
 	mc.DeadNodeReclaimTime = t.GossipDeadReclaim
 	mc.TCPTimeout = max(t.GossipProbeInterval*5, time.Second)
 	mc.Delegate, mc.Events, mc.Merge, mc.Alive, mc.Conflict = m, m, m, m, m
+	if key := gossipKey(cfg.ClusterSecret); key != nil {
+		// memberlist then encrypts and authenticates every packet and
+		// stream (AES-GCM) and drops those it cannot open, logging why.
+		mc.SecretKey = key
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
 	mc.Logger = newStdLogger(log)
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -142,7 +157,8 @@ func (m *membership) signal() {
 }
 
 // join contacts the seeds once. It returns ErrDuplicateBrokerID when a seed
-// knows a live broker with this id at another address.
+// knows a live broker with this id at another address, and
+// ErrIdentityMismatch when the seeds belong to another cluster.
 func (m *membership) join(seeds []string) error {
 	_, err := m.ml.Join(seeds)
 	m.mu.Lock()
@@ -158,10 +174,17 @@ func (m *membership) join(seeds []string) error {
 // members returns the live brokers (alive or suspect), by id. It reads the
 // copies the event callbacks keep: memberlist's Members() hands out
 // pointers to nodes its goroutines keep writing.
+//
+// Members of another cluster are left out: memberlist may have let one in
+// before either side knew its cluster id, and the controller must never
+// register it.
 func (m *membership) members() []Member {
 	m.mu.Lock()
 	out := make([]Member, 0, len(m.live))
 	for _, mem := range m.live {
+		if foreignCluster(m.meta.Cluster, mem.ClusterID) {
+			continue
+		}
 		out = append(out, mem)
 	}
 	m.mu.Unlock()
@@ -182,6 +205,35 @@ func (m *membership) setBootstrapped() {
 	if err := m.ml.UpdateNode(time.Second); err != nil {
 		m.log.Warn("gossip metadata update failed", "err", err)
 	}
+}
+
+// setClusterID puts the cluster id, once known, into this broker's gossip
+// metadata, from where peers of other clusters see that it is not theirs.
+func (m *membership) setClusterID(id string) {
+	m.mu.Lock()
+	if m.meta.Cluster == id {
+		m.mu.Unlock()
+		return
+	}
+	m.meta.Cluster = id
+	m.mu.Unlock()
+	if err := m.ml.UpdateNode(time.Second); err != nil {
+		m.log.Warn("gossip metadata update failed", "err", err)
+	}
+}
+
+func (m *membership) clusterID() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.meta.Cluster
+}
+
+// foreignCluster reports whether a peer of cluster theirs belongs to
+// another cluster than ours. A broker that knows no cluster id yet (new,
+// before it received the metadata log) is nobody's foreigner: it joins the
+// cluster whose seeds it was given.
+func foreignCluster(ours, theirs string) bool {
+	return ours != "" && theirs != "" && ours != theirs
 }
 
 // leave announces a graceful departure, then stops gossip.
@@ -249,17 +301,22 @@ func (m *membership) record(n *memberlist.Node) {
 	m.signal()
 }
 
-// NotifyMerge implements memberlist.MergeDelegate: a push/pull exchange on
-// join is refused when the other side's live nodes claim a broker id that
-// a different live node holds here (or that this broker holds), so a
-// misconfigured broker fails to start instead of fighting over its id.
+// NotifyMerge implements memberlist.MergeDelegate: a push/pull exchange
+// (on join and periodically) is refused when the other side's live nodes
+// claim a broker id that a different live node holds here (or that this
+// broker holds), so a misconfigured broker fails to start instead of
+// fighting over its id; and when they belong to another cluster (or to two
+// clusters), so that two clusters never merge into one gossip pool even
+// when one's brokers are given the other's seeds.
 func (m *membership) NotifyMerge(peers []*memberlist.Node) error {
 	local := map[int32]Member{}
 	m.mu.Lock()
+	ours := m.meta.Cluster
 	for _, mem := range m.live {
 		local[mem.ID] = mem
 	}
 	m.mu.Unlock()
+	theirs := ""
 	for _, p := range peers {
 		if p.State != memberlist.StateAlive && p.State != memberlist.StateSuspect {
 			continue
@@ -268,26 +325,42 @@ func (m *membership) NotifyMerge(peers []*memberlist.Node) error {
 		if err != nil {
 			continue
 		}
+		switch {
+		case foreignCluster(ours, mem.ClusterID):
+			return m.refuseMerge(errorf(ErrIdentityMismatch,
+				"broker %d at %s belongs to cluster %s, this broker to %s; the two clusters stay apart",
+				mem.ID, p.Address(), mem.ClusterID, ours))
+		case ours == "" && foreignCluster(theirs, mem.ClusterID):
+			return m.refuseMerge(errorf(ErrIdentityMismatch,
+				"the peers span two clusters, %s and %s (broker %d at %s)", theirs, mem.ClusterID, mem.ID, p.Address()))
+		case mem.ClusterID != "":
+			theirs = mem.ClusterID
+		}
 		n, ok := local[mem.ID]
 		if !ok || n.GossipAddr == p.Address() {
 			continue
 		}
-		err = errorf(ErrDuplicateBrokerID, "broker %d is live at %s and at %s",
-			mem.ID, n.GossipAddr, p.Address())
-		m.log.Error("refusing gossip merge", "err", err)
-		m.mu.Lock()
-		if m.dupErr == nil {
-			m.dupErr = err
-		}
-		m.mu.Unlock()
-		return err
+		return m.refuseMerge(errorf(ErrDuplicateBrokerID, "broker %d is live at %s and at %s",
+			mem.ID, n.GossipAddr, p.Address()))
 	}
 	return nil
 }
 
+// refuseMerge logs a refused merge and keeps the first error for join.
+func (m *membership) refuseMerge(err error) error {
+	m.log.Error("refusing gossip merge", "err", err)
+	m.mu.Lock()
+	if m.dupErr == nil {
+		m.dupErr = err
+	}
+	m.mu.Unlock()
+	return err
+}
+
 // NotifyAlive implements memberlist.AliveDelegate: nodes whose metadata is
-// not a Barge broker's, or whose name does not match their broker id, are
-// not peers.
+// not a Barge broker's, whose name does not match their broker id, or that
+// belong to another cluster are not peers. memberlist logs the reason and
+// ignores the node.
 func (m *membership) NotifyAlive(n *memberlist.Node) error {
 	mem, err := decodeMeta(n)
 	if err != nil {
@@ -295,6 +368,9 @@ func (m *membership) NotifyAlive(n *memberlist.Node) error {
 	}
 	if n.Name != nodeName(mem.ID) {
 		return fmt.Errorf("node %q claims broker id %d", n.Name, mem.ID)
+	}
+	if ours := m.clusterID(); foreignCluster(ours, mem.ClusterID) {
+		return errorf(ErrIdentityMismatch, "broker %d belongs to cluster %s, this broker to %s", mem.ID, mem.ClusterID, ours)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -12,7 +13,9 @@ import (
 
 // The Raft listener carries two protocols. Every connection opens with one
 // byte naming its protocol; the mux reads it and hands the connection to the
-// Raft transport or to the forwarding server.
+// Raft transport or to the forwarding server. With a cluster secret the
+// byte is the authenticated variant (see authenticated) and the handshake
+// of auth.go runs before the connection is handed over.
 const (
 	muxRaft    byte = 'R'
 	muxForward byte = 'F'
@@ -25,6 +28,7 @@ const (
 // goroutine per new connection that reads its protocol byte.
 type mux struct {
 	log       *slog.Logger
+	key       []byte // muxKey of the cluster secret; nil: no authentication
 	ln        net.Listener
 	advertise net.Addr
 	raft      *subListener
@@ -33,8 +37,8 @@ type mux struct {
 	closeOnce sync.Once
 }
 
-func newMux(ln net.Listener, advertise net.Addr, log *slog.Logger) *mux {
-	m := &mux{log: log, ln: ln, advertise: advertise}
+func newMux(ln net.Listener, advertise net.Addr, key []byte, log *slog.Logger) *mux {
+	m := &mux{log: log, key: key, ln: ln, advertise: advertise}
 	m.raft = newSubListener(advertise)
 	m.forward = newSubListener(advertise)
 	m.wg.Add(1)
@@ -57,24 +61,48 @@ func (m *mux) acceptLoop() {
 	}
 }
 
-// route reads the protocol byte and hands the connection over.
+// route reads the protocol byte, authenticates the peer when this broker
+// has a cluster secret, and hands the connection over. A refused peer is
+// logged and disconnected; nothing it sent is read as Raft or as a command.
 func (m *mux) route(conn net.Conn) {
 	defer m.wg.Done()
 	var b [1]byte
-	_ = conn.SetReadDeadline(time.Now().Add(muxSniffTimeout))
+	_ = conn.SetDeadline(time.Now().Add(muxSniffTimeout))
 	if _, err := conn.Read(b[:]); err != nil {
 		conn.Close()
 		return
 	}
-	_ = conn.SetReadDeadline(time.Time{})
-	switch b[0] {
-	case muxRaft:
-		m.raft.deliver(conn)
-	case muxForward:
-		m.forward.deliver(conn)
-	default:
+	proto := b[0] &^ 0x20 // the plain byte of either spelling
+	if proto != muxRaft && proto != muxForward {
 		m.log.Warn("unknown protocol on raft port", "byte", b[0], "remote", conn.RemoteAddr())
 		conn.Close()
+		return
+	}
+	auth := b[0] == authenticated(proto)
+	switch {
+	case m.key == nil && auth:
+		m.log.Warn("refusing raft-port connection: the peer authenticates with a cluster secret, this broker has none",
+			"remote", conn.RemoteAddr(), "protocol", string(proto))
+		conn.Close()
+		return
+	case m.key != nil && !auth:
+		m.log.Warn("refusing raft-port connection: the peer did not authenticate (it has no --cluster-secret)",
+			"remote", conn.RemoteAddr(), "protocol", string(proto))
+		conn.Close()
+		return
+	case m.key != nil:
+		if err := serverHandshake(conn, m.key, proto); err != nil {
+			m.log.Warn("refusing raft-port connection: cluster-secret handshake failed",
+				"remote", conn.RemoteAddr(), "protocol", string(proto), "err", err)
+			conn.Close()
+			return
+		}
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if proto == muxRaft {
+		m.raft.deliver(conn)
+	} else {
+		m.forward.deliver(conn)
 	}
 }
 
@@ -128,23 +156,34 @@ func (l *subListener) Close() error {
 func (l *subListener) Addr() net.Addr { return l.addr }
 
 // raftStream is the raft.StreamLayer over the mux.
-type raftStream struct{ *subListener }
-
-// Dial implements raft.StreamLayer: it connects and sends the Raft byte.
-func (s raftStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return dialMux(string(address), muxRaft, timeout)
+type raftStream struct {
+	*subListener
+	key []byte // muxKey; nil: no authentication
 }
 
-func dialMux(addr string, proto byte, timeout time.Duration) (net.Conn, error) {
+// Dial implements raft.StreamLayer: it connects and sends the Raft byte
+// (and authenticates).
+func (s raftStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return dialMux(string(address), muxRaft, timeout, s.key)
+}
+
+// dialMux connects to a broker's Raft port for proto and, with a key, runs
+// the client side of the handshake, all within timeout.
+func dialMux(addr string, proto byte, timeout time.Duration, key []byte) (net.Conn, error) {
 	conn, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
 	}
-	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
-	if _, err := conn.Write([]byte{proto}); err != nil {
-		conn.Close()
-		return nil, err
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+	if key == nil {
+		_, err = conn.Write([]byte{proto})
+	} else {
+		err = clientHandshake(conn, key, proto)
 	}
-	_ = conn.SetWriteDeadline(time.Time{})
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("raft port %s: %w", addr, err)
+	}
+	_ = conn.SetDeadline(time.Time{})
 	return conn, nil
 }

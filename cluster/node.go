@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -64,6 +65,11 @@ type Node struct {
 	members   *membership
 	raftAddr  string
 
+	identMu sync.Mutex
+	ident   dirIdentity // guarded by identMu: the data directory's meta.properties
+	// conflictLogged: adoptClusterID reported a conflicting cluster id.
+	conflictLogged atomic.Bool
+
 	stop      chan struct{}   // closed by shutdown
 	ctx       context.Context // cancelled by shutdown; bounds the controller's work
 	cancel    context.CancelFunc
@@ -87,7 +93,7 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: c, log: log, fsm: newFSM(log), fwd: c.Forwarder, stop: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if n.fwd == nil {
-		n.fwd = tcpForwarder{dialTimeout: 2 * time.Second}
+		n.fwd = tcpForwarder{dialTimeout: 2 * time.Second, key: muxKey(c.ClusterSecret)}
 	}
 	return n, nil
 }
@@ -97,7 +103,9 @@ func New(cfg Config) (*Node, error) {
 // BootstrapExpect <= 1) with no Raft state bootstraps a one-voter cluster;
 // with BootstrapExpect N > 1 the lowest broker id among the first N brokers
 // that see each other bootstraps all N as voters. Start returns
-// ErrDuplicateBrokerID when a seed knows another live broker with this id.
+// ErrDuplicateBrokerID when a seed knows another live broker with this id,
+// and ErrIdentityMismatch when the data directory's meta.properties names
+// another broker id, or another cluster than its Raft state.
 // On error everything started is stopped again. Call it once.
 func (n *Node) Start() error {
 	n.mu.Lock()
@@ -116,6 +124,13 @@ func (n *Node) Start() error {
 
 func (n *Node) start() error {
 	cfg := &n.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("cluster: create data directory: %w", err)
+	}
+	ident, created, err := loadIdentity(cfg.DataDir, cfg.ID)
+	if err != nil {
+		return err
+	}
 	dir := filepath.Join(cfg.DataDir, "raft")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cluster: create raft directory: %w", err)
@@ -145,19 +160,31 @@ func (n *Node) start() error {
 		return err
 	}
 	n.raftAddr = advertise.String()
-	n.mux = newMux(ln, advertise, n.log)
+	key := muxKey(cfg.ClusterSecret)
+	n.mux = newMux(ln, advertise, key, n.log)
 	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  raftStream{n.mux.raft},
+		Stream:  raftStream{n.mux.raft, key},
 		MaxPool: 3,
 		Timeout: 2 * time.Second,
 		Logger:  hlog,
 	})
 
 	alone := cfg.BootstrapExpect == 1 || (cfg.BootstrapExpect == 0 && len(cfg.Join) == 0)
+	if !hasState && alone && ident.ClusterID == "" {
+		// A broker about to bootstrap its own cluster names it now, before
+		// it gossips, so that it never merges into the cluster of seeds it
+		// may have been given (see NotifyMerge); its controller writes this
+		// id as the InitCluster (see proposedClusterID).
+		ident.ClusterID = newTopicID().String()
+		if err := writeIdentity(cfg.DataDir, ident); err != nil {
+			return err
+		}
+	}
+	n.setIdentity(ident)
 	meta := memberMeta{
 		Version: memberMetaVersion, ID: cfg.ID, Kafka: cfg.AdvertisedKafkaAddr, Raft: n.raftAddr,
 		HTTP: cfg.HTTPAddr, Rack: cfg.Rack, Expect: cfg.BootstrapExpect, Boot: hasState || alone,
-		Inc: newTopicID().String(),
+		Inc: newTopicID().String(), Cluster: ident.ClusterID, Dir: ident.DirectoryID,
 	}
 	members, err := newMembership(cfg, meta, n.log.With("component", "gossip"))
 	if err != nil {
@@ -166,10 +193,13 @@ func (n *Node) start() error {
 	n.members = members
 	if len(cfg.Join) > 0 {
 		err := members.join(cfg.Join)
-		if errors.Is(err, ErrDuplicateBrokerID) {
+		switch {
+		case errors.Is(err, ErrDuplicateBrokerID):
 			return err
-		}
-		if err != nil {
+		case errors.Is(err, ErrIdentityMismatch):
+			// This broker has its own cluster; it runs it, apart.
+			n.log.Error("gossip seeds belong to another cluster; not joining them", "seeds", cfg.Join, "err", err)
+		case err != nil:
 			n.log.Warn("gossip join failed; retrying in the background", "seeds", cfg.Join, "err", err)
 		}
 	}
@@ -187,6 +217,15 @@ func (n *Node) start() error {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
 	n.raft = r
+	stored, err := storedClusterID(n.Image(), store)
+	if err != nil {
+		return err
+	}
+	if err := checkClusterID(cfg.DataDir, ident, stored); err != nil {
+		return err
+	}
+	n.log.Info("data directory identity", "directory_id", ident.DirectoryID, "cluster_id", ident.ClusterID,
+		"new_directory", created, "raft_cluster_id", stored)
 	if !hasState && alone {
 		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{
 			{Suffrage: raft.Voter, ID: rc.LocalID, Address: raft.ServerAddress(n.raftAddr)},
@@ -227,17 +266,26 @@ func advertisedAddr(bound net.Addr, advertised string) (net.Addr, error) {
 // addresses of the brokers in its image. So a broker restarted from its data
 // directory finds its peers even when it was started without --join (it
 // was the first broker), and a broker cut off from everyone rejoins.
+//
+// It also stores the cluster id in the data directory and the gossip
+// metadata once this broker learns it (see adoptClusterID). Seeds that
+// belong to another cluster are retried only every mismatchRetry, and the
+// refusal is logged when it first happens.
 func (n *Node) joinLoop() {
 	defer n.wg.Done()
 	tick := time.NewTicker(n.cfg.Timeouts.JoinRetry)
 	defer tick.Stop()
+	mismatchRetry := 10 * n.cfg.Timeouts.JoinRetry
+	var refused string // the last refusal logged
+	var next time.Time // no join attempt before
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-tick.C:
 		}
-		if len(n.members.members()) > 1 {
+		n.adoptClusterID()
+		if len(n.members.members()) > 1 || time.Now().Before(next) {
 			continue
 		}
 		seeds := n.seeds()
@@ -245,11 +293,18 @@ func (n *Node) joinLoop() {
 			continue
 		}
 		err := n.members.join(seeds)
-		if errors.Is(err, ErrDuplicateBrokerID) {
+		switch {
+		case errors.Is(err, ErrDuplicateBrokerID):
 			n.log.Error("broker id in use by another live broker; not joining", "err", err)
 			return
-		}
-		if err == nil {
+		case errors.Is(err, ErrIdentityMismatch):
+			if err.Error() != refused {
+				n.log.Error("gossip seeds belong to another cluster; not joining them", "seeds", seeds, "err", err)
+				refused = err.Error()
+			}
+			next = time.Now().Add(mismatchRetry)
+		case err == nil:
+			refused = ""
 			n.log.Info("joined the gossip cluster", "seeds", seeds)
 		}
 	}

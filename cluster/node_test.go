@@ -395,6 +395,7 @@ func TestConfigValidation(t *testing.T) {
 		"bad gossip port":       func(c *Config) { c.GossipAddr = "127.0.0.1:99999" },
 		"expect above voters":   func(c *Config) { c.BootstrapExpect = 5 },
 		"negative expect":       func(c *Config) { c.BootstrapExpect = -1 },
+		"short cluster secret":  func(c *Config) { c.ClusterSecret = "short" },
 		"lease above heartbeat": func(c *Config) { c.Timeouts = Timeouts{RaftHeartbeat: time.Second, RaftLeaderLease: 2 * time.Second} },
 	} {
 		c := good

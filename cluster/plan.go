@@ -125,11 +125,12 @@ func planMetadata(img *Image, members []Member, newClusterID func() string) []Co
 	for _, m := range members {
 		live[m.ID] = true
 		want := RegisterBroker{ID: m.ID, KafkaAddr: m.KafkaAddr, RaftAddr: m.RaftAddr,
-			GossipAddr: m.GossipAddr, HTTPAddr: m.HTTPAddr, Rack: m.Rack, Incarnation: m.Incarnation}
+			GossipAddr: m.GossipAddr, HTTPAddr: m.HTTPAddr, Rack: m.Rack, Incarnation: m.Incarnation,
+			DirectoryID: m.DirectoryID}
 		b, ok := img.brokers[m.ID]
 		if !ok || b.Fenced || b.KafkaAddr != want.KafkaAddr || b.RaftAddr != want.RaftAddr ||
 			b.GossipAddr != want.GossipAddr || b.HTTPAddr != want.HTTPAddr || b.Rack != want.Rack ||
-			b.Incarnation != want.Incarnation {
+			b.Incarnation != want.Incarnation || b.DirectoryID != want.DirectoryID {
 			cmds = append(cmds, NewCommand(want))
 		}
 	}

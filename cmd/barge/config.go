@@ -91,6 +91,19 @@ func stringField(name, usage string, ptr func(*settings) *string) field {
 	}
 }
 
+// secretField is a string that is never shown: --help and the debug log
+// of the resolved settings print "(set)" instead of its value.
+func secretField(name, usage string, ptr func(*settings) *string) field {
+	f := stringField(name, usage, ptr)
+	f.show = func(s *settings) string {
+		if *ptr(s) == "" {
+			return ""
+		}
+		return "(set)"
+	}
+	return f
+}
+
 // choiceField is a string that must be one of choices.
 func choiceField(name, usage string, choices []string, ptr func(*settings) *string) field {
 	f := stringField(name, usage, ptr)

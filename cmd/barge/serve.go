@@ -42,6 +42,8 @@ func serveFields() []field {
 			func(s *settings) *int { return &b(s).BootstrapExpect }),
 		intField("max-voters", "Raft voters; later brokers join as non-voters",
 			func(s *settings) *int { return &b(s).MaxVoters }),
+		secretField("cluster-secret", "shared secret of the cluster's brokers, at least 16 bytes: gossip is encrypted with a key derived from it and Raft-port connections must prove they know it; every broker needs the same; empty: no authentication",
+			func(s *settings) *string { return &b(s).ClusterSecret }),
 		boolField("auto-create-topics", "create a topic when a client asks for one that does not exist; --auto-create-topics=false turns it off (auto.create.topics.enable)",
 			func(s *settings) *bool { return &b(s).AutoCreateTopics }),
 		intField("default-partitions", "partitions of a topic created without a count (num.partitions)",
