@@ -67,6 +67,9 @@ func TestPrecedence(t *testing.T) {
 		{name: "auto-create-topics", file: "false", env: "true", flag: "false",
 			get:      func(c broker.Config) any { return c.AutoCreateTopics },
 			wantFile: false, wantEnv: true, wantFlag: false},
+		{name: "cluster-secret", file: "file-secret-0123456789", env: "env-secret-0123456789", flag: "flag-secret-0123456789",
+			get:      func(c broker.Config) any { return c.ClusterSecret },
+			wantFile: "file-secret-0123456789", wantEnv: "env-secret-0123456789", wantFlag: "flag-secret-0123456789"},
 		{name: "http", file: "127.0.0.1:1", env: "", flag: "127.0.0.1:3",
 			get:      func(c broker.Config) any { return c.HTTPAddr },
 			wantFile: "127.0.0.1:1", wantEnv: "", wantFlag: "127.0.0.1:3"},
@@ -238,6 +241,8 @@ func TestUsageErrors(t *testing.T) {
 			env:  map[string]string{"BARGE_LOG_RETENTION_MS": "1", "BARGE_LOG_RETENTION_HOURS": "1"},
 			want: []string{"BARGE_LOG_RETENTION_MS", "BARGE_LOG_RETENTION_HOURS"}},
 		{name: "invalid config", args: []string{"--default-partitions", "0"}, want: []string{"num.partitions 0"}},
+		{name: "short cluster secret", env: map[string]string{"BARGE_CLUSTER_SECRET": "hunter2"},
+			want: []string{"--cluster-secret has 7 bytes, want at least 16"}},
 		{name: "invalid log config", env: map[string]string{"BARGE_LOG_SEGMENT_BYTES": "1"}, want: []string{"segment.bytes 1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -297,5 +302,29 @@ func TestEditDistance(t *testing.T) {
 		if got := editDistance(tc.a, tc.b); got != tc.want {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
+	}
+}
+
+// TestClusterSecretIsNeverShown: the secret is in neither --help nor the
+// debug log of the resolved settings.
+func TestClusterSecretIsNeverShown(t *testing.T) {
+	const secret = "do-not-print-me-0123456789"
+	t.Setenv(envName("cluster-secret"), secret)
+	var got broker.Config
+	r := runBarge(t, capture(&got), "--log-level", "debug", "serve")
+	if r.code != cli.ExitOK || got.ClusterSecret != secret {
+		t.Fatalf("exit code %d, secret %q, stderr:\n%s", r.code, got.ClusterSecret, r.stderr)
+	}
+	help := runBarge(t, noServer(t), "serve", "--help")
+	for name, out := range map[string]string{"log": r.stderr + r.stdout, "help": help.stdout + help.stderr} {
+		if strings.Contains(out, secret) {
+			t.Errorf("%s shows the cluster secret:\n%s", name, out)
+		}
+	}
+	if !strings.Contains(r.stderr, "name=cluster-secret value=(set)") {
+		t.Errorf("debug log does not say the secret is set:\n%s", r.stderr)
+	}
+	if !strings.Contains(help.stdout, "BARGE_CLUSTER_SECRET") {
+		t.Errorf("help does not name BARGE_CLUSTER_SECRET:\n%s", help.stdout)
 	}
 }
