@@ -33,7 +33,7 @@
 // Any broker may Submit a command. Off the controller it is forwarded over a
 // small protocol of its own that shares the Raft TCP port: every connection
 // to that port starts with one byte, 'R' for the Raft transport or 'F' for
-// forwarding (mux.go), so no extra listener or address is needed and the
+// forwarding ('r' and 'f' with a cluster secret; mux.go), so no extra listener or address is needed and the
 // controller's forwarding address is simply the Raft leader's address. A
 // forwarding connection carries one request and one response, each a 4-byte
 // length and a JSON body (forward.go); errors travel as the text of their
@@ -52,4 +52,17 @@
 // first N that see each other bootstraps all N as voters, once the view has
 // been stable for Timeouts.BootstrapSettle and none of them belongs to a
 // formed cluster yet. Brokers that come later are added by the controller.
+//
+// # Identity and authentication
+//
+// <data>/meta.properties ties a data directory to a broker id, a random
+// directory id and a cluster id (identity.go), checked at every start. The
+// cluster id is gossiped too, and merges with brokers of another cluster are
+// refused, so two clusters never become one. A known broker with a new
+// directory id lost its data and Raft state; the controller takes it out of
+// every ISR and out of the Raft configuration, to add it back as a new
+// server (directory.go). With Config.ClusterSecret gossip is encrypted
+// (memberlist's keyring) and every Raft-port connection opens with the
+// authenticated protocol byte ('r' or 'f') and a mutual HMAC
+// challenge-response (auth.go) before the mux hands it on.
 package cluster
