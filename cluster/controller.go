@@ -136,7 +136,11 @@ func (n *Node) controllerLoop(changes <-chan struct{}) {
 func (n *Node) reconcile(deadSince map[raft.ServerID]time.Time) {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.Timeouts.Submit)
 	defer cancel()
-	members := n.members.members()
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return
+	}
+	members := n.ownClusterMembers(n.members.members(), cf.Configuration().Servers)
 	// Before a wiped broker is registered anew (which records its new
 	// directory id), take it out of the Raft configuration; see
 	// removeReplacedVoters.
@@ -153,6 +157,9 @@ func (n *Node) reconcile(deadSince map[raft.ServerID]time.Time) {
 		}
 		n.log.Info("controller applied", "command", cmd.String())
 	}
+	// Gossip the cluster id as soon as it is committed: until then peers
+	// cannot tell this cluster from another.
+	n.adoptClusterID()
 
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {

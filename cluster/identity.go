@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -229,10 +230,46 @@ func (n *Node) proposedClusterID() string {
 	return newTopicID().String()
 }
 
+// ownClusterMembers leaves out of members the brokers of other clusters,
+// for the controller. Gossip refuses them once both sides know their
+// cluster ids, but right after a cluster forms its brokers do not gossip
+// its id yet, and memberlist may then have let in a broker of another
+// cluster; the controller must still never register it or add it to Raft.
+// Foreign are: a broker that gossips another cluster id (before the image
+// has one, only this broker may have one: a lone broker chooses it before
+// it bootstraps), and a broker that belongs to a formed cluster
+// (Bootstrapped) without saying which, unless this cluster knows it
+// already (registered, or in the Raft configuration: brokers that
+// bootstrapped together, before they learned the id).
+func (n *Node) ownClusterMembers(members []Member, servers []raft.Server) []Member {
+	img := n.Image()
+	ours := img.ClusterID()
+	if ours == "" {
+		ours = n.identity().ClusterID
+	}
+	known := func(id int32) bool {
+		if _, ok := img.brokers[id]; ok {
+			return true
+		}
+		return slices.ContainsFunc(servers, func(s raft.Server) bool { return s.ID == raftID(id) })
+	}
+	return slices.DeleteFunc(members, func(m Member) bool {
+		foreign := m.ID != n.cfg.ID && ((m.ClusterID != "" && m.ClusterID != ours) ||
+			(m.ClusterID == "" && m.Bootstrapped && !known(m.ID)))
+		if foreign {
+			n.log.Debug("ignoring a member of another cluster", "member", m.ID, "member_cluster_id", m.ClusterID, "cluster_id", ours)
+		}
+		return foreign
+	})
+}
+
 // adoptClusterID stores the cluster id of the metadata image in
 // meta.properties and in the gossip metadata once the image has one and
-// the directory does not. The joinLoop goroutine calls it.
+// the directory does not. The joinLoop goroutine and the controller call
+// it; adoptMu serialises them.
 func (n *Node) adoptClusterID() {
+	n.adoptMu.Lock()
+	defer n.adoptMu.Unlock()
 	id := n.Image().ClusterID()
 	cur := n.identity()
 	switch {

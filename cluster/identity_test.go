@@ -52,19 +52,21 @@ func brokerIDs(img *Image) []int32 {
 }
 
 // TestSecondClusterStaysApart: a broker started with --bootstrap-expect 1
-// and the gossip seeds of a running three-broker cluster bootstraps a
-// cluster of its own; the two never merge: each keeps its controller, its
+// and the gossip seeds of a three-broker cluster that has just formed
+// bootstraps a cluster of its own; the two never merge: each keeps its controller, its
 // broker list and its Raft configuration, and neither gossips with the
 // other.
 func TestSecondClusterStaysApart(t *testing.T) {
 	t.Parallel()
 	a := threeBrokers(t)
-	idA := waitGossipClusterID(a, 10*time.Second)
-	ctrlA := a.waitController(10 * time.Second)
-
+	// At once: the brokers of A may not gossip their cluster id yet, and
+	// their controller must still not take broker 4 in.
 	b := newTestCluster(t)
 	lone := b.start(b.config(4, 1, []string{a.nodes[1].GossipAddr(), a.nodes[2].GossipAddr()}))
+	idA := waitGossipClusterID(a, 10*time.Second)
+	ctrlA := a.waitController(10 * time.Second)
 	b.waitController(10 * time.Second)
+	b.waitSameImage(10*time.Second, 1)
 	idB := waitGossipClusterID(b, 10*time.Second)
 	if idB == idA {
 		t.Fatalf("both clusters have id %s", idA)

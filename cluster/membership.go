@@ -359,8 +359,8 @@ func (m *membership) refuseMerge(err error) error {
 
 // NotifyAlive implements memberlist.AliveDelegate: nodes whose metadata is
 // not a Barge broker's, whose name does not match their broker id, or that
-// belong to another cluster are not peers. memberlist logs the reason and
-// ignores the node.
+// belong to another cluster (and are not known here yet) are not peers.
+// memberlist logs the reason and ignores the node.
 func (m *membership) NotifyAlive(n *memberlist.Node) error {
 	mem, err := decodeMeta(n)
 	if err != nil {
@@ -369,7 +369,15 @@ func (m *membership) NotifyAlive(n *memberlist.Node) error {
 	if n.Name != nodeName(mem.ID) {
 		return fmt.Errorf("node %q claims broker id %d", n.Name, mem.ID)
 	}
-	if ours := m.clusterID(); foreignCluster(ours, mem.ClusterID) {
+	m.mu.Lock()
+	ours := m.meta.Cluster
+	_, known := m.live[n.Name]
+	m.mu.Unlock()
+	// A node let in before either side knew its cluster id must still get
+	// its updates through, or it would stay here with an empty cluster id
+	// and look like one of ours; members() leaves it out once they show
+	// its cluster.
+	if !known && foreignCluster(ours, mem.ClusterID) {
 		return errorf(ErrIdentityMismatch, "broker %d belongs to cluster %s, this broker to %s", mem.ID, mem.ClusterID, ours)
 	}
 	return nil

@@ -69,6 +69,7 @@ type Node struct {
 	ident   dirIdentity // guarded by identMu: the data directory's meta.properties
 	// conflictLogged: adoptClusterID reported a conflicting cluster id.
 	conflictLogged atomic.Bool
+	adoptMu        sync.Mutex // held by adoptClusterID
 
 	stop      chan struct{}   // closed by shutdown
 	ctx       context.Context // cancelled by shutdown; bounds the controller's work
@@ -223,6 +224,17 @@ func (n *Node) start() error {
 	}
 	if err := checkClusterID(cfg.DataDir, ident, stored); err != nil {
 		return err
+	}
+	if ident.ClusterID == "" && stored != "" {
+		// A directory from before meta.properties, or a broker stopped
+		// before it stored the id: gossip it from the start, so that its
+		// peers know it as theirs at once (see ownClusterMembers).
+		ident.ClusterID = stored
+		if err := writeIdentity(cfg.DataDir, ident); err != nil {
+			return err
+		}
+		n.setIdentity(ident)
+		n.members.setClusterID(stored)
 	}
 	n.log.Info("data directory identity", "directory_id", ident.DirectoryID, "cluster_id", ident.ClusterID,
 		"new_directory", created, "raft_cluster_id", stored)
