@@ -154,7 +154,9 @@ func (b *Broker) Start() error {
 	}
 	b.repl.Start()
 	sub, img := b.node.Subscribe(1024)
-	b.replicas.reconcile(img)
+	if b.registeredHere(img) {
+		b.replicas.reconcile(img)
+	}
 	b.goBackground("metadata", func() { b.applyMetadata(sub, img) })
 	b.goBackground("retention", b.retentionLoop)
 
@@ -226,7 +228,7 @@ func (b *Broker) applyMetadata(sub *cluster.Subscription, start *cluster.Image) 
 			if want == 0 && b.node.AppliedIndex() >= replayTo {
 				want = max(b.node.Image().Index(), 1)
 			}
-			if _, registered := reconciled.Broker(b.cfg.ID); want > 0 && reconciled.Index() >= want && registered {
+			if _, registered := reconciled.Broker(b.cfg.ID); want > 0 && reconciled.Index() >= want && registered && b.registeredHere(reconciled) {
 				b.ready.Store(true)
 				b.logger.Info("broker ready", "metadata_index", reconciled.Index())
 			}
@@ -245,10 +247,24 @@ func (b *Broker) applyMetadata(sub *cluster.Subscription, start *cluster.Image) 
 		if err != nil {
 			continue // the readiness timeout
 		}
-		b.replicas.reconcile(change.Image)
 		b.metrics.observeChange(b.cfg.ID, change)
+		if !b.registeredHere(change.Image) {
+			continue
+		}
+		b.replicas.reconcile(change.Image)
 		reconciled = change.Image
 	}
+}
+
+// registeredHere reports whether img may drive this broker's replicas: it
+// does not register this broker id, or registers it with this broker's data
+// directory. A broker whose directory was wiped finds its old registration
+// in the metadata log it replays; acting on it would make it lead, with an
+// empty log, the partitions it led before, until the controller registers
+// it anew (which takes it out of every ISR first).
+func (b *Broker) registeredHere(img *cluster.Image) bool {
+	br, ok := img.Broker(b.cfg.ID)
+	return !ok || br.DirectoryID == "" || br.DirectoryID == b.node.DirectoryID()
 }
 
 // retentionLoop applies retention.ms and retention.bytes to every hosted log

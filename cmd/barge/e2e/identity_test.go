@@ -7,11 +7,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/barge-broker/barge/cmd/barge/e2e/harness"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // clusterView is the part of /v1/cluster these tests read.
@@ -132,4 +135,136 @@ func TestIdentityAndSecretProcesses(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr.String(), want) {
 		t.Fatalf("exit %d (%v), want 1 with %q in:\n%s", code, err, want, stderr.String())
 	}
+}
+
+// TestWipedLeaderRejoinsAsNewReplica, with real processes: the leader of a
+// replicated partition is killed and restarted at once, before the failure
+// detector fences it, on an empty data directory with its old id and
+// ports. It must not lead its partition with the empty log it has now: the
+// controller registers it with its new directory id, which moves the
+// leadership and takes it out of the ISR, and it comes back as a follower
+// that copies the log. Every record acknowledged before and after is read
+// back in order, the three replicas' segment files end up identical, and
+// the Raft quorum has its three voters, all reachable.
+func TestWipedLeaderRejoinsAsNewReplica(t *testing.T) {
+	const topic = "wiped"
+	brokers := harness.StartCluster(t, 3, harness.Options{ExtraArgs: replicationArgs})
+	ctx := harness.Context(t, 3*time.Minute)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(harness.Seeds(brokers...)...), kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(100), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	waitFullISR(ctx, t, adm, topic)
+	produce := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: []byte("v" + strconv.Itoa(i))}).FirstErr(); err != nil {
+				t.Fatalf("produce record %d: %v", i, err)
+			}
+		}
+	}
+	produce(0, 200)
+	leader := func() int32 {
+		md, err := adm.Metadata(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return md.Topics[topic].Partitions[0].Leader
+	}
+	victim := brokers[leader()]
+	oldDir := directoryOf(t, brokers, victim.ID)
+
+	victim.Kill()
+	if err := os.RemoveAll(victim.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(victim.DataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	victim.Restart()
+	if dir := directoryOf(t, brokers, victim.ID); dir == oldDir {
+		t.Fatalf("broker %d still registered with directory %s", victim.ID, dir)
+	}
+	produce(200, 400)
+	waitFullISR(ctx, t, adm, topic)
+	produce(400, 500)
+
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(harness.Seeds(brokers...)...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	next := 0
+	for next < 500 {
+		fs := consumer.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read %d of 500 records: %v", next, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if string(r.Key) != strconv.Itoa(next) || r.Offset != int64(next) {
+				t.Fatalf("record at offset %d has key %s, want offset %d key %d", r.Offset, r.Key, next, next)
+			}
+			next++
+		})
+	}
+	dir := topic + "-0"
+	brokers[0].WaitFor(30*time.Second, "identical segment files of "+dir, func() bool {
+		a := readSegments(t, filepath.Join(brokers[0].DataDir, dir))
+		return sameFiles(a, readSegments(t, filepath.Join(brokers[1].DataDir, dir))) &&
+			sameFiles(a, readSegments(t, filepath.Join(brokers[2].DataDir, dir)))
+	})
+	var quorum struct {
+		Voters []struct {
+			ID        int  `json:"id"`
+			Reachable bool `json:"reachable"`
+		} `json:"voters"`
+	}
+	victim.WaitFor(30*time.Second, "three reachable voters", func() bool {
+		if victim.GetJSON("/v1/cluster/quorum", &quorum) != nil || len(quorum.Voters) != 3 {
+			return false
+		}
+		for _, v := range quorum.Voters {
+			if !v.Reachable {
+				return false
+			}
+		}
+		return true
+	})
+	if !strings.Contains(victim.Log(), "broker ready") {
+		t.Fatalf("the wiped broker never got ready:\n%s", harness.Tail([]byte(victim.Log()), 40))
+	}
+}
+
+// directoryOf waits until every running broker agrees on broker id's
+// directory id and returns it.
+func directoryOf(t *testing.T, brokers []*harness.Broker, id int) string {
+	t.Helper()
+	var dir string
+	brokers[0].WaitFor(30*time.Second, fmt.Sprintf("one directory id of broker %d", id), func() bool {
+		dir = ""
+		for _, b := range brokers {
+			var v clusterView
+			if b.GetJSON("/v1/cluster", &v) != nil {
+				return false
+			}
+			for _, br := range v.Brokers {
+				if br.ID != id {
+					continue
+				}
+				if br.Fenced || br.DirectoryID == "" || (dir != "" && dir != br.DirectoryID) {
+					return false
+				}
+				dir = br.DirectoryID
+			}
+		}
+		return dir != ""
+	})
+	return dir
 }
