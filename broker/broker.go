@@ -82,6 +82,8 @@ func New(cfg Config) (*Broker, error) {
 		AlterPartition: b.alterPartition,
 		ReplicaLagMax:  cfg.ReplicaLagMax,
 		FetchMaxWait:   cfg.ReplicaFetchMaxWait,
+		NumFetchers:    cfg.NumReplicaFetchers,
+		BrokerEpoch:    b.brokerEpoch,
 		Logger:         b.logger,
 	})
 	if err != nil {
@@ -304,6 +306,21 @@ func (b *Broker) brokerAddr(id int32) (string, bool) {
 
 // brokerEligible reports whether broker id may join an ISR: registered and
 // not fenced in the metadata this broker has.
+// brokerEpoch is this broker's epoch as the cluster registered this very
+// process, which its follower fetches carry (KIP-903); -1 until the
+// registration of this process is applied, so fetches sent before it cannot
+// pass for the previous process's, nor a zombie of that one for this.
+func (b *Broker) brokerEpoch() int64 {
+	if b.node == nil {
+		return -1
+	}
+	br, ok := b.node.Image().Broker(b.cfg.ID)
+	if !ok || br.Incarnation != b.node.Incarnation() {
+		return -1
+	}
+	return br.Epoch
+}
+
 func (b *Broker) brokerEligible(id int32) bool {
 	if b.node == nil {
 		return false

@@ -238,7 +238,7 @@ func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition, minISR
 			return err
 		}
 		p = &partition{topic: t.Name, topicID: t.ID, index: meta.Index, log: log}
-		p.rep = rm.repl.NewReplica(t.Name, meta.Index, log, p.appended)
+		p.rep = rm.repl.NewReplica(t.Name, t.ID, meta.Index, log, p.appended)
 		rm.mu.Lock()
 		rm.parts[key] = p
 		rm.mu.Unlock()

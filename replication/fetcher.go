@@ -10,10 +10,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// fetchVersion is the Fetch version followers send: v12 carries
-// LastFetchedEpoch and answers with DivergingEpoch (§1.1, §1.6), and is the
-// newest Barge serves (v13+ name topics by id).
-const fetchVersion = 12
+// fetchVersion is the Fetch version followers send: v12+ carry
+// LastFetchedEpoch and answer with DivergingEpoch (§1.1, §1.6); v15 adds the
+// follower's broker epoch (KIP-903), without which the leader does not take
+// a fetch for a follower's. v13+ name topics by id.
+const fetchVersion = 15
 
 // fetcher pulls every partition this broker follows on one source broker,
 // all of them in one Fetch request per round. It is owned by the Manager;
@@ -208,16 +209,18 @@ func (f *fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, []sent, time.
 	})
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = fetchVersion
-	req.ReplicaID = f.m.cfg.BrokerID
+	req.ReplicaID = -1 // v15 moved it into ReplicaState
+	req.ReplicaState.ID = f.m.cfg.BrokerID
+	req.ReplicaState.Epoch = f.m.cfg.BrokerEpoch()
 	req.MaxWaitMillis = int32(f.m.cfg.FetchMaxWait / time.Millisecond)
 	req.MinBytes = 1
 	req.MaxBytes = f.m.cfg.FetchMaxBytes
 	req.SessionEpoch = -1 // sessionless full fetches (§1.5)
 	for _, p := range ready {
 		r := p.s.r
-		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != r.Topic {
+		if n := len(req.Topics); n == 0 || req.Topics[n-1].TopicID != r.TopicID {
 			t := kmsg.NewFetchRequestTopic()
-			t.Topic = r.Topic
+			t.Topic, t.TopicID = r.Topic, r.TopicID
 			req.Topics = append(req.Topics, t)
 		}
 		t := &req.Topics[len(req.Topics)-1]
@@ -237,19 +240,19 @@ func (f *fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, []sent, time.
 // apply hands each partition of the response to its replica.
 func (f *fetcher) apply(batch []sent, resp *kmsg.FetchResponse) {
 	type key struct {
-		topic     string
+		topicID   [16]byte
 		partition int32
 	}
 	got := map[key]*kmsg.FetchResponseTopicPartition{}
 	for ti := range resp.Topics {
 		t := &resp.Topics[ti]
 		for pi := range t.Partitions {
-			got[key{t.Topic, t.Partitions[pi].Partition}] = &t.Partitions[pi]
+			got[key{t.TopicID, t.Partitions[pi].Partition}] = &t.Partitions[pi]
 		}
 	}
 	now := time.Now()
 	for _, s := range batch {
-		rp := got[key{s.r.Topic, s.r.Partition}]
+		rp := got[key{s.r.TopicID, s.r.Partition}]
 		if rp == nil {
 			continue // a sessionless leader lists every partition; be lenient
 		}

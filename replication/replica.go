@@ -76,6 +76,7 @@ type alterProposal struct {
 // leader epoch are also published in atomics for lock-free readers.
 type Replica struct {
 	Topic     string
+	TopicID   [16]byte // how v13+ Fetch requests name the topic
 	Partition int32
 	self      int32
 	log       Log
