@@ -107,11 +107,20 @@ type fetch struct {
 func newFetch(b *Broker, r *kmsg.FetchRequest, version int16) *fetch {
 	f := &fetch{b: b, req: r, version: version, replicaID: r.ReplicaID}
 	img := b.metadataImage()
+	caughtUp := false
 	for _, t := range r.Topics {
 		name := t.Topic
 		if version >= 13 {
+			known, ok := img.TopicByID(cluster.TopicID(t.TopicID))
+			if !ok && !caughtUp {
+				// A follower can apply a topic's creation before its
+				// leader does (see leaderFor).
+				b.catchUpMetadata()
+				img, caughtUp = b.metadataImage(), true
+				known, ok = img.TopicByID(cluster.TopicID(t.TopicID))
+			}
 			name = ""
-			if known, ok := img.TopicByID(cluster.TopicID(t.TopicID)); ok {
+			if ok {
 				name = known.Name
 			}
 		}

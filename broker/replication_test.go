@@ -39,7 +39,7 @@ func startTestCluster(t testing.TB, n int, adjust func(*Config)) []*Broker {
 		cfg.FastFailureDetection = true
 		cfg.BootstrapExpect = n
 		cfg.Join = join
-		cfg.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})).With("test_broker", i)
+		cfg.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: testLogLevel})).With("test_broker", i)
 		if adjust != nil {
 			adjust(&cfg)
 		}
@@ -373,3 +373,48 @@ func TestReplicationBadInput(t *testing.T) {
 		t.Fatalf("isr after the bad input: %v", p.ISR)
 	}
 }
+
+// A follower whose fetch is parked at a leader learns of a new partition
+// there (a new topic, or leaderships moving in a failover): the parked
+// fetch does not name it, so without cutting it short the partition's
+// acks=all writes would wait out replica.fetch.wait.max.ms (here 5 s).
+func TestNewPartitionDoesNotWaitForParkedFollowerFetch(t *testing.T) {
+	const fetchWait = 5 * time.Second
+	brokers := startTestCluster(t, 3, func(c *Config) { c.ReplicaFetchMaxWait = fetchWait })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(clusterSeeds(brokers)...), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	// Fetchers from every follower to every leader, parked once idle.
+	if _, err := adm.CreateTopic(ctx, 3, 3, nil, "first"); err != nil {
+		t.Fatal(err)
+	}
+	for p := int32(0); p < 3; p++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "first", Partition: p, Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := 0; round < 3; round++ {
+		topic := fmt.Sprintf("later-%d", round)
+		if _, err := adm.CreateTopic(ctx, 3, 3, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("y")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		t.Logf("%s: first acks=all write acknowledged in %v", topic, took.Round(time.Millisecond))
+		if took >= fetchWait/2 {
+			t.Fatalf("%s: the first acks=all write took %v: it waited for a parked follower fetch (replica.fetch.wait.max.ms %v)", topic, took, fetchWait)
+		}
+	}
+}
+
+// testLogLevel is what the in-process cluster tests log; slog.LevelDebug
+// shows the fetchers' and replicas' decisions.
+var testLogLevel = slog.LevelWarn

@@ -3,10 +3,12 @@ package replication
 import (
 	"context"
 	"log/slog"
+	"net"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -26,6 +28,10 @@ type fetcher struct {
 
 	mu    sync.Mutex
 	parts map[*Replica]*fetchPartition // guarded by mu
+	// inFlight is the connection of the fetch waiting at the leader now
+	// (nil when none), and interrupted whether add cut that wait short.
+	inFlight    net.Conn // guarded by mu
+	interrupted bool     // guarded by mu
 
 	wake   chan struct{} // cap 1: partitions were added
 	cancel context.CancelFunc
@@ -52,9 +58,18 @@ func newFetcher(m *Manager, source int32) *fetcher {
 	return f
 }
 
+// add starts fetching r at epoch. A fetch parked at the leader does not
+// name r and could sit there for replica.fetch.wait.max.ms while r's
+// acks=all writes wait for this follower (a new topic, or partitions moving
+// to this leader in a failover), so add cuts that wait short: the
+// connection is dropped and the next request, naming r, goes out at once.
 func (f *fetcher) add(r *Replica, epoch int32) {
 	f.mu.Lock()
 	f.parts[r] = &fetchPartition{epoch: epoch}
+	if f.inFlight != nil && !f.interrupted {
+		f.interrupted = true
+		f.inFlight.SetDeadline(time.Now())
+	}
 	f.mu.Unlock()
 	select {
 	case f.wake <- struct{}{}:
@@ -147,15 +162,28 @@ func (f *fetcher) run(ctx context.Context) {
 		}
 		resp := kmsg.NewPtrFetchResponse()
 		deadline := time.Now().Add(f.m.cfg.FetchMaxWait + 10*time.Second)
-		if err := conn.roundTrip(req, resp, deadline); err != nil {
-			if ctx.Err() == nil {
+		f.mu.Lock()
+		f.inFlight, f.interrupted = conn.conn, false
+		f.mu.Unlock()
+		err := conn.roundTrip(req, resp, deadline)
+		f.mu.Lock()
+		interrupted := f.interrupted
+		f.inFlight, f.interrupted = nil, false
+		f.mu.Unlock()
+		if err != nil {
+			switch {
+			case interrupted:
+				f.logger.Debug("follower fetch cut short: partitions were added", "err", err)
+			case ctx.Err() == nil:
 				f.logger.Info("follower fetch failed", "err", err)
 			}
 			connMu.Lock()
 			conn.Close()
 			conn = nil
 			connMu.Unlock()
-			backoff = nextBackoff(backoff)
+			if !interrupted {
+				backoff = nextBackoff(backoff)
+			}
 			continue
 		}
 		backoff = 0
@@ -212,7 +240,14 @@ func (f *fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, []sent, time.
 	req.ReplicaID = -1 // v15 moved it into ReplicaState
 	req.ReplicaState.ID = f.m.cfg.BrokerID
 	req.ReplicaState.Epoch = f.m.cfg.BrokerEpoch()
-	req.MaxWaitMillis = int32(f.m.cfg.FetchMaxWait / time.Millisecond)
+	// A partition backing off is not in this request; the leader must not
+	// hold the request past the end of that back-off, or the partition
+	// waits out the whole replica.fetch.wait.max.ms as well.
+	wait := f.m.cfg.FetchMaxWait
+	if !next.IsZero() {
+		wait = min(wait, max(time.Until(next), time.Millisecond))
+	}
+	req.MaxWaitMillis = int32(wait / time.Millisecond)
 	req.MinBytes = 1
 	req.MaxBytes = f.m.cfg.FetchMaxBytes
 	req.SessionEpoch = -1 // sessionless full fetches (§1.5)
@@ -270,6 +305,8 @@ func (f *fetcher) apply(batch []sent, resp *kmsg.FetchResponse) {
 		}
 		f.m.metrics.fetched(f.source, n)
 		if backoff > 0 {
+			f.logger.Debug("follower fetch backs off", "topic", s.r.Topic, "partition", s.r.Partition, "offset", s.offset,
+				"error", kerr.ErrorForCode(fp.ErrorCode), "backoff", backoff)
 			f.mu.Lock()
 			if p := f.parts[s.r]; p != nil && p.epoch == s.epoch {
 				p.delayUntil = now.Add(backoff)
