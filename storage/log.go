@@ -36,6 +36,7 @@ type Log struct {
 	epochs    *epochCache     // locks itself
 	producers *producerStates // guarded by mu
 
+	startMu           sync.Mutex // serializes DeleteRecordsBefore, which fsyncs outside mu
 	mu                sync.Mutex // the writer lock: every change to the log
 	cfg               Config     // guarded by mu
 	recoveryPoint     int64      // guarded by mu
