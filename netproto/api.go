@@ -57,7 +57,7 @@ type ConnInfo struct {
 // Response is what a Handler answers with: exactly one of Msg, Fetch or
 // None, optionally with Close; or Close alone. Anything else (nothing set,
 // two kinds set, a Msg of another key than the request, a Fetch answering
-// anything but a Fetch v4..v12) is a broker bug: netproto logs it at Error
+// anything but a Fetch v4..v15) is a broker bug: netproto logs it at Error
 // and closes the connection.
 type Response struct {
 	// Msg is encoded by netproto at the request's version.

@@ -46,7 +46,7 @@ func (f handlerFunc) ServeKafka(ctx context.Context, req *Request, respond func(
 }
 
 // testVersions advertises every key kmsg knows at 0..its max, except
-// ApiVersions 0..3 and Fetch 4..12 as Barge does. A table lookup, as the
+// ApiVersions 0..3 and Fetch 4..15 as Barge serves it. A table lookup, as the
 // broker's will be.
 func testVersions(key int16) (VersionRange, bool) {
 	if key < 0 || int(key) >= len(testVersionTable) {
