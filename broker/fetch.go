@@ -48,14 +48,14 @@ func handleFetch(b *Broker, ctx context.Context, req *netproto.Request, respond 
 	// reading requests; netproto keeps the responses in order.
 	wake := make(chan struct{}, 1)
 	parts := f.partitions()
-	for _, p := range parts {
-		p.addWaiter(wake)
+	for _, pp := range parts {
+		pp.p.addWaiter(wake, pp.offset, f.replicaID >= 0)
 	}
 	wait := min(time.Duration(r.MaxWaitMillis)*time.Millisecond, maxFetchWait)
 	go func() {
 		defer func() {
-			for _, p := range parts {
-				p.removeWaiter(wake)
+			for _, pp := range parts {
+				pp.p.removeWaiter(wake)
 			}
 		}()
 		defer b.survive("parked fetch", func() { respond(netproto.Response{Close: true}) })
@@ -69,9 +69,11 @@ func handleFetch(b *Broker, ctx context.Context, req *netproto.Request, respond 
 				}
 				resp := f.read()
 				if resp.bytes >= int64(r.MinBytes) || resp.hasError || resp.diverged {
+					b.metrics.fetchWakeAnswered.Inc()
 					respond(netproto.Response{Fetch: resp.resp})
 					return
 				}
+				b.metrics.fetchWakeFutile.Inc()
 				resp.release()
 			case <-timer.C:
 				respond(netproto.Response{Fetch: f.read().resp})
@@ -175,13 +177,20 @@ func (r *fetchResult) release() {
 	r.reads = nil
 }
 
+// parkedOn is a hosted partition a parked fetch waits on, and the offset it
+// fetches there.
+type parkedOn struct {
+	p      *partition
+	offset int64
+}
+
 // partitions returns the hosted partitions the request names.
-func (f *fetch) partitions() []*partition {
-	var out []*partition
+func (f *fetch) partitions() []parkedOn {
+	var out []parkedOn
 	for ti, t := range f.req.Topics {
-		for _, p := range t.Partitions {
-			if part := f.b.replicas.get(f.names[ti], p.Partition); part != nil {
-				out = append(out, part)
+		for _, rp := range t.Partitions {
+			if part := f.b.replicas.get(f.names[ti], rp.Partition); part != nil {
+				out = append(out, parkedOn{part, rp.FetchOffset})
 			}
 		}
 	}

@@ -35,7 +35,7 @@ type partition struct {
 	compacted atomic.Bool // cleanup.policy includes compact: every record needs a key
 
 	mu      sync.Mutex
-	waiters map[chan struct{}]struct{} // guarded by mu: fetches parked for new data
+	waiters map[chan struct{}]fetchWaiter // guarded by mu: fetches parked for new data
 }
 
 // highWatermark is the offset below which records are committed: the
@@ -50,14 +50,25 @@ func (p *partition) leads() bool { return p.rep.IsLeader() }
 // leaderEpoch is the partition's leader epoch as this broker applied it.
 func (p *partition) leaderEpoch() int32 { return p.rep.LeaderEpoch() }
 
-// addWaiter registers ch to be signalled (non-blocking, cap 1) when records
-// are appended; removeWaiter undoes it.
-func (p *partition) addWaiter(ch chan struct{}) {
+// fetchWaiter is a fetch parked on a partition: it is woken only once the
+// partition has records for it past offset (up to the log end for a
+// follower, the high watermark for a consumer), so an append does not wake
+// consumers that cannot read it yet (acks=all: the HW moves later) and one
+// partition's traffic does not make every parked fetch re-read.
+type fetchWaiter struct {
+	offset   int64
+	follower bool
+}
+
+// addWaiter registers ch to be signalled (non-blocking, cap 1) when the
+// partition has records at or past offset that the fetch may read, or
+// stops being led here; removeWaiter undoes it.
+func (p *partition) addWaiter(ch chan struct{}, offset int64, follower bool) {
 	p.mu.Lock()
 	if p.waiters == nil {
-		p.waiters = map[chan struct{}]struct{}{}
+		p.waiters = map[chan struct{}]fetchWaiter{}
 	}
-	p.waiters[ch] = struct{}{}
+	p.waiters[ch] = fetchWaiter{offset: offset, follower: follower}
 	p.mu.Unlock()
 }
 
@@ -67,16 +78,40 @@ func (p *partition) removeWaiter(ch chan struct{}) {
 	p.mu.Unlock()
 }
 
-// appended wakes the fetches waiting on this partition.
+// appended wakes the parked fetches that can now read something: called
+// after every append and high-watermark advance, and when the replica stops
+// leading (then every one wakes, to answer NOT_LEADER_OR_FOLLOWER).
 func (p *partition) appended() {
+	leo, hw, leads := p.log.LogEndOffset(), p.highWatermark(), p.leads()
 	p.mu.Lock()
-	for ch := range p.waiters {
-		select {
-		case ch <- struct{}{}:
-		default:
+	for ch, w := range p.waiters {
+		end := hw
+		if w.follower {
+			end = leo
 		}
+		if leads && w.offset >= end {
+			continue
+		}
+		signal(ch)
 	}
 	p.mu.Unlock()
+}
+
+// wakeAll wakes every parked fetch, whatever it waits for: the log start
+// moved (followers carry it at once) or the partition is gone.
+func (p *partition) wakeAll() {
+	p.mu.Lock()
+	for ch := range p.waiters {
+		signal(ch)
+	}
+	p.mu.Unlock()
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 // replicaManager owns the partitions hosted on this broker and keeps them in
@@ -305,7 +340,7 @@ func (rm *replicaManager) drop(p *partition, deleteData bool) {
 	if rm.roleChanged != nil && wasLeader {
 		rm.roleChanged(p, false)
 	}
-	p.appended() // wake parked fetches: they will find the partition gone
+	p.wakeAll() // wake parked fetches: they will find the partition gone
 	var err error
 	if deleteData {
 		err = p.log.Delete()
