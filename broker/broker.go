@@ -38,6 +38,7 @@ type Broker struct {
 	pids     *producerIDs
 	metrics  *metrics
 	groups   *group.Coordinator
+	disk     *diskGuard
 	// metaSync shares one metadata read barrier among the handlers that
 	// find a partition unknown at the same moment (see leaderFor).
 	metaSync singleflight.Group
@@ -72,6 +73,7 @@ func New(cfg Config) (*Broker, error) {
 		ctx:    ctx,
 		cancel: cancel,
 		done:   make(chan struct{}),
+		disk:   newDiskGuard(cfg.DataDir, cfg.MinFreeBytes),
 	}
 	b.metrics = newMetrics(b)
 	repl, err := replication.NewManager(replication.Config{
@@ -84,6 +86,7 @@ func New(cfg Config) (*Broker, error) {
 		FetchMaxWait:   cfg.ReplicaFetchMaxWait,
 		NumFetchers:    cfg.NumReplicaFetchers,
 		BrokerEpoch:    b.brokerEpoch,
+		FetchesHeld:    func() bool { return b.disk.full() },
 		Logger:         b.logger,
 	})
 	if err != nil {
@@ -153,6 +156,10 @@ func (b *Broker) Start() error {
 		b.kafkaLn.Close()
 		return fmt.Errorf("broker: start cluster node: %w", err)
 	}
+	if _, err := b.disk.check(); err != nil {
+		b.logger.Warn("cannot read the data disk's free space", "err", err)
+	}
+	b.goBackground("disk space", b.diskLoop)
 	b.repl.Start()
 	sub, img := b.node.Subscribe(1024)
 	b.replicas.reconcile(img)

@@ -31,7 +31,7 @@ const peerStatusTimeout = time.Second
 // registered broker is up (unfenced and alive in gossip), a controller
 // exists, every partition has a leader and none is under-replicated, and
 // the answering broker has loaded the metadata (otherwise its view is not
-// worth trusting yet).
+// worth trusting yet) and is not refusing writes for lack of disk space.
 type ClusterHealth struct {
 	IsHealthy bool `json:"is_healthy"`
 	// Reasons says why the cluster is unhealthy, one entry per failed
@@ -69,6 +69,9 @@ type healthInput struct {
 	topics        []cluster.Topic
 	alive         map[int32]bool // gossip's live members; nil when unknown
 	metadataIndex uint64
+	// diskFull, when set, is why the answering broker holds writes (its
+	// data disk is below the free-space reserve).
+	diskFull string
 }
 
 // judgeHealth computes the verdict. Lists are sorted and capped at
@@ -111,6 +114,9 @@ func judgeHealth(in healthInput) ClusterHealth {
 	if !in.ready {
 		h.Reasons = append(h.Reasons, fmt.Sprintf("broker %d has not loaded the metadata yet", in.self))
 	}
+	if in.diskFull != "" {
+		h.Reasons = append(h.Reasons, fmt.Sprintf("broker %d refuses produces: %s", in.self, in.diskFull))
+	}
 	if in.controller == cluster.NoLeader {
 		h.Reasons = append(h.Reasons, "no controller")
 	}
@@ -149,6 +155,9 @@ func (b *Broker) serveHealth(w http.ResponseWriter, _ *http.Request) {
 		brokers:       img.Brokers(),
 		topics:        img.Topics(),
 		metadataIndex: img.Index(),
+	}
+	if b.disk.full() {
+		in.diskFull = b.disk.why()
 	}
 	if id, ok := b.node.Controller(); ok {
 		in.controller = id

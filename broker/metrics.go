@@ -112,6 +112,24 @@ func newMetrics(b *Broker) *metrics {
 		func() uint64 { return b.server.Stats().AcceptStalls })
 	counterFunc("barge_request_bytes_stalls_total", "Times a connection waited for room in --queued-max-request-bytes before reading a request.",
 		func() uint64 { return b.server.Stats().RequestBytesStalls })
+	for _, g := range []struct {
+		name, help string
+		value      func() float64
+	}{
+		{"barge_storage_free_bytes", "Free bytes on the data disk at its last read (every second).",
+			func() float64 { return float64(b.disk.free.Load()) }},
+		{"barge_storage_min_free_bytes", "The free-space reserve (--storage-min-free-bytes); below it produces are refused.",
+			func() float64 { return float64(b.disk.reserve.Load()) }},
+		{"barge_storage_writes_held", "1 while produces are refused and follower fetches paused because the data disk is below its reserve.",
+			func() float64 {
+				if b.disk.full() {
+					return 1
+				}
+				return 0
+			}},
+	} {
+		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: g.name, Help: g.help}, g.value))
+	}
 	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "barge_queued_request_bytes", Help: "Bytes of requests read and not yet answered, held against --queued-max-request-bytes.",
 	}, func() float64 {

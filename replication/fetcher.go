@@ -125,6 +125,12 @@ func (f *fetcher) run(ctx context.Context) {
 			case <-t.C:
 			}
 		}
+		if f.m.cfg.FetchesHeld() {
+			// The disk is below its reserve: appending would eat the room
+			// the metadata log and the operator's deletions need.
+			backoff = fetchHeldRecheck
+			continue
+		}
 		req, batch, nextWake := f.buildRequest(time.Now())
 		if len(batch) == 0 {
 			var timer <-chan time.Time
@@ -190,6 +196,9 @@ func (f *fetcher) run(ctx context.Context) {
 		f.apply(batch, resp)
 	}
 }
+
+// fetchHeldRecheck is how often a fetcher held by a full disk looks again.
+const fetchHeldRecheck = 250 * time.Millisecond
 
 func nextBackoff(d time.Duration) time.Duration {
 	if d == 0 {

@@ -57,6 +57,9 @@ type Config struct {
 	// current registration, -1 before it registered), which follower
 	// fetches carry so the leader knows them for this broker (KIP-903).
 	BrokerEpoch func() int64
+	// FetchesHeld, when set, reports that followers must not fetch now
+	// (the data disk is below its free-space reserve); fetchers wait.
+	FetchesHeld func() bool
 	Logger      *slog.Logger
 }
 
@@ -84,6 +87,9 @@ func (c *Config) withDefaults() error {
 	}
 	if c.NumFetchers <= 0 {
 		c.NumFetchers = 1
+	}
+	if c.FetchesHeld == nil {
+		c.FetchesHeld = func() bool { return false }
 	}
 	if c.BrokerEpoch == nil {
 		c.BrokerEpoch = func() int64 { return -1 }
