@@ -157,7 +157,7 @@ func (n *Node) start() error {
 	meta := memberMeta{
 		Version: memberMetaVersion, ID: cfg.ID, Kafka: cfg.AdvertisedKafkaAddr, Raft: n.raftAddr,
 		HTTP: cfg.HTTPAddr, Rack: cfg.Rack, Expect: cfg.BootstrapExpect, Boot: hasState || alone,
-		Inc: newTopicID().String(),
+		Inc: newTopicID().String(), Unclean: cfg.UncleanShutdown,
 	}
 	members, err := newMembership(cfg, meta, n.log.With("component", "gossip"))
 	if err != nil {
