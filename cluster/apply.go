@@ -402,20 +402,15 @@ func (img *Image) alterConfigs(p AlterConfigs, ch *Change) error {
 	t.Configs = configs
 	img.topics[p.Topic] = &t
 	ch.addTopic(p.Topic)
-	for _, part := range t.Partitions {
-		np, changed := part, false
-		// A lower min.insync.replicas lets the high watermark move with
-		// the ISR as it is, past what the ELR members hold.
-		if len(part.ELR) > 0 && len(part.ISR) >= effectiveMinISR(&t, part) {
-			np.ELR, changed = nil, true
-		}
-		if np.Leader == NoLeader && t.uncleanAllowed() {
-			if elected, ok := img.elect(&t, np, true); ok {
-				np, changed = elected, true
+	img.clearStaleELRs(p.Topic, ch)
+	if t.uncleanAllowed() {
+		for _, part := range img.topics[p.Topic].Partitions {
+			if part.Leader != NoLeader {
+				continue
 			}
-		}
-		if changed {
-			img.setPartitionChanged(&t, np, ch)
+			if np, ok := img.elect(&t, part, true); ok {
+				img.setPartitionChanged(&t, np, ch)
+			}
 		}
 	}
 	return nil
@@ -522,7 +517,24 @@ func (img *Image) reassign(p ReassignPartition, ch *Change) error {
 		}
 	}
 	img.setPartitionChanged(t, np, ch)
+	// Partition 0's replica count is the topic's replication factor, which
+	// sets the default min.insync.replicas of every partition.
+	img.clearStaleELRs(t.Name, ch)
 	return nil
+}
+
+// clearStaleELRs empties the ELR of each partition of a topic whose ISR has
+// (now) min.insync.replicas members: after a config change or a
+// reassignment lowered the minimum, the high watermark moves with the ISR
+// as it is, past what the ELR members hold.
+func (img *Image) clearStaleELRs(topic string, ch *Change) {
+	t := img.topics[topic]
+	for _, part := range t.Partitions {
+		if len(part.ELR) > 0 && len(part.ISR) >= effectiveMinISR(t, part) {
+			part.ELR = nil
+			img.setPartitionChanged(img.topics[topic], part, ch)
+		}
+	}
 }
 
 // elect picks a leader for a partition that has none (or whose leader is
