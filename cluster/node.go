@@ -275,6 +275,18 @@ func (n *Node) ID() int32 { return n.cfg.ID }
 // forwarding server at (valid after Start).
 func (n *Node) RaftAddr() string { return n.raftAddr }
 
+// Incarnation is this process's incarnation, as gossiped and registered
+// (Broker.Incarnation once the controller registered it); "" before New
+// created the membership.
+func (n *Node) Incarnation() string {
+	if n.members == nil {
+		return ""
+	}
+	n.members.mu.Lock()
+	defer n.members.mu.Unlock()
+	return n.members.meta.Inc
+}
+
 // GossipAddr returns the gossip address other brokers join (valid after
 // Start).
 func (n *Node) GossipAddr() string {

@@ -128,6 +128,11 @@ func TestUncleanRestartOfSoleCandidate(t *testing.T) {
 		if p.Leader != NoLeader || !slices.Equal(p.ISR, []int32{1}) || len(p.ELR) != 0 {
 			t.Fatalf("2 unclean, 3 out of sync, 1 fenced: %+v, want offline with isr [1] and no elr", p)
 		}
+		tp, _ := b.img.Topic("t")
+		want := "partition t-0 offline: no eligible replica (isr [1] down; broker 2 restarted uncleanly and has not caught up; broker 3 not in sync; unclean.leader.election.enable=false)"
+		if got := OfflineReason(tp, p, b.img.brokers); got != want {
+			t.Fatalf("offline reason:\n got %s\nwant %s", got, want)
+		}
 		b.must(uncleanRegister(1))
 		if p := b.part("t", 0); p.Leader != 1 || !slices.Equal(p.ISR, []int32{1}) {
 			t.Fatalf("sole candidate 1 restarted uncleanly: %+v, want leader 1", p)
