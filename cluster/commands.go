@@ -98,10 +98,11 @@ type RegisterBroker struct {
 }
 
 // FenceBroker fences a broker that gossip declared dead or that left: it is
-// removed from every ISR (but never empties one), and each partition it led
-// elects the first live ISR replica (in replica order) with a bumped leader
-// epoch, or goes offline (leader -1) when none is live and the topic does
-// not allow unclean election.
+// removed from every ISR (but never empties one; into the ELR when the ISR
+// falls below min.insync.replicas), and each partition it led elects the
+// first live ISR replica (in replica order), else the first live ELR
+// replica, with a bumped leader epoch, or goes offline (leader -1) when none
+// is live and the topic does not allow unclean election.
 type FenceBroker struct {
 	ID int32 `json:"id"`
 }
@@ -165,11 +166,11 @@ const (
 	// ElectPreferred makes the first replica the leader if it is live and
 	// in the ISR (Kafka's PREFERRED, 0).
 	ElectPreferred ElectionType = 0
-	// ElectUnclean picks the first live ISR replica, or failing that the
-	// first live replica, whose ISR then holds it alone (Kafka's UNCLEAN, 1).
+	// ElectUnclean picks as ElectClean does, or failing that the first
+	// live replica, whose ISR then holds it alone (Kafka's UNCLEAN, 1).
 	ElectUnclean ElectionType = 1
-	// ElectClean picks the first live ISR replica; the controller uses it
-	// for offline partitions.
+	// ElectClean picks the first live ISR replica, else the first live ELR
+	// replica (KIP-966); the controller uses it for offline partitions.
 	ElectClean ElectionType = 2
 )
 
