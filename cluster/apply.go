@@ -51,7 +51,11 @@ func (img *Image) apply(index uint64, cmd Command) (*Image, *Change, error) {
 	if !ch.changed {
 		return img, nil, nil
 	}
-	if err := next.checkChanged(ch); err != nil {
+	err = next.checkChanged(ch)
+	if err == nil {
+		err = checkTransitions(img, next, ch, cmd)
+	}
+	if err != nil {
 		// A command that passed validation yet breaks an invariant is a bug
 		// in this file; every broker computes the same, so refusing it keeps
 		// the brokers identical.
@@ -59,6 +63,25 @@ func (img *Image) apply(index uint64, cmd Command) (*Image, *Change, error) {
 		return img, nil, errorf(ErrInvalidCommand, "%s would break an invariant: %v", cmd.Type(), err)
 	}
 	return next, ch, nil
+}
+
+// checkTransitions checks each changed partition's step (see
+// checkLeaderTransition). An unclean election is allowed by the topic's
+// config after the change or by an ElectUnclean command.
+func checkTransitions(prev, next *Image, ch *Change, cmd Command) error {
+	el, isElect := cmd.Payload.(ElectLeader)
+	for _, ref := range ch.Partitions {
+		pt, ok1 := prev.topics[ref.Topic]
+		nt, ok2 := next.topics[ref.Topic]
+		if !ok1 || !ok2 || pt.ID != ref.TopicID || nt.ID != ref.TopicID || int(ref.Partition) >= len(pt.Partitions) {
+			continue // created or deleted
+		}
+		unclean := nt.uncleanAllowed() || (isElect && el.Election == ElectUnclean)
+		if err := checkLeaderTransition(pt.Partitions[ref.Partition], nt.Partitions[ref.Partition], unclean); err != nil {
+			return fmt.Errorf("%s-%d: %w", ref.Topic, ref.Partition, err)
+		}
+	}
+	return nil
 }
 
 // checkChanged checks the invariants of the topics a change touched (of the

@@ -361,18 +361,8 @@ func checkPartition(img *Image, p Partition) error {
 			return fmt.Errorf("isr %v not a subset of replicas %v", p.ISR, p.Replicas)
 		}
 	}
-	// KIP-966: ELR ⊆ replicas, ELR ∩ ISR = ∅, and some replica is always
-	// known to hold every committed record (ISR ∪ ELR is never empty).
-	if hasDuplicates(p.ELR) {
-		return fmt.Errorf("elr %v has duplicates", p.ELR)
-	}
-	for _, r := range p.ELR {
-		if !slices.Contains(p.Replicas, r) || slices.Contains(p.ISR, r) {
-			return fmt.Errorf("elr %v not a subset of replicas %v disjoint from isr %v", p.ELR, p.Replicas, p.ISR)
-		}
-	}
-	if len(p.ISR) == 0 && len(p.ELR) == 0 {
-		return fmt.Errorf("isr and elr both empty")
+	if err := checkELR(p); err != nil {
+		return err
 	}
 	if p.Leader != NoLeader {
 		if !slices.Contains(p.ISR, p.Leader) {
