@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -111,10 +112,15 @@ func (b *Broker) Start() error {
 	if err != nil {
 		return err
 	}
-	if clean {
+	_, statErr := os.Stat(filepath.Join(b.cfg.DataDir, "raft"))
+	switch {
+	case clean:
 		b.logger.Info("previous shutdown was clean")
-	} else {
-		// A first start lands here too; a broker in no ISR loses nothing.
+	case errors.Is(statErr, os.ErrNotExist):
+		// A first start registers as unclean too, harmlessly: a new broker
+		// is in no ISR yet.
+		b.logger.Info("first start in this data directory")
+	default:
 		b.logger.Warn("no clean-shutdown marker: registering as restarted uncleanly; the controller takes this broker out of every ISR until it has caught up")
 	}
 	b.replicas.cleanStart = clean
