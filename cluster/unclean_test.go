@@ -152,3 +152,30 @@ func TestUncleanShutdownNeedsVersion2(t *testing.T) {
 		t.Fatalf("version 1 register_broker: %v", err)
 	}
 }
+
+// The other order of the same crash: the controller fences 1 while the
+// dead process of 2 still looks live, so 2 leads for a moment; its unclean
+// registration then empties the ISR, and 1, the only eligible replica left,
+// leads once it is back, unclean restart and all.
+func TestUncleanRestartAfterZombieLeader(t *testing.T) {
+	b := newBuilder(t, 1, 2, 3)
+	b.must(CreateTopic{Name: "t", Assignment: [][]int32{{1, 2, 3}}})
+	b.must(FenceBroker{ID: 3})
+	b.must(FenceBroker{ID: 1})
+	if p := b.part("t", 0); p.Leader != 2 || !slices.Equal(p.ISR, []int32{2}) || !slices.Equal(p.ELR, []int32{1}) {
+		t.Fatalf("after fencing 3 and 1: %+v, want leader 2, isr [2], elr [1]", p)
+	}
+	b.must(uncleanRegister(2))
+	p := b.part("t", 0)
+	if p.Leader != NoLeader || len(p.ISR) != 0 || !slices.Equal(p.ELR, []int32{1}) {
+		t.Fatalf("2 restarted uncleanly: %+v, want offline, isr [], elr [1]", p)
+	}
+	b.must(registerCmd(3, ""))
+	if p := b.part("t", 0); p.Leader != NoLeader {
+		t.Fatalf("3 (out of sync) returned: %+v, want offline", p)
+	}
+	b.must(uncleanRegister(1))
+	if p := b.part("t", 0); p.Leader != 1 || !slices.Equal(p.ISR, []int32{1}) || len(p.ELR) != 0 {
+		t.Fatalf("1 (only eligible replica) restarted uncleanly: %+v, want leader 1, isr [1], no elr", p)
+	}
+}
