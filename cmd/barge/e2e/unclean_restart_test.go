@@ -135,6 +135,9 @@ func runUncleanRestart(t *testing.T, uncleanElection bool) {
 		if !slices.ContainsFunc(h.Reasons, func(r string) bool { return strings.Contains(r, want) }) {
 			t.Errorf("health reasons %q do not say %q", h.Reasons, want)
 		}
+		// The CLI gives the same reason, and exits 4 (unhealthy).
+		r := cliRun(t, cliEnvOf(b, c), "cluster", "health").must(t, 4)
+		mustContain(t, "barge cluster health", r.stderr, reason, want)
 		// The partition stays offline: nothing here can change the
 		// election until A returns, so a short watch suffices.
 		until := time.Now().Add(2 * time.Second)
