@@ -113,6 +113,9 @@ func runUncleanRestart(t *testing.T, uncleanElection bool) {
 	c.Start()
 	b.WaitReady(60 * time.Second)
 	c.WaitReady(60 * time.Second)
+	// C stopped with SIGTERM, B was killed: each knows which it was.
+	mustContain(t, "log of C", c.Log(), "previous shutdown was clean")
+	mustContain(t, "log of B", b.Log(), "no clean-shutdown marker")
 	if uncleanElection {
 		// Availability over durability: B or C leads without A.
 		waitPartition(ctx, t, adm, topic, "a leader without A", func(p kadm.PartitionDetail) bool {
