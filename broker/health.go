@@ -22,6 +22,10 @@ import (
 // Redpanda's health overview does (128); the counts stay exact.
 const healthListCap = 128
 
+// offlineReasonCap bounds the reasons that explain single offline
+// partitions; the count of leaderless partitions stays exact.
+const offlineReasonCap = 10
+
 // peerStatusTimeout bounds the question /v1/cluster/quorum asks each Raft
 // member for its own log position.
 const peerStatusTimeout = time.Second
@@ -88,16 +92,22 @@ func judgeHealth(in healthInput) ClusterHealth {
 		UnderReplicatedPartitions: []PartitionID{},
 		MetadataIndex:             in.metadataIndex,
 	}
+	byID := make(map[int32]cluster.Broker, len(in.brokers))
 	for _, b := range in.brokers {
+		byID[b.ID] = b
 		h.Brokers = append(h.Brokers, b.ID)
 		if b.Fenced || (in.alive != nil && !in.alive[b.ID]) {
 			h.BrokersDown = append(h.BrokersDown, b.ID)
 		}
 	}
+	var offline []string
 	for _, t := range in.topics {
 		for _, p := range t.Partitions {
 			id := PartitionID{Topic: t.Name, Partition: p.Index}
 			if p.Leader == cluster.NoLeader {
+				if len(offline) < offlineReasonCap {
+					offline = append(offline, cluster.OfflineReason(t, p, byID))
+				}
 				h.LeaderlessCount++
 				if len(h.LeaderlessPartitions) < healthListCap {
 					h.LeaderlessPartitions = append(h.LeaderlessPartitions, id)
@@ -128,6 +138,9 @@ func judgeHealth(in healthInput) ClusterHealth {
 	}
 	if h.LeaderlessCount > 0 {
 		h.Reasons = append(h.Reasons, fmt.Sprintf("%d partitions without a leader", h.LeaderlessCount))
+		// Why each stays offline rather than electing a replica that may
+		// lack acknowledged records (KIP-966).
+		h.Reasons = append(h.Reasons, offline...)
 	}
 	if h.UnderReplicatedCount > 0 {
 		h.Reasons = append(h.Reasons, fmt.Sprintf("%d partitions under-replicated", h.UnderReplicatedCount))

@@ -141,6 +141,10 @@ type replicaManager struct {
 	// unload __consumer_offsets partitions.
 	roleChanged func(p *partition, leading bool)
 
+	// cleanStart is set before the logs open when the previous process
+	// shut down cleanly (the broker-wide marker was there).
+	cleanStart bool
+
 	// applied is the last image reconcile finished with: the metadata this
 	// broker's partitions match. appliedCh is closed and replaced after
 	// each reconcile, waking waitApplied.
@@ -321,6 +325,13 @@ func (rm *replicaManager) openLog(topic string, id cluster.TopicID, index int32,
 	if err != nil {
 		return nil, err
 	}
+	if rm.cleanStart && !log.Recovery().Clean {
+		// The broker registered as cleanly shut down, yet this log was
+		// not closed cleanly (its files changed since, or its marker is
+		// gone): its replica may lack records the controller counts on.
+		rm.logger.Warn("log recovered after an unclean shutdown although the broker shut down cleanly",
+			"topic", topic, "partition", index, "truncated_bytes", log.Recovery().TruncatedBytes)
+	}
 	if err := os.WriteFile(metaPath, []byte(want), 0o644); err != nil {
 		log.Close()
 		return nil, fmt.Errorf("write %s: %w", metaPath, err)
@@ -329,7 +340,7 @@ func (rm *replicaManager) openLog(topic string, id cluster.TopicID, index int32,
 }
 
 // drop stops hosting p; with deleteData its directory goes too.
-func (rm *replicaManager) drop(p *partition, deleteData bool) {
+func (rm *replicaManager) drop(p *partition, deleteData bool) error {
 	rm.mu.Lock()
 	if rm.parts[topicPartition{p.topic, p.index}] == p {
 		delete(rm.parts, topicPartition{p.topic, p.index})
@@ -350,14 +361,22 @@ func (rm *replicaManager) drop(p *partition, deleteData bool) {
 	}
 	if err != nil && !errors.Is(err, storage.ErrClosed) {
 		rm.logger.Warn("closing partition log", "topic", p.topic, "partition", p.index, "err", err)
+		return err
 	}
+	return nil
 }
 
-// closeAll closes every log cleanly (broker shutdown).
-func (rm *replicaManager) closeAll() {
+// closeAll closes every log cleanly (broker shutdown). It reports whether
+// every log closed without an error, that is, wrote its clean-shutdown
+// marker.
+func (rm *replicaManager) closeAll() bool {
+	clean := true
 	for _, p := range rm.all() {
-		rm.drop(p, false)
+		if err := rm.drop(p, false); err != nil {
+			clean = false
+		}
 	}
+	return clean
 }
 
 func containsID(ids []int32, id int32) bool {

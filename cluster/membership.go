@@ -25,6 +25,9 @@ type Member struct {
 	// Incarnation is random per start of the broker process: a new one
 	// means the broker restarted, and the controller re-registers it.
 	Incarnation string
+	// UncleanShutdown says the process before this incarnation did not
+	// shut down cleanly (see RegisterBroker.UncleanShutdown).
+	UncleanShutdown bool
 	// BootstrapExpect is the broker's --bootstrap-expect.
 	BootstrapExpect int
 	// Bootstrapped is set once the broker belongs to a formed Raft cluster
@@ -46,6 +49,8 @@ type memberMeta struct {
 	Inc     string `json:"i"`
 	Expect  int    `json:"e,omitempty"`
 	Boot    bool   `json:"b,omitempty"`
+	// Unclean is Member.UncleanShutdown; older brokers leave it out.
+	Unclean bool `json:"u,omitempty"`
 }
 
 const memberMetaVersion = 1
@@ -60,7 +65,7 @@ func decodeMeta(n *memberlist.Node) (Member, error) {
 	}
 	return Member{
 		ID: m.ID, KafkaAddr: m.Kafka, RaftAddr: m.Raft, HTTPAddr: m.HTTP, Rack: m.Rack, Incarnation: m.Inc,
-		GossipAddr: n.Address(), BootstrapExpect: m.Expect, Bootstrapped: m.Boot,
+		GossipAddr: n.Address(), BootstrapExpect: m.Expect, Bootstrapped: m.Boot, UncleanShutdown: m.Unclean,
 	}, nil
 }
 
