@@ -7,7 +7,7 @@ BENCHTIME ?= 1s
 # Debian packages the tests need; installed by `make deps` when missing.
 APT_PACKAGES ?= kcat python3-kafka
 
-.PHONY: test deps vet fmt-check unit peer peer-librdkafka peer-franz-go fuzz bench build run
+.PHONY: test deps vet fmt-check unit peer peer-librdkafka peer-franz-go fuzz bench bench-r3 build run
 
 test: deps vet fmt-check unit peer fuzz
 
@@ -69,6 +69,11 @@ fuzz:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) ./storage ./netproto
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./broker
+
+# Replicated produce (3 brokers, RF=3, acks=all) against this machine's
+# three-copy ceiling and NATS JetStream R3, measured in the same run.
+bench-r3:
+	cmd/barge/perf/bench-r3.sh
 
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/barge ./cmd/barge

@@ -15,7 +15,7 @@ func handleAPIVersions(b *Broker, _ context.Context, req *netproto.Request) kmsg
 	resp := req.Body.(*kmsg.ApiVersionsRequest).ResponseKind().(*kmsg.ApiVersionsResponse)
 	for _, key := range sortedAPIKeys() {
 		v := apis[key].versions
-		resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: key, MinVersion: v.Min, MaxVersion: v.Max})
+		resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: key, MinVersion: v.Min, MaxVersion: v.OfferedMax()})
 	}
 	return resp
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,7 @@ type Broker struct {
 	pids     *producerIDs
 	metrics  *metrics
 	groups   *group.Coordinator
+	disk     *diskGuard
 	// metaSync shares one metadata read barrier among the handlers that
 	// find a partition unknown at the same moment (see leaderFor).
 	metaSync singleflight.Group
@@ -72,6 +74,7 @@ func New(cfg Config) (*Broker, error) {
 		ctx:    ctx,
 		cancel: cancel,
 		done:   make(chan struct{}),
+		disk:   newDiskGuard(cfg.DataDir, cfg.MinFreeBytes),
 	}
 	b.metrics = newMetrics(b)
 	repl, err := replication.NewManager(replication.Config{
@@ -82,6 +85,9 @@ func New(cfg Config) (*Broker, error) {
 		AlterPartition: b.alterPartition,
 		ReplicaLagMax:  cfg.ReplicaLagMax,
 		FetchMaxWait:   cfg.ReplicaFetchMaxWait,
+		NumFetchers:    cfg.NumReplicaFetchers,
+		BrokerEpoch:    b.brokerEpoch,
+		FetchesHeld:    func() bool { return b.disk.full() },
 		Logger:         b.logger,
 	})
 	if err != nil {
@@ -107,7 +113,22 @@ func (b *Broker) Start() error {
 	if err := os.MkdirAll(b.cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("broker: create data dir: %w", err)
 	}
-	var err error
+	clean, err := takeCleanShutdown(b.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	_, statErr := os.Stat(filepath.Join(b.cfg.DataDir, "raft"))
+	switch {
+	case clean:
+		b.logger.Info("previous shutdown was clean")
+	case errors.Is(statErr, os.ErrNotExist):
+		// A first start registers as unclean too, harmlessly: a new broker
+		// is in no ISR yet.
+		b.logger.Info("first start in this data directory")
+	default:
+		b.logger.Warn("no clean-shutdown marker: registering as restarted uncleanly; the controller takes this broker out of every ISR until it has caught up")
+	}
+	b.replicas.cleanStart = clean
 	if b.pids, err = openProducerIDs(b.cfg.DataDir, b.cfg.ID); err != nil {
 		return err
 	}
@@ -131,6 +152,7 @@ func (b *Broker) Start() error {
 		GossipAddr:               b.cfg.GossipAddr,
 		HTTPAddr:                 b.cfg.HTTPAddr,
 		Rack:                     b.cfg.Rack,
+		UncleanShutdown:          !clean,
 		Join:                     b.cfg.Join,
 		BootstrapExpect:          b.cfg.BootstrapExpect,
 		MaxVoters:                b.cfg.MaxVoters,
@@ -152,6 +174,10 @@ func (b *Broker) Start() error {
 		b.kafkaLn.Close()
 		return fmt.Errorf("broker: start cluster node: %w", err)
 	}
+	if _, err := b.disk.check(); err != nil {
+		b.logger.Warn("cannot read the data disk's free space", "err", err)
+	}
+	b.goBackground("disk space", b.diskLoop)
 	b.repl.Start()
 	sub, img := b.node.Subscribe(1024)
 	if b.registeredHere(img) {
@@ -321,6 +347,21 @@ func (b *Broker) brokerAddr(id int32) (string, bool) {
 
 // brokerEligible reports whether broker id may join an ISR: registered and
 // not fenced in the metadata this broker has.
+// brokerEpoch is this broker's epoch as the cluster registered this very
+// process, which its follower fetches carry (KIP-903); -1 until the
+// registration of this process is applied, so fetches sent before it cannot
+// pass for the previous process's, nor a zombie of that one for this.
+func (b *Broker) brokerEpoch() int64 {
+	if b.node == nil {
+		return -1
+	}
+	br, ok := b.node.Image().Broker(b.cfg.ID)
+	if !ok || br.Incarnation != b.node.Incarnation() {
+		return -1
+	}
+	return br.Epoch
+}
+
 func (b *Broker) brokerEligible(id int32) bool {
 	if b.node == nil {
 		return false
@@ -423,6 +464,20 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// uncleanReported reports whether the controller knows as much as this
+// process about an unclean shutdown before it: there was none, or the image
+// holds this process's registration as restarted uncleanly.
+func (b *Broker) uncleanReported() bool {
+	if b.replicas.cleanStart {
+		return true
+	}
+	if b.node == nil {
+		return false
+	}
+	br, ok := b.node.Image().Broker(b.cfg.ID)
+	return ok && br.UncleanRestart && br.Incarnation == b.node.Incarnation()
+}
+
 // stopAll stops the background work, closes the logs and leaves the cluster.
 func (b *Broker) stopAll() {
 	b.cancel()
@@ -437,10 +492,22 @@ func (b *Broker) stopAll() {
 	if err := b.repl.Close(); err != nil {
 		b.logger.Warn("closing replication", "err", err)
 	}
-	b.replicas.closeAll()
+	logsClean := b.replicas.closeAll()
 	if b.node != nil {
 		if err := b.node.Close(); err != nil {
 			b.logger.Warn("leaving the cluster", "err", err)
 		}
+	}
+	// Only once every log is closed cleanly may the next start register
+	// as cleanly shut down; a crash before this line leaves no marker. A
+	// process that itself started uncleanly must first have been
+	// registered so: otherwise the controller never heard of the records
+	// the earlier crash may have cost, and the marker would hide them.
+	if logsClean && b.uncleanReported() {
+		if err := writeCleanShutdown(b.cfg.DataDir); err != nil {
+			b.logger.Warn("writing the clean-shutdown marker; the next start counts as unclean", "err", err)
+		}
+	} else if !logsClean {
+		b.logger.Warn("a partition log did not close cleanly; the next start counts as unclean")
 	}
 }

@@ -44,6 +44,15 @@ type Config struct {
 	ReplicaLagMax time.Duration
 	// ReplicaFetchMaxWait is replica.fetch.wait.max.ms (default 500 ms).
 	ReplicaFetchMaxWait time.Duration
+	// NumReplicaFetchers is num.replica.fetchers: fetchers (connections)
+	// per source broker; more spread many partitions over cores.
+	NumReplicaFetchers int
+	// MinFreeBytes is the free-space reserve of the data disk
+	// (storage_min_free_bytes): below it produces are refused and follower
+	// fetches pause, so metadata, deletions and trims keep working.
+	// AutoMinFreeBytes (the default): 5% of the disk, at most 1 GiB; 0
+	// turns the reserve off.
+	MinFreeBytes int64
 	// MaxParkedProduces bounds the acks=all produce requests waiting for
 	// the high watermark; more block their connection (back-pressure).
 	MaxParkedProduces int
@@ -101,6 +110,8 @@ func DefaultConfig() Config {
 		DefaultReplicationFactor: cluster.AutoReplicationFactor,
 		ReplicaLagMax:            30 * time.Second,
 		ReplicaFetchMaxWait:      500 * time.Millisecond,
+		NumReplicaFetchers:       1,
+		MinFreeBytes:             AutoMinFreeBytes,
 		MaxParkedProduces:        10000,
 		Log:                      storage.DefaultConfig(),
 		OffsetsTopicPartitions:   16,
@@ -132,6 +143,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("broker: default.replication.factor %d must be at least 1 (or -1: min(3, live brokers))", c.DefaultReplicationFactor)
 	case c.ReplicaLagMax < 0 || c.ReplicaFetchMaxWait < 0:
 		return fmt.Errorf("broker: replica.lag.time.max.ms and replica.fetch.wait.max.ms must not be negative")
+	case c.MinFreeBytes < 0 && c.MinFreeBytes != AutoMinFreeBytes:
+		return fmt.Errorf("broker: --storage-min-free-bytes %d must be a byte count, 0 (no reserve) or -1 (5%% of the disk, at most 1 GiB)", c.MinFreeBytes)
+	case c.NumReplicaFetchers < 1 || c.NumReplicaFetchers > 64:
+		return fmt.Errorf("broker: num.replica.fetchers %d must be between 1 and 64", c.NumReplicaFetchers)
 	case c.MaxParkedProduces < 1:
 		return fmt.Errorf("broker: the bound on parked acks=all produces must be at least 1, have %d", c.MaxParkedProduces)
 	case c.MaxRequestBytes < 1024:

@@ -54,7 +54,7 @@ func handleDeleteRecords(b *Broker, ctx context.Context, req *netproto.Request) 
 				sp.ErrorCode, sp.LowWatermark = errorCode(err), low
 				if err == nil {
 					b.logger.Info("deleted records", "topic", rt.Topic, "partition", rp.Partition, "log_start_offset", low)
-					p.appended() // parked follower fetches carry the new log start at once
+					p.wakeAll() // parked follower fetches carry the new log start at once
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)

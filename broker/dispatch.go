@@ -31,6 +31,14 @@ func register(key kmsg.Key, minVersion, maxVersion int16, h handler) {
 	apis[int16(key)] = api{netproto.VersionRange{Min: minVersion, Max: maxVersion}, h}
 }
 
+// offerUpTo lists only versions up to max of an API in ApiVersions; the
+// versions above stay served for peers that know them.
+func offerUpTo(key kmsg.Key, max int16) {
+	a := apis[int16(key)]
+	a.versions.Offered = max
+	apis[int16(key)] = a
+}
+
 // replying adapts a handler that answers at once.
 func replying(fn func(b *Broker, ctx context.Context, req *netproto.Request) kmsg.Response) handler {
 	return func(b *Broker, ctx context.Context, req *netproto.Request, respond func(netproto.Response)) {

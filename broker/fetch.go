@@ -3,8 +3,10 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/barge-broker/barge/cluster"
 	"github.com/barge-broker/barge/netproto"
 	"github.com/barge-broker/barge/replication"
 	"github.com/barge-broker/barge/storage"
@@ -12,10 +14,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Fetch v4-12: v4 is the first that librdkafka's MsgVer2 needs; v13 names
-// topics by id. Fetch sessions (v7+) are declined with session id 0, so
-// clients send full requests.
-func init() { register(kmsg.Fetch, 4, 12, handleFetch) }
+// Fetch v4-15: v4 is the first that librdkafka's MsgVer2 needs; v13+ name
+// topics by id, and v15 carries a follower's broker epoch (KIP-903), which
+// Barge's followers send. Clients are offered up to v12. Fetch sessions
+// (v7+) are declined with session id 0, so clients send full requests.
+func init() {
+	register(kmsg.Fetch, 4, 15, handleFetch)
+	offerUpTo(kmsg.Fetch, 12)
+}
+
+// replicaFetchVersion is the lowest Fetch version a follower's fetch is
+// accepted at: the first to carry the follower's broker epoch.
+const replicaFetchVersion = 15
 
 // maxFetchWait bounds max_wait_ms, so a client cannot park a request for
 // hours.
@@ -27,7 +37,7 @@ const maxFetchWait = 30 * time.Second
 // arrives, max_wait_ms passes, or the connection or broker shuts down.
 func handleFetch(b *Broker, ctx context.Context, req *netproto.Request, respond func(netproto.Response)) {
 	r := req.Body.(*kmsg.FetchRequest)
-	f := &fetch{b: b, req: r, version: req.Version}
+	f := newFetch(b, r, req.Version)
 	resp := f.read()
 	if resp.bytes >= int64(r.MinBytes) || r.MaxWaitMillis <= 0 || resp.hasError || resp.diverged {
 		respond(netproto.Response{Fetch: resp.resp})
@@ -38,14 +48,14 @@ func handleFetch(b *Broker, ctx context.Context, req *netproto.Request, respond 
 	// reading requests; netproto keeps the responses in order.
 	wake := make(chan struct{}, 1)
 	parts := f.partitions()
-	for _, p := range parts {
-		p.addWaiter(wake)
+	for _, pp := range parts {
+		pp.p.addWaiter(wake, pp.offset, f.replicaID >= 0)
 	}
 	wait := min(time.Duration(r.MaxWaitMillis)*time.Millisecond, maxFetchWait)
 	go func() {
 		defer func() {
-			for _, p := range parts {
-				p.removeWaiter(wake)
+			for _, pp := range parts {
+				pp.p.removeWaiter(wake)
 			}
 		}()
 		defer b.survive("parked fetch", func() { respond(netproto.Response{Close: true}) })
@@ -59,9 +69,11 @@ func handleFetch(b *Broker, ctx context.Context, req *netproto.Request, respond 
 				}
 				resp := f.read()
 				if resp.bytes >= int64(r.MinBytes) || resp.hasError || resp.diverged {
+					b.metrics.fetchWakeAnswered.Inc()
 					respond(netproto.Response{Fetch: resp.resp})
 					return
 				}
+				b.metrics.fetchWakeFutile.Inc()
 				resp.release()
 			case <-timer.C:
 				respond(netproto.Response{Fetch: f.read().resp})
@@ -84,6 +96,70 @@ type fetch struct {
 	b       *Broker
 	req     *kmsg.FetchRequest
 	version int16
+	// names are the request's topics by name, in request order (v13+
+	// requests name them by id; "" for an id this broker does not know).
+	names []string
+	// replicaID is the follower's broker id, or -1 for a consumer.
+	replicaID int32
+	// replicaRefused is the code every partition of a follower's fetch
+	// gets when the follower is not who it says (0 when it is).
+	replicaRefused int16
+}
+
+func newFetch(b *Broker, r *kmsg.FetchRequest, version int16) *fetch {
+	f := &fetch{b: b, req: r, version: version, replicaID: r.ReplicaID}
+	img := b.metadataImage()
+	caughtUp := false
+	for _, t := range r.Topics {
+		name := t.Topic
+		if version >= 13 {
+			known, ok := img.TopicByID(cluster.TopicID(t.TopicID))
+			if !ok && !caughtUp {
+				// A follower can apply a topic's creation before its
+				// leader does (see leaderFor).
+				b.catchUpMetadata()
+				img, caughtUp = b.metadataImage(), true
+				known, ok = img.TopicByID(cluster.TopicID(t.TopicID))
+			}
+			name = ""
+			if ok {
+				name = known.Name
+			}
+		}
+		f.names = append(f.names, name)
+	}
+	if version >= 15 {
+		f.replicaID = r.ReplicaState.ID
+	}
+	if f.replicaID >= 0 {
+		f.replicaRefused = f.checkFollower(img, r.ReplicaState.Epoch)
+	}
+	return f
+}
+
+// checkFollower decides whether a fetch naming replica id f.replicaID may
+// act as that broker's follower fetch, which moves the high watermark. The
+// follower must send the broker epoch of its current registration (KIP-903):
+// a client that merely sets a replica id, an older process of that broker
+// (a zombie from before its restart), or a fenced broker is refused with
+// STALE_BROKER_EPOCH, and its fetch counts for nothing.
+func (f *fetch) checkFollower(img *cluster.Image, epoch int64) int16 {
+	br, ok := img.Broker(f.replicaID)
+	why := ""
+	switch {
+	case f.version < replicaFetchVersion:
+		why = fmt.Sprintf("a replica fetch needs Fetch v%d (broker epoch); this one is v%d", replicaFetchVersion, f.version)
+	case !ok:
+		why = "no such broker is registered"
+	case br.Fenced:
+		why = "the broker is fenced"
+	case epoch != br.Epoch:
+		why = fmt.Sprintf("broker epoch %d, registered %d", epoch, br.Epoch)
+	default:
+		return 0
+	}
+	f.b.logger.Warn("replica fetch refused", "replica_id", f.replicaID, "reason", why)
+	return kerr.StaleBrokerEpoch.Code
 }
 
 type fetchResult struct {
@@ -101,13 +177,20 @@ func (r *fetchResult) release() {
 	r.reads = nil
 }
 
+// parkedOn is a hosted partition a parked fetch waits on, and the offset it
+// fetches there.
+type parkedOn struct {
+	p      *partition
+	offset int64
+}
+
 // partitions returns the hosted partitions the request names.
-func (f *fetch) partitions() []*partition {
-	var out []*partition
-	for _, t := range f.req.Topics {
-		for _, p := range t.Partitions {
-			if part := f.b.replicas.get(t.Topic, p.Partition); part != nil {
-				out = append(out, part)
+func (f *fetch) partitions() []parkedOn {
+	var out []parkedOn
+	for ti, t := range f.req.Topics {
+		for _, rp := range t.Partitions {
+			if part := f.b.replicas.get(f.names[ti], rp.Partition); part != nil {
+				out = append(out, parkedOn{part, rp.FetchOffset})
 			}
 		}
 	}
@@ -116,17 +199,25 @@ func (f *fetch) partitions() []*partition {
 
 // read builds a response from what the logs hold now.
 func (f *fetch) read() *fetchResult {
-	res := &fetchResult{resp: &netproto.FetchResponse{Replica: f.req.ReplicaID >= 0}}
+	res := &fetchResult{resp: &netproto.FetchResponse{Replica: f.replicaID >= 0}}
 	res.resp.Release = res.release
 	budget := int64(f.req.MaxBytes)
 	if f.version < 3 || budget <= 0 {
 		budget = 1<<31 - 1
 	}
-	follower := f.req.ReplicaID >= 0
-	for _, t := range f.req.Topics {
-		ft := netproto.FetchTopic{Topic: t.Topic}
+	follower := f.replicaID >= 0
+	for ti, t := range f.req.Topics {
+		ft := netproto.FetchTopic{Topic: f.names[ti], TopicID: t.TopicID}
 		for _, rp := range t.Partitions {
-			fp := f.readPartition(t.Topic, rp, &budget, follower, res)
+			var fp netproto.FetchPartition
+			switch {
+			case f.replicaRefused != 0:
+				fp = errorFetchPartition(rp.Partition, f.replicaRefused)
+			case f.names[ti] == "":
+				fp = errorFetchPartition(rp.Partition, kerr.UnknownTopicID.Code)
+			default:
+				fp = f.readPartition(f.names[ti], rp, &budget, follower, res)
+			}
 			if fp.ErrorCode != 0 {
 				res.hasError = true
 			}
@@ -137,19 +228,23 @@ func (f *fetch) read() *fetchResult {
 	return res
 }
 
+// errorFetchPartition is a partition answered with an error and no records.
+func errorFetchPartition(partition int32, code int16) netproto.FetchPartition {
+	return netproto.FetchPartition{Partition: partition, ErrorCode: code, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1, PreferredReadReplica: -1}
+}
+
 func (f *fetch) readPartition(topic string, rp kmsg.FetchRequestTopicPartition, budget *int64, follower bool, res *fetchResult) netproto.FetchPartition {
-	fp := netproto.FetchPartition{Partition: rp.Partition, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1, PreferredReadReplica: -1}
 	p, code := f.b.leaderFor(topic, rp.Partition)
 	if code != 0 {
-		fp.ErrorCode = code
-		return fp
+		return errorFetchPartition(rp.Partition, code)
 	}
+	fp := errorFetchPartition(rp.Partition, 0)
 	var upTo int64
 	if follower {
 		// §1.3: epochs, divergence and position checked, the follower's
 		// LEO recorded and the HW advanced, in one step on the replica.
 		d := p.rep.HandleFollowerFetch(replication.FollowerFetch{
-			ReplicaID: f.req.ReplicaID, FetchOffset: rp.FetchOffset, LastFetchedEpoch: rp.LastFetchedEpoch,
+			ReplicaID: f.replicaID, FetchOffset: rp.FetchOffset, LastFetchedEpoch: rp.LastFetchedEpoch,
 			CurrentLeaderEpoch: rp.CurrentLeaderEpoch, LogStartOffset: rp.LogStartOffset,
 		}, time.Now())
 		fp.HighWatermark, fp.LastStableOffset, fp.LogStartOffset = d.HighWatermark, d.HighWatermark, d.LogStartOffset

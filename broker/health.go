@@ -22,6 +22,10 @@ import (
 // Redpanda's health overview does (128); the counts stay exact.
 const healthListCap = 128
 
+// offlineReasonCap bounds the reasons that explain single offline
+// partitions; the count of leaderless partitions stays exact.
+const offlineReasonCap = 10
+
 // peerStatusTimeout bounds the question /v1/cluster/quorum asks each Raft
 // member for its own log position.
 const peerStatusTimeout = time.Second
@@ -31,7 +35,7 @@ const peerStatusTimeout = time.Second
 // registered broker is up (unfenced and alive in gossip), a controller
 // exists, every partition has a leader and none is under-replicated, and
 // the answering broker has loaded the metadata (otherwise its view is not
-// worth trusting yet).
+// worth trusting yet) and is not refusing writes for lack of disk space.
 type ClusterHealth struct {
 	IsHealthy bool `json:"is_healthy"`
 	// Reasons says why the cluster is unhealthy, one entry per failed
@@ -69,6 +73,9 @@ type healthInput struct {
 	topics        []cluster.Topic
 	alive         map[int32]bool // gossip's live members; nil when unknown
 	metadataIndex uint64
+	// diskFull, when set, is why the answering broker holds writes (its
+	// data disk is below the free-space reserve).
+	diskFull string
 }
 
 // judgeHealth computes the verdict. Lists are sorted and capped at
@@ -85,16 +92,22 @@ func judgeHealth(in healthInput) ClusterHealth {
 		UnderReplicatedPartitions: []PartitionID{},
 		MetadataIndex:             in.metadataIndex,
 	}
+	byID := make(map[int32]cluster.Broker, len(in.brokers))
 	for _, b := range in.brokers {
+		byID[b.ID] = b
 		h.Brokers = append(h.Brokers, b.ID)
 		if b.Fenced || (in.alive != nil && !in.alive[b.ID]) {
 			h.BrokersDown = append(h.BrokersDown, b.ID)
 		}
 	}
+	var offline []string
 	for _, t := range in.topics {
 		for _, p := range t.Partitions {
 			id := PartitionID{Topic: t.Name, Partition: p.Index}
 			if p.Leader == cluster.NoLeader {
+				if len(offline) < offlineReasonCap {
+					offline = append(offline, cluster.OfflineReason(t, p, byID))
+				}
 				h.LeaderlessCount++
 				if len(h.LeaderlessPartitions) < healthListCap {
 					h.LeaderlessPartitions = append(h.LeaderlessPartitions, id)
@@ -111,6 +124,9 @@ func judgeHealth(in healthInput) ClusterHealth {
 	if !in.ready {
 		h.Reasons = append(h.Reasons, fmt.Sprintf("broker %d has not loaded the metadata yet", in.self))
 	}
+	if in.diskFull != "" {
+		h.Reasons = append(h.Reasons, fmt.Sprintf("broker %d refuses produces: %s", in.self, in.diskFull))
+	}
 	if in.controller == cluster.NoLeader {
 		h.Reasons = append(h.Reasons, "no controller")
 	}
@@ -122,6 +138,9 @@ func judgeHealth(in healthInput) ClusterHealth {
 	}
 	if h.LeaderlessCount > 0 {
 		h.Reasons = append(h.Reasons, fmt.Sprintf("%d partitions without a leader", h.LeaderlessCount))
+		// Why each stays offline rather than electing a replica that may
+		// lack acknowledged records (KIP-966).
+		h.Reasons = append(h.Reasons, offline...)
 	}
 	if h.UnderReplicatedCount > 0 {
 		h.Reasons = append(h.Reasons, fmt.Sprintf("%d partitions under-replicated", h.UnderReplicatedCount))
@@ -149,6 +168,9 @@ func (b *Broker) serveHealth(w http.ResponseWriter, _ *http.Request) {
 		brokers:       img.Brokers(),
 		topics:        img.Topics(),
 		metadataIndex: img.Index(),
+	}
+	if b.disk.full() {
+		in.diskFull = b.disk.why()
 	}
 	if id, ok := b.node.Controller(); ok {
 		in.controller = id

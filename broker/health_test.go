@@ -47,6 +47,13 @@ func TestJudgeHealth(t *testing.T) {
 				part(0, cluster.NoLeader, []int32{3}, []int32{3}), part(1, 1, []int32{1, 2}, []int32{1}),
 			}}}},
 			leaderl: 1, urp: 1, reasonIn: "1 partitions without a leader"},
+		{name: "offline partition explained", in: healthInput{self: 2, ready: true, controller: 2, alive: map[int32]bool{2: true, 3: true},
+			brokers: []cluster.Broker{{ID: 1, Fenced: true}, {ID: 2, UncleanRestart: true}, {ID: 3}},
+			topics: []cluster.Topic{{Name: "t", Partitions: []cluster.Partition{
+				part(0, cluster.NoLeader, []int32{1, 2, 3}, []int32{1}),
+			}}}},
+			down: []int32{1}, leaderl: 1, urp: 1,
+			reasonIn: "partition t-0 offline: no eligible replica (isr [1] down; broker 2 restarted uncleanly and has not caught up; broker 3 not in sync; unclean.leader.election.enable=false)"},
 		{name: "no brokers", in: healthInput{self: 1, ready: true, controller: 1}, reasonIn: "no broker registered"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

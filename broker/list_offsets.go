@@ -59,6 +59,7 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 		sp.Offset, sp.LeaderEpoch = upTo, epoch
 	case earliestTimestamp:
 		sp.Offset = p.log.LogStartOffset()
+		sp.LeaderEpoch = p.log.EpochForOffset(sp.Offset)
 	case maxTimestamp:
 		// The largest timestamp below the bound, not the log's largest
 		// dropped when it lies at or past the high watermark.
@@ -66,14 +67,14 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 		if err != nil {
 			sp.ErrorCode = errorCode(err)
 		} else if ok {
-			sp.Offset, sp.Timestamp = off, ts
+			sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, ts, p.log.EpochForOffset(off)
 		}
 	default:
 		off, ts, ok, err := p.log.OffsetForTimestamp(rp.Timestamp, upTo)
 		if err != nil {
 			sp.ErrorCode = errorCode(err)
 		} else if ok {
-			sp.Offset, sp.Timestamp = off, ts
+			sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, ts, p.log.EpochForOffset(off)
 		}
 	}
 	return sp

@@ -24,6 +24,11 @@ type metrics struct {
 	producedBytes prometheus.Counter
 	produceErrors prometheus.Counter
 	acksAllWait   prometheus.Histogram
+	// fetchWakeups counts parked fetches woken, by whether the wake-up
+	// answered them ("answered") or found too little and parked again
+	// ("futile"): a herd of futile wake-ups is wasted CPU.
+	fetchWakeups                       *prometheus.CounterVec
+	fetchWakeAnswered, fetchWakeFutile prometheus.Counter
 
 	// Counted from the metadata changes the broker applies (observeChange).
 	leaderElections prometheus.Counter
@@ -51,13 +56,16 @@ func newMetrics(b *Broker) *metrics {
 	m.acksAllWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "barge_acks_all_wait_seconds",
 		Help:    "Time acks=all produce requests spent parked until the high watermark passed them (or they timed out).",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12)})
+	m.fetchWakeups = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "barge_fetch_wakeups_total",
+		Help: "Parked fetches woken by new data, by whether the wake-up answered the fetch or it parked again."}, []string{"result"})
+	m.fetchWakeAnswered, m.fetchWakeFutile = m.fetchWakeups.WithLabelValues("answered"), m.fetchWakeups.WithLabelValues("futile")
 	m.leaderElections = prometheus.NewCounter(prometheus.CounterOpts{Name: "barge_leader_elections_total",
 		Help: "Partitions that got a new live leader, seen in the metadata since this broker started (the same on every broker)."})
 	m.isrShrinks = prometheus.NewCounter(prometheus.CounterOpts{Name: "barge_isr_shrinks_total",
 		Help: "ISR shrinks of partitions this broker leads."})
 	m.isrExpands = prometheus.NewCounter(prometheus.CounterOpts{Name: "barge_isr_expands_total",
 		Help: "ISR expansions of partitions this broker leads."})
-	m.registry.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.producedBytes, m.produceErrors, m.acksAllWait,
+	m.registry.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.producedBytes, m.produceErrors, m.acksAllWait, m.fetchWakeups,
 		m.leaderElections, m.isrShrinks, m.isrExpands,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 
@@ -104,6 +112,24 @@ func newMetrics(b *Broker) *metrics {
 		func() uint64 { return b.server.Stats().AcceptStalls })
 	counterFunc("barge_request_bytes_stalls_total", "Times a connection waited for room in --queued-max-request-bytes before reading a request.",
 		func() uint64 { return b.server.Stats().RequestBytesStalls })
+	for _, g := range []struct {
+		name, help string
+		value      func() float64
+	}{
+		{"barge_storage_free_bytes", "Free bytes on the data disk at its last read (every second).",
+			func() float64 { return float64(b.disk.free.Load()) }},
+		{"barge_storage_min_free_bytes", "The free-space reserve (--storage-min-free-bytes); below it produces are refused.",
+			func() float64 { return float64(b.disk.reserve.Load()) }},
+		{"barge_storage_writes_held", "1 while produces are refused and follower fetches paused because the data disk is below its reserve.",
+			func() float64 {
+				if b.disk.full() {
+					return 1
+				}
+				return 0
+			}},
+	} {
+		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: g.name, Help: g.help}, g.value))
+	}
 	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "barge_queued_request_bytes", Help: "Bytes of requests read and not yet answered, held against --queued-max-request-bytes.",
 	}, func() float64 {

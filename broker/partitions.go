@@ -35,7 +35,7 @@ type partition struct {
 	compacted atomic.Bool // cleanup.policy includes compact: every record needs a key
 
 	mu      sync.Mutex
-	waiters map[chan struct{}]struct{} // guarded by mu: fetches parked for new data
+	waiters map[chan struct{}]fetchWaiter // guarded by mu: fetches parked for new data
 }
 
 // highWatermark is the offset below which records are committed: the
@@ -50,14 +50,25 @@ func (p *partition) leads() bool { return p.rep.IsLeader() }
 // leaderEpoch is the partition's leader epoch as this broker applied it.
 func (p *partition) leaderEpoch() int32 { return p.rep.LeaderEpoch() }
 
-// addWaiter registers ch to be signalled (non-blocking, cap 1) when records
-// are appended; removeWaiter undoes it.
-func (p *partition) addWaiter(ch chan struct{}) {
+// fetchWaiter is a fetch parked on a partition: it is woken only once the
+// partition has records for it past offset (up to the log end for a
+// follower, the high watermark for a consumer), so an append does not wake
+// consumers that cannot read it yet (acks=all: the HW moves later) and one
+// partition's traffic does not make every parked fetch re-read.
+type fetchWaiter struct {
+	offset   int64
+	follower bool
+}
+
+// addWaiter registers ch to be signalled (non-blocking, cap 1) when the
+// partition has records at or past offset that the fetch may read, or
+// stops being led here; removeWaiter undoes it.
+func (p *partition) addWaiter(ch chan struct{}, offset int64, follower bool) {
 	p.mu.Lock()
 	if p.waiters == nil {
-		p.waiters = map[chan struct{}]struct{}{}
+		p.waiters = map[chan struct{}]fetchWaiter{}
 	}
-	p.waiters[ch] = struct{}{}
+	p.waiters[ch] = fetchWaiter{offset: offset, follower: follower}
 	p.mu.Unlock()
 }
 
@@ -67,16 +78,40 @@ func (p *partition) removeWaiter(ch chan struct{}) {
 	p.mu.Unlock()
 }
 
-// appended wakes the fetches waiting on this partition.
+// appended wakes the parked fetches that can now read something: called
+// after every append and high-watermark advance, and when the replica stops
+// leading (then every one wakes, to answer NOT_LEADER_OR_FOLLOWER).
 func (p *partition) appended() {
+	leo, hw, leads := p.log.LogEndOffset(), p.highWatermark(), p.leads()
 	p.mu.Lock()
-	for ch := range p.waiters {
-		select {
-		case ch <- struct{}{}:
-		default:
+	for ch, w := range p.waiters {
+		end := hw
+		if w.follower {
+			end = leo
 		}
+		if leads && w.offset >= end {
+			continue
+		}
+		signal(ch)
 	}
 	p.mu.Unlock()
+}
+
+// wakeAll wakes every parked fetch, whatever it waits for: the log start
+// moved (followers carry it at once) or the partition is gone.
+func (p *partition) wakeAll() {
+	p.mu.Lock()
+	for ch := range p.waiters {
+		signal(ch)
+	}
+	p.mu.Unlock()
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 // replicaManager owns the partitions hosted on this broker and keeps them in
@@ -105,6 +140,10 @@ type replicaManager struct {
 	// hosting it (leading=false). The group coordinator uses it to load and
 	// unload __consumer_offsets partitions.
 	roleChanged func(p *partition, leading bool)
+
+	// cleanStart is set before the logs open when the previous process
+	// shut down cleanly (the broker-wide marker was there).
+	cleanStart bool
 
 	// applied is the last image reconcile finished with: the metadata this
 	// broker's partitions match. appliedCh is closed and replaced after
@@ -238,7 +277,7 @@ func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition, minISR
 			return err
 		}
 		p = &partition{topic: t.Name, topicID: t.ID, index: meta.Index, log: log}
-		p.rep = rm.repl.NewReplica(t.Name, meta.Index, log, p.appended)
+		p.rep = rm.repl.NewReplica(t.Name, t.ID, meta.Index, log, p.appended)
 		rm.mu.Lock()
 		rm.parts[key] = p
 		rm.mu.Unlock()
@@ -286,6 +325,13 @@ func (rm *replicaManager) openLog(topic string, id cluster.TopicID, index int32,
 	if err != nil {
 		return nil, err
 	}
+	if rm.cleanStart && !log.Recovery().Clean {
+		// The broker registered as cleanly shut down, yet this log was
+		// not closed cleanly (its files changed since, or its marker is
+		// gone): its replica may lack records the controller counts on.
+		rm.logger.Warn("log recovered after an unclean shutdown although the broker shut down cleanly",
+			"topic", topic, "partition", index, "truncated_bytes", log.Recovery().TruncatedBytes)
+	}
 	if err := os.WriteFile(metaPath, []byte(want), 0o644); err != nil {
 		log.Close()
 		return nil, fmt.Errorf("write %s: %w", metaPath, err)
@@ -294,7 +340,7 @@ func (rm *replicaManager) openLog(topic string, id cluster.TopicID, index int32,
 }
 
 // drop stops hosting p; with deleteData its directory goes too.
-func (rm *replicaManager) drop(p *partition, deleteData bool) {
+func (rm *replicaManager) drop(p *partition, deleteData bool) error {
 	rm.mu.Lock()
 	if rm.parts[topicPartition{p.topic, p.index}] == p {
 		delete(rm.parts, topicPartition{p.topic, p.index})
@@ -305,7 +351,7 @@ func (rm *replicaManager) drop(p *partition, deleteData bool) {
 	if rm.roleChanged != nil && wasLeader {
 		rm.roleChanged(p, false)
 	}
-	p.appended() // wake parked fetches: they will find the partition gone
+	p.wakeAll() // wake parked fetches: they will find the partition gone
 	var err error
 	if deleteData {
 		err = p.log.Delete()
@@ -315,14 +361,22 @@ func (rm *replicaManager) drop(p *partition, deleteData bool) {
 	}
 	if err != nil && !errors.Is(err, storage.ErrClosed) {
 		rm.logger.Warn("closing partition log", "topic", p.topic, "partition", p.index, "err", err)
+		return err
 	}
+	return nil
 }
 
-// closeAll closes every log cleanly (broker shutdown).
-func (rm *replicaManager) closeAll() {
+// closeAll closes every log cleanly (broker shutdown). It reports whether
+// every log closed without an error, that is, wrote its clean-shutdown
+// marker.
+func (rm *replicaManager) closeAll() bool {
+	clean := true
 	for _, p := range rm.all() {
-		rm.drop(p, false)
+		if err := rm.drop(p, false); err != nil {
+			clean = false
+		}
 	}
+	return clean
 }
 
 func containsID(ids []int32, id int32) bool {

@@ -127,6 +127,12 @@ func (b *Broker) produceOne(topic string, rp kmsg.ProduceRequestTopicPartition, 
 		msg := "produce request without a record batch"
 		sp.ErrorMessage = &msg
 		return sp, nil, 0
+	case b.disk.full():
+		// Retriable for clients: they retry until the space comes back.
+		sp.ErrorCode = kerr.KafkaStorageError.Code
+		msg := fmt.Sprintf("broker %d: %s", b.cfg.ID, b.disk.why())
+		sp.ErrorMessage = &msg
+		return sp, nil, 0
 	case p.compacted.Load():
 		if refused := refuseKeyless(&sp, topic, rp); refused {
 			return sp, nil, 0
@@ -145,6 +151,7 @@ func (b *Broker) produceOne(topic string, rp kmsg.ProduceRequestTopicPartition, 
 		return sp, nil, 0
 	}
 	if !res.Duplicate {
+		b.disk.appended(len(rp.Records))
 		p.appended()
 	}
 	sp.BaseOffset = res.FirstOffset

@@ -101,3 +101,33 @@ func readCorrelation(t *testing.T, conn net.Conn, corr int32) {
 		t.Fatalf("response correlation id %d, want %d", got, corr)
 	}
 }
+
+// rawRoundTrip sends req at its own version on a new connection to addr,
+// as no client library does (they cap versions at what ApiVersions offers),
+// and decodes the answer into resp.
+func rawRoundTrip(t *testing.T, addr string, req kmsg.Request, resp kmsg.Response) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	writeRequest(t, conn, 1, req)
+	var size [4]byte
+	if _, err := io.ReadFull(conn, size[:]); err != nil {
+		t.Fatalf("response: %v", err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(conn, body); err != nil {
+		t.Fatalf("response: %v", err)
+	}
+	body = body[4:] // correlation id
+	resp.SetVersion(req.GetVersion())
+	if resp.IsFlexible() {
+		body = body[1:] // response header tags
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatalf("decoding the response: %v", err)
+	}
+}

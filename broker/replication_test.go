@@ -39,7 +39,7 @@ func startTestCluster(t testing.TB, n int, adjust func(*Config)) []*Broker {
 		cfg.FastFailureDetection = true
 		cfg.BootstrapExpect = n
 		cfg.Join = join
-		cfg.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})).With("test_broker", i)
+		cfg.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: testLogLevel})).With("test_broker", i)
 		if adjust != nil {
 			adjust(&cfg)
 		}
@@ -116,8 +116,16 @@ func segmentFiles(t testing.TB, b *Broker, topic string, partition int32) map[st
 
 // After an acks=all load on RF=3, every replica of every partition holds
 // byte-identical segment files, and the high watermark is the log end.
+// With num.replica.fetchers 3 the partitions a follower pulls from one
+// leader spread over several fetchers (connections).
 func TestReplicatedSegmentsAreIdentical(t *testing.T) {
-	brokers := startTestCluster(t, 3, nil)
+	for _, fetchers := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d-fetchers", fetchers), func(t *testing.T) { testReplicatedSegmentsAreIdentical(t, fetchers) })
+	}
+}
+
+func testReplicatedSegmentsAreIdentical(t *testing.T, fetchers int) {
+	brokers := startTestCluster(t, 3, func(c *Config) { c.NumReplicaFetchers = fetchers })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(clusterSeeds(brokers)...), kgo.DefaultProduceTopic("repl"),
@@ -126,7 +134,8 @@ func TestReplicatedSegmentsAreIdentical(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 3, 3, nil, "repl"); err != nil {
+	const partitions = 12
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 3, nil, "repl"); err != nil {
 		t.Fatal(err)
 	}
 	const n = 3000
@@ -146,7 +155,7 @@ func TestReplicatedSegmentsAreIdentical(t *testing.T) {
 	if acked != n {
 		t.Fatalf("acked %d of %d", acked, n)
 	}
-	for part := int32(0); part < 3; part++ {
+	for part := int32(0); part < partitions; part++ {
 		var leo int64 = -1
 		waitFor(t, 10*time.Second, fmt.Sprintf("partition %d replicated", part), func() bool {
 			ends := map[int64]bool{}
@@ -184,6 +193,15 @@ func TestReplicatedSegmentsAreIdentical(t *testing.T) {
 			}
 		}
 		t.Logf("partition %d: %d records on all three replicas", part, leo)
+	}
+	for _, b := range brokers {
+		// A follower pulls 4 partitions from each of 2 leaders: on one
+		// fetcher per leader, or spread over more.
+		got := b.repl.Fetchers()
+		if (fetchers == 1 && got != 2) || (fetchers > 1 && got <= 2) {
+			t.Errorf("broker %d runs %d fetchers with num.replica.fetchers %d, want %s", b.cfg.ID, got, fetchers,
+				map[bool]string{true: "2", false: "more than 2"}[fetchers == 1])
+		}
 	}
 	// Followers are served by the consumers' zero-copy path: with no
 	// consumer running, the leaders' sendfile bytes cover what the
@@ -276,33 +294,68 @@ func TestReplicationBadInput(t *testing.T) {
 			follower = r
 		}
 	}
-	fetch := func(replicaID int32, offset int64, currentEpoch int32) int16 {
+	topicID := func(name string) [16]byte {
+		tp, _ := leader.node.Image().Topic(name)
+		return tp.ID
+	}
+	epochOf := func(id int32) int64 {
+		br, _ := leader.node.Image().Broker(id)
+		return br.Epoch
+	}
+	// fetchAs sends a Fetch at version naming replicaID (with brokerEpoch
+	// from v15 on) and returns the partition's error code.
+	fetchAs := func(version int16, topic string, replicaID int32, brokerEpoch int64, offset int64, currentEpoch int32) int16 {
 		t.Helper()
 		req := kmsg.NewPtrFetchRequest()
-		req.Version = 12
+		req.Version = version
 		req.ReplicaID = replicaID
+		if version >= 15 {
+			req.ReplicaID = -1
+			req.ReplicaState.ID, req.ReplicaState.Epoch = replicaID, brokerEpoch
+		}
 		req.MaxWaitMillis = 0
 		req.SessionEpoch = -1
 		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = "bad"
+		rt.Topic, rt.TopicID = topic, topicID(topic)
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.FetchOffset, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch, rp.PartitionMaxBytes = offset, currentEpoch, -1, 1<<20
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl.Broker(int(leader.cfg.ID)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := kmsg.NewPtrFetchResponse()
+		rawRoundTrip(t, leader.KafkaAddr(), req, resp)
 		return resp.Topics[0].Partitions[0].ErrorCode
 	}
-	if code := fetch(7, 0, meta.LeaderEpoch); code != kerr.UnknownLeaderEpoch.Code {
-		t.Errorf("fetch from replica id 7 (not a replica): code %d, want UNKNOWN_LEADER_EPOCH", code)
+	fetch := func(replicaID int32, offset int64, currentEpoch int32) int16 {
+		t.Helper()
+		return fetchAs(15, "bad", replicaID, epochOf(replicaID), offset, currentEpoch)
 	}
-	if code := fetch(7, 0, -1); code != kerr.NotLeaderForPartition.Code {
-		t.Errorf("fetch from replica id 7 without an epoch: code %d, want NOT_LEADER_OR_FOLLOWER", code)
+	// Who the follower says it is: a client that only sets a replica id
+	// (Fetch v12), a wrong or stale broker epoch, or an unregistered id is
+	// refused, and its fetch counts for nothing.
+	if code := fetchAs(12, "bad", follower, 0, 1, meta.LeaderEpoch); code != kerr.StaleBrokerEpoch.Code {
+		t.Errorf("v12 fetch posing as follower %d: code %d, want STALE_BROKER_EPOCH", follower, code)
 	}
-	if code := fetch(follower, 1000, meta.LeaderEpoch); code != kerr.OffsetOutOfRange.Code {
-		t.Errorf("follower fetch past the log end: code %d, want OFFSET_OUT_OF_RANGE", code)
+	if code := fetchAs(15, "bad", follower, epochOf(follower)-1, 1, meta.LeaderEpoch); code != kerr.StaleBrokerEpoch.Code {
+		t.Errorf("v15 fetch as follower %d with a stale broker epoch: code %d, want STALE_BROKER_EPOCH", follower, code)
+	}
+	if code := fetch(7, 0, meta.LeaderEpoch); code != kerr.StaleBrokerEpoch.Code {
+		t.Errorf("fetch from replica id 7 (no such broker): code %d, want STALE_BROKER_EPOCH", code)
+	}
+	if code := fetchAs(15, "bad", follower, epochOf(follower), 0, meta.LeaderEpoch); code != 0 {
+		t.Errorf("v15 fetch as follower %d with its broker epoch: code %d, want none", follower, code)
+	}
+	// A registered broker that is not a replica of the partition.
+	res, err := leader.node.Submit(ctx, cluster.NewCommand(cluster.CreateTopic{Name: "bad-one", NumPartitions: -1, ReplicationFactor: -1, Assignment: [][]int32{{leader.cfg.ID}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader.replicas.waitApplied(ctx, res.Index)
+	one, _ := leader.node.Image().Partition("bad-one", 0)
+	if code := fetchAs(15, "bad-one", follower, epochOf(follower), 0, one.LeaderEpoch); code != kerr.UnknownLeaderEpoch.Code {
+		t.Errorf("fetch from broker %d, not a replica: code %d, want UNKNOWN_LEADER_EPOCH", follower, code)
+	}
+	if code := fetchAs(15, "bad-one", follower, epochOf(follower), 0, -1); code != kerr.NotLeaderForPartition.Code {
+		t.Errorf("fetch from broker %d, not a replica, without an epoch: code %d, want NOT_LEADER_OR_FOLLOWER", follower, code)
 	}
 	_, err = leader.node.Submit(ctx, cluster.NewCommand(cluster.AlterPartition{Topic: "bad", Partition: 0, Leader: follower,
 		LeaderEpoch: meta.LeaderEpoch, PartitionEpoch: meta.PartitionEpoch, ISR: []int32{follower}}))
@@ -320,3 +373,48 @@ func TestReplicationBadInput(t *testing.T) {
 		t.Fatalf("isr after the bad input: %v", p.ISR)
 	}
 }
+
+// A follower whose fetch is parked at a leader learns of a new partition
+// there (a new topic, or leaderships moving in a failover): the parked
+// fetch does not name it, so without cutting it short the partition's
+// acks=all writes would wait out replica.fetch.wait.max.ms (here 5 s).
+func TestNewPartitionDoesNotWaitForParkedFollowerFetch(t *testing.T) {
+	const fetchWait = 5 * time.Second
+	brokers := startTestCluster(t, 3, func(c *Config) { c.ReplicaFetchMaxWait = fetchWait })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(clusterSeeds(brokers)...), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	// Fetchers from every follower to every leader, parked once idle.
+	if _, err := adm.CreateTopic(ctx, 3, 3, nil, "first"); err != nil {
+		t.Fatal(err)
+	}
+	for p := int32(0); p < 3; p++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "first", Partition: p, Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := 0; round < 3; round++ {
+		topic := fmt.Sprintf("later-%d", round)
+		if _, err := adm.CreateTopic(ctx, 3, 3, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("y")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		t.Logf("%s: first acks=all write acknowledged in %v", topic, took.Round(time.Millisecond))
+		if took >= fetchWait/2 {
+			t.Fatalf("%s: the first acks=all write took %v: it waited for a parked follower fetch (replica.fetch.wait.max.ms %v)", topic, took, fetchWait)
+		}
+	}
+}
+
+// testLogLevel is what the in-process cluster tests log; slog.LevelDebug
+// shows the fetchers' and replicas' decisions.
+var testLogLevel = slog.LevelWarn

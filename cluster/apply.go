@@ -24,7 +24,7 @@ func (img *Image) apply(index uint64, cmd Command) (*Image, *Change, error) {
 	case InitCluster:
 		err = next.initCluster(p, ch)
 	case RegisterBroker:
-		err = next.registerBroker(index, p, ch)
+		err = next.registerBroker(index, cmd.Version, p, ch)
 	case FenceBroker:
 		err = next.fenceBroker(p, ch)
 	case CreateTopic:
@@ -51,7 +51,11 @@ func (img *Image) apply(index uint64, cmd Command) (*Image, *Change, error) {
 	if !ch.changed {
 		return img, nil, nil
 	}
-	if err := next.checkChanged(ch); err != nil {
+	err = next.checkChanged(ch)
+	if err == nil {
+		err = checkTransitions(img, next, ch, cmd)
+	}
+	if err != nil {
 		// A command that passed validation yet breaks an invariant is a bug
 		// in this file; every broker computes the same, so refusing it keeps
 		// the brokers identical.
@@ -59,6 +63,25 @@ func (img *Image) apply(index uint64, cmd Command) (*Image, *Change, error) {
 		return img, nil, errorf(ErrInvalidCommand, "%s would break an invariant: %v", cmd.Type(), err)
 	}
 	return next, ch, nil
+}
+
+// checkTransitions checks each changed partition's step (see
+// checkLeaderTransition). An unclean election is allowed by the topic's
+// config after the change or by an ElectUnclean command.
+func checkTransitions(prev, next *Image, ch *Change, cmd Command) error {
+	el, isElect := cmd.Payload.(ElectLeader)
+	for _, ref := range ch.Partitions {
+		pt, ok1 := prev.topics[ref.Topic]
+		nt, ok2 := next.topics[ref.Topic]
+		if !ok1 || !ok2 || pt.ID != ref.TopicID || nt.ID != ref.TopicID || int(ref.Partition) >= len(pt.Partitions) {
+			continue // created or deleted
+		}
+		unclean := nt.uncleanAllowed() || (isElect && el.Election == ElectUnclean)
+		if err := checkLeaderTransition(pt.Partitions[ref.Partition], nt.Partitions[ref.Partition], unclean); err != nil {
+			return fmt.Errorf("%s-%d: %w", ref.Topic, ref.Partition, err)
+		}
+	}
+	return nil
 }
 
 // checkChanged checks the invariants of the topics a change touched (of the
@@ -98,33 +121,102 @@ func (img *Image) initCluster(p InitCluster, ch *Change) error {
 	return nil
 }
 
-func (img *Image) registerBroker(index uint64, p RegisterBroker, ch *Change) error {
+func (img *Image) registerBroker(index uint64, version uint16, p RegisterBroker, ch *Change) error {
 	if p.ID < 0 || p.KafkaAddr == "" || p.RaftAddr == "" {
 		return errorf(ErrInvalidCommand, "register broker %d: id and addresses are required", p.ID)
 	}
-	prev, known := img.brokers[p.ID]
+	if p.UncleanShutdown && version < 2 {
+		return errorf(ErrInvalidCommand, "register broker %d: unclean_shutdown needs command version 2, got %d", p.ID, version)
+	}
+	old, known := img.brokers[p.ID]
+	// Only a new process can have lost records: the same incarnation
+	// registering again (unfenced after a pause) kept its page cache. An
+	// empty incarnation (tests, hand-written commands) counts as new.
+	newProcess := !known || p.Incarnation == "" || p.Incarnation != old.Incarnation
+	unclean := p.UncleanShutdown && newProcess
 	img.brokers[p.ID] = Broker{
 		ID: p.ID, KafkaAddr: p.KafkaAddr, RaftAddr: p.RaftAddr, GossipAddr: p.GossipAddr,
 		HTTPAddr: p.HTTPAddr, Rack: p.Rack, Incarnation: p.Incarnation, DirectoryID: p.DirectoryID,
-		Epoch: int64(index),
+		Epoch: int64(index), UncleanRestart: unclean || (!newProcess && old.UncleanRestart),
 	}
 	ch.addBroker(p.ID)
-	if known && directoryReplaced(prev.DirectoryID, p.DirectoryID) {
+	if known && directoryReplaced(old.DirectoryID, p.DirectoryID) {
 		img.dropReplacedReplica(p.ID, ch)
 	}
-	// Offline partitions this broker can lead come back online.
 	for _, name := range img.TopicNames() {
 		t := img.topics[name]
 		for _, part := range t.Partitions {
-			if part.Leader != NoLeader || !slices.Contains(part.Replicas, p.ID) {
+			if !slices.Contains(part.Replicas, p.ID) {
 				continue
 			}
-			if np, ok := img.elect(part, t.uncleanAllowed()); ok {
+			np, changed := part, false
+			if unclean {
+				np, changed = img.dropUnclean(t, part, p.ID)
+			}
+			// Offline partitions this broker can lead come back online.
+			if np.Leader == NoLeader {
+				if elected, ok := img.elect(t, np, t.uncleanAllowed()); ok {
+					np, changed = elected, true
+				}
+			}
+			if changed {
 				img.setPartitionChanged(t, np, ch)
 			}
 		}
 	}
 	return nil
+}
+
+// dropUnclean takes broker id, restarted after an unclean shutdown, out of a
+// partition's ISR and ELR (KIP-966): its log may lack records it once
+// acknowledged, so it must not lead or count as in sync before it has
+// caught up and its leader has added it back. If it led, the next eligible
+// replica leads, or none and the partition is offline. Where it is the only
+// ISR or ELR member it stays: no other replica can be known to hold more of
+// the committed records, and dropping it would keep the partition offline
+// for good. It reports whether p changed.
+func (img *Image) dropUnclean(t *Topic, p Partition, id int32) (Partition, bool) {
+	if !slices.Contains(p.ISR, id) && !slices.Contains(p.ELR, id) {
+		return p, false
+	}
+	if len(p.ISR)+len(p.ELR) == 1 {
+		return p, false
+	}
+	np := withISR(p, without(p.ISR, id), effectiveMinISR(t, p), id)
+	if p.Leader == id {
+		np.Leader = NoLeader
+		if elected, ok := img.elect(t, np, t.uncleanAllowed()); ok {
+			np = elected
+		} else {
+			np.LeaderEpoch++
+		}
+	}
+	return np, true
+}
+
+// withISR returns p with isr as its ISR and its ELR kept as KIP-966 says:
+// empty while isr has min.insync.replicas members (the high watermark moves
+// again, so former members fall behind what is committed); otherwise every
+// replica that was in the ISR or the ELR and is not in isr, except drop (a
+// broker that restarted uncleanly, or NoLeader). The ELR is in replica
+// order.
+func withISR(p Partition, isr []int32, minISR int, drop int32) Partition {
+	var elr []int32
+	if len(isr) < minISR {
+		for _, r := range p.Replicas {
+			if r != drop && !slices.Contains(isr, r) && (slices.Contains(p.ISR, r) || slices.Contains(p.ELR, r)) {
+				elr = append(elr, r)
+			}
+		}
+	}
+	p.ISR, p.ELR = isr, elr
+	return p
+}
+
+// effectiveMinISR is the ISR size below which the leader's high watermark
+// stands still, as the replicas compute it (replication.State.MinISR).
+func effectiveMinISR(t *Topic, p Partition) int {
+	return max(1, min(t.MinInsyncReplicas(), len(p.Replicas)))
 }
 
 func (img *Image) fenceBroker(p FenceBroker, ch *Change) error {
@@ -146,15 +238,16 @@ func (img *Image) fenceBroker(p FenceBroker, ch *Change) error {
 				continue
 			}
 			np := part
-			// KRaft removes fenced brokers from the ISR but never empties
-			// it: the last member stays, as the one replica known to hold
-			// every committed record.
+			// Fenced brokers leave the ISR, into the ELR when it falls
+			// below the minimum, but the ISR is never emptied: the last
+			// member stays, as the one replica known to hold every
+			// committed record.
 			if inISR && len(part.ISR) > 1 {
-				np.ISR = without(part.ISR, p.ID)
+				np = withISR(part, without(part.ISR, p.ID), effectiveMinISR(t, part), NoLeader)
 			}
 			if part.Leader == p.ID {
 				np.Leader = NoLeader
-				if elected, ok := img.elect(np, t.uncleanAllowed()); ok {
+				if elected, ok := img.elect(t, np, t.uncleanAllowed()); ok {
 					np = elected
 				} else {
 					np.LeaderEpoch++
@@ -335,12 +428,13 @@ func (img *Image) alterConfigs(p AlterConfigs, ch *Change) error {
 	t.Configs = configs
 	img.topics[p.Topic] = &t
 	ch.addTopic(p.Topic)
+	img.clearStaleELRs(p.Topic, ch)
 	if t.uncleanAllowed() {
-		for _, part := range t.Partitions {
+		for _, part := range img.topics[p.Topic].Partitions {
 			if part.Leader != NoLeader {
 				continue
 			}
-			if np, ok := img.elect(part, true); ok {
+			if np, ok := img.elect(&t, part, true); ok {
 				img.setPartitionChanged(&t, np, ch)
 			}
 		}
@@ -384,9 +478,7 @@ func (img *Image) alterPartition(p AlterPartition, ch *Change) error {
 	if slices.Equal(isr, part.ISR) {
 		return nil
 	}
-	np := part
-	np.ISR = isr
-	img.setPartitionChanged(t, np, ch)
+	img.setPartitionChanged(t, withISR(part, isr, effectiveMinISR(t, part), NoLeader), ch)
 	return nil
 }
 
@@ -413,8 +505,8 @@ func (img *Image) electLeader(p ElectLeader, ch *Change) error {
 			return errorf(ErrElectionNotNeeded, "%s: broker %d leads", where, part.Leader)
 		}
 		var ok bool
-		if np, ok = img.elect(part, p.Election == ElectUnclean); !ok {
-			return errorf(ErrEligibleLeadersNotAvailable, "%s: replicas %v isr %v", where, part.Replicas, part.ISR)
+		if np, ok = img.elect(t, part, p.Election == ElectUnclean); !ok {
+			return errorf(ErrEligibleLeadersNotAvailable, "%s: replicas %v isr %v elr %v", where, part.Replicas, part.ISR, part.ELR)
 		}
 	default:
 		return errorf(ErrInvalidCommand, "%s: unknown election type %d", where, p.Election)
@@ -440,27 +532,56 @@ func (img *Image) reassign(p ReassignPartition, ch *Change) error {
 		return errorf(ErrInvalidReplicaAssignment, "%s: no member of isr %v among %v", where, part.ISR, p.Replicas)
 	}
 	np := part
-	np.Replicas, np.ISR = slices.Clone(p.Replicas), isr
+	np.Replicas = slices.Clone(p.Replicas)
+	np = withISR(np, isr, effectiveMinISR(t, np), NoLeader)
 	if part.Leader == NoLeader || !slices.Contains(p.Replicas, part.Leader) {
 		np.Leader = NoLeader
-		if elected, ok := img.elect(np, false); ok {
+		if elected, ok := img.elect(t, np, false); ok {
 			np = elected
 		} else if part.Leader != NoLeader {
 			np.LeaderEpoch++
 		}
 	}
 	img.setPartitionChanged(t, np, ch)
+	// Partition 0's replica count is the topic's replication factor, which
+	// sets the default min.insync.replicas of every partition.
+	img.clearStaleELRs(t.Name, ch)
 	return nil
 }
 
+// clearStaleELRs empties the ELR of each partition of a topic whose ISR has
+// (now) min.insync.replicas members: after a config change or a
+// reassignment lowered the minimum, the high watermark moves with the ISR
+// as it is, past what the ELR members hold.
+func (img *Image) clearStaleELRs(topic string, ch *Change) {
+	t := img.topics[topic]
+	for _, part := range t.Partitions {
+		if len(part.ELR) > 0 && len(part.ISR) >= effectiveMinISR(t, part) {
+			part.ELR = nil
+			img.setPartitionChanged(img.topics[topic], part, ch)
+		}
+	}
+}
+
 // elect picks a leader for a partition that has none (or whose leader is
-// being removed): the first replica, in replica order, that is live and in
-// the ISR; with unclean, failing that, the first live replica, which then
-// forms the ISR alone. It bumps the leader epoch; setPartitionChanged bumps
-// the partition epoch.
-func (img *Image) elect(p Partition, unclean bool) (Partition, bool) {
+// being removed), in KIP-966's order, each in replica order: the first live
+// ISR replica; failing that, the first live ELR replica, which forms the ISR
+// alone while the other former members stay eligible; with unclean, failing
+// both, the first live replica, which forms the ISR alone with the ELR
+// cleared (its log is the partition's history from now on). It bumps the
+// leader epoch; setPartitionChanged bumps the partition epoch. t is the
+// partition's topic, for min.insync.replicas.
+func (img *Image) elect(t *Topic, p Partition, unclean bool) (Partition, bool) {
 	for _, r := range p.Replicas {
 		if img.isLive(r) && slices.Contains(p.ISR, r) {
+			p.Leader = r
+			p.LeaderEpoch++
+			return p, true
+		}
+	}
+	for _, r := range p.Replicas {
+		if img.isLive(r) && slices.Contains(p.ELR, r) {
+			p = withISR(p, []int32{r}, effectiveMinISR(t, p), NoLeader)
 			p.Leader = r
 			p.LeaderEpoch++
 			return p, true
@@ -471,7 +592,7 @@ func (img *Image) elect(p Partition, unclean bool) (Partition, bool) {
 	}
 	for _, r := range p.Replicas {
 		if img.isLive(r) {
-			p.Leader, p.ISR = r, []int32{r}
+			p.Leader, p.ISR, p.ELR = r, []int32{r}, nil
 			p.LeaderEpoch++
 			return p, true
 		}

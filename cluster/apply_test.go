@@ -368,7 +368,7 @@ func TestCommandCodec(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{
-		`{"v":2,"type":"fence_broker","body":{"id":1}}`,
+		`{"v":3,"type":"fence_broker","body":{"id":1}}`, // above CommandVersion
 		`{"v":0,"type":"fence_broker","body":{"id":1}}`,
 		`{"v":1,"type":"launch_rockets","body":{}}`,
 		`{"v":1,"type":"fence_broker","body":[]}`,

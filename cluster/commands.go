@@ -9,7 +9,10 @@ import (
 // of versions 1..CommandVersion and rejects newer ones with
 // ErrUnsupportedVersion, identically on every broker, so a rolling upgrade
 // must finish before a newer controller writes newer commands.
-const CommandVersion uint16 = 1
+//
+// Version 2 adds RegisterBroker.UncleanShutdown and the partitions' ELR;
+// a version 1 command never carries them, so old logs replay as before.
+const CommandVersion uint16 = 2
 
 // CommandType names a command in the Raft log. The names are part of the
 // on-disk format and never change.
@@ -62,9 +65,17 @@ type InitCluster struct {
 
 // RegisterBroker registers a broker, or re-registers it with a new broker
 // epoch: it updates its addresses and unfences it. Offline partitions whose
-// ISR holds the broker elect it leader (and, where the topic allows unclean
-// election, offline partitions it is a replica of). The controller writes it
-// when gossip shows a broker alive that the image lacks or has fenced.
+// ISR (or, with no live ISR member, ELR) holds the broker elect it leader
+// (and, where the topic allows unclean election, offline partitions it is a
+// replica of). The controller writes it when gossip shows a broker alive
+// that the image lacks or has fenced.
+//
+// A new process (another Incarnation) that reports UncleanShutdown first
+// leaves every ISR and ELR (KIP-966), handing leadership to the next
+// eligible replica, so it leads nothing until it has caught up and its
+// leader added it back through AlterPartition. The one exception is a
+// partition it is the only ISR or ELR member of: no replica can be known to
+// hold more of the committed records, so it stays and may lead again.
 type RegisterBroker struct {
 	ID         int32  `json:"id"`
 	KafkaAddr  string `json:"kafka_addr"`
@@ -74,6 +85,16 @@ type RegisterBroker struct {
 	Rack       string `json:"rack,omitempty"`
 	// Incarnation is random per broker process start.
 	Incarnation string `json:"incarnation,omitempty"`
+	// UncleanShutdown says the process before this one did not shut down
+	// cleanly (version 2+). It is one flag for the whole broker rather
+	// than a set of partitions: registration comes before the broker opens
+	// its logs (the image says which it hosts), and a crash or power loss
+	// costs every log of the broker its un-fsynced tail alike, so a
+	// per-log answer would differ only for logs fsynced to their end,
+	// which the default flush settings never are. The broker sets it
+	// unless its clean-shutdown marker, written after every log closed
+	// cleanly, was there at start.
+	UncleanShutdown bool `json:"unclean_shutdown,omitempty"`
 	// DirectoryID is the id of the broker's data directory. When it
 	// differs from the registered one, the directory was wiped: the broker
 	// is dropped from every ISR first, as a new, empty replica.
@@ -81,10 +102,11 @@ type RegisterBroker struct {
 }
 
 // FenceBroker fences a broker that gossip declared dead or that left: it is
-// removed from every ISR (but never empties one), and each partition it led
-// elects the first live ISR replica (in replica order) with a bumped leader
-// epoch, or goes offline (leader -1) when none is live and the topic does
-// not allow unclean election.
+// removed from every ISR (but never empties one; into the ELR when the ISR
+// falls below min.insync.replicas), and each partition it led elects the
+// first live ISR replica (in replica order), else the first live ELR
+// replica, with a bumped leader epoch, or goes offline (leader -1) when none
+// is live and the topic does not allow unclean election.
 type FenceBroker struct {
 	ID int32 `json:"id"`
 }
@@ -148,11 +170,11 @@ const (
 	// ElectPreferred makes the first replica the leader if it is live and
 	// in the ISR (Kafka's PREFERRED, 0).
 	ElectPreferred ElectionType = 0
-	// ElectUnclean picks the first live ISR replica, or failing that the
-	// first live replica, whose ISR then holds it alone (Kafka's UNCLEAN, 1).
+	// ElectUnclean picks as ElectClean does, or failing that the first
+	// live replica, whose ISR then holds it alone (Kafka's UNCLEAN, 1).
 	ElectUnclean ElectionType = 1
-	// ElectClean picks the first live ISR replica; the controller uses it
-	// for offline partitions.
+	// ElectClean picks the first live ISR replica, else the first live ELR
+	// replica (KIP-966); the controller uses it for offline partitions.
 	ElectClean ElectionType = 2
 )
 

@@ -36,6 +36,11 @@ type Config struct {
 	// HTTPAddr and Rack are carried in gossip metadata and the image only.
 	HTTPAddr string
 	Rack     string
+	// UncleanShutdown says the broker's previous process did not shut down
+	// cleanly, so its logs may have lost their un-fsynced tails; the
+	// controller then takes it out of ISRs and ELRs (KIP-966) when it
+	// registers. The broker decides it from its clean-shutdown marker.
+	UncleanShutdown bool
 
 	// Join lists gossip addresses of brokers to join (--join). Empty with
 	// BootstrapExpect <= 1 means a lone broker that bootstraps itself.

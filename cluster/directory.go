@@ -29,22 +29,22 @@ import (
 func directoryReplaced(old, cur string) bool { return old != "" && old != cur }
 
 // dropReplacedReplica removes broker id, whose data directory was replaced,
-// from every ISR, even the last member of one (the partition then has no
-// replica known to hold its records, and stays offline until an unclean
-// election where the topic allows it); the partitions it led elect another
-// leader as on fencing. It runs in the FSM, in RegisterBroker.
+// from every ISR and ELR, even as the last member of one (the partition
+// then has no replica known to hold its records, and stays offline until an
+// unclean election where the topic allows it); the partitions it led elect
+// another leader as on fencing. It runs in the FSM, in RegisterBroker,
+// before the registration's own elections.
 func (img *Image) dropReplacedReplica(id int32, ch *Change) {
 	for _, name := range img.TopicNames() {
 		t := img.topics[name]
 		for _, part := range t.Partitions {
-			if !slices.Contains(part.ISR, id) && part.Leader != id {
+			if !slices.Contains(part.ISR, id) && !slices.Contains(part.ELR, id) && part.Leader != id {
 				continue
 			}
-			np := part
-			np.ISR = without(part.ISR, id)
+			np := withISR(part, without(part.ISR, id), effectiveMinISR(t, part), id)
 			if part.Leader == id {
 				np.Leader = NoLeader
-				if elected, ok := img.elect(np, t.uncleanAllowed()); ok {
+				if elected, ok := img.elect(t, np, t.uncleanAllowed()); ok {
 					np = elected
 				} else {
 					np.LeaderEpoch++

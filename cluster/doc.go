@@ -22,8 +22,10 @@
 // assign.go) and reconciles the image and the Raft configuration with the
 // live gossip members (controller.go): it registers and unfences live
 // brokers, fences dead or departed ones (fencing moves leadership to the
-// first live ISR member with a bumped leader epoch, or takes the partition
-// offline), adds brokers as voters up to MaxVoters and as non-voters after
+// first live ISR member, else the first live eligible leader replica of
+// KIP-966, with a bumped leader epoch, or takes the partition offline),
+// takes brokers that restarted uncleanly out of ISRs and ELRs (apply.go,
+// dropUnclean), adds brokers as voters up to MaxVoters and as non-voters after
 // that, and replaces a voter that stayed dead with a live non-voter. The
 // decisions are pure functions of (image, members, Raft configuration,
 // time); a small loop per node drives them while the node leads.

@@ -64,7 +64,6 @@ func TestSecondClusterStaysApart(t *testing.T) {
 	b := newTestCluster(t)
 	lone := b.start(b.config(4, 1, []string{a.nodes[1].GossipAddr(), a.nodes[2].GossipAddr()}))
 	idA := waitGossipClusterID(a, 10*time.Second)
-	ctrlA := a.waitController(10 * time.Second)
 	b.waitController(10 * time.Second)
 	b.waitSameImage(10*time.Second, 1)
 	idB := waitGossipClusterID(b, 10*time.Second)
@@ -84,12 +83,14 @@ func TestSecondClusterStaysApart(t *testing.T) {
 					return false, fmt.Sprintf("cluster A broker %d gossips with broker 4", n.ID())
 				}
 			}
-			if c, ok := n.Controller(); !ok || c != ctrlA.ID() {
-				return false, fmt.Sprintf("cluster A broker %d has controller %d (%v), want %d", n.ID(), c, ok, ctrlA.ID())
+			// A loaded machine may re-elect within A; its controller
+			// stays one of A's brokers.
+			if c, ok := n.Controller(); ok && (c < 1 || c > 3) {
+				return false, fmt.Sprintf("cluster A broker %d has controller %d", n.ID(), c)
 			}
-		}
-		if servers, err := ctrlA.Servers(); err != nil || len(servers) != 3 {
-			return false, fmt.Sprintf("cluster A raft servers %+v %v", servers, err)
+			if servers, err := n.Servers(); err != nil || len(servers) != 3 {
+				return false, fmt.Sprintf("cluster A broker %d: raft servers %+v %v", n.ID(), servers, err)
+			}
 		}
 		if ids := brokerIDs(lone.Image()); !slices.Equal(ids, []int32{4}) {
 			return false, fmt.Sprintf("cluster B registers brokers %v", ids)

@@ -62,6 +62,10 @@ type Broker struct {
 	Fenced bool `json:"fenced"`
 	// Epoch is the broker epoch: the Raft index of its latest registration.
 	Epoch int64 `json:"epoch"`
+	// UncleanRestart says the running process started after an unclean
+	// shutdown (see RegisterBroker.UncleanShutdown); health reports use it
+	// to explain offline partitions.
+	UncleanRestart bool `json:"unclean_restart,omitempty"`
 }
 
 // Partition is the replication state of one partition. Its slices are shared
@@ -70,6 +74,13 @@ type Partition struct {
 	Index    int32   `json:"index"`
 	Replicas []int32 `json:"replicas"`
 	ISR      []int32 `json:"isr"`
+	// ELR holds the eligible leader replicas (KIP-966): replicas that left
+	// the ISR while it was below min.insync.replicas and have not restarted
+	// uncleanly since. The high watermark does not move while the ISR is
+	// below the minimum, so each holds every committed record; one may lead
+	// when no ISR member is live. Disjoint from ISR, in replica order, empty
+	// whenever the ISR has min.insync.replicas members.
+	ELR []int32 `json:"elr,omitempty"`
 	// Leader is NoLeader (-1) while the partition is offline.
 	Leader int32 `json:"leader"`
 	// LeaderEpoch grows by one on every change of leader (KRaft semantics).
@@ -231,7 +242,7 @@ func topicEqual(a, b *Topic) bool {
 func partitionEqual(a, b Partition) bool {
 	return a.Index == b.Index && a.Leader == b.Leader && a.LeaderEpoch == b.LeaderEpoch &&
 		a.PartitionEpoch == b.PartitionEpoch && slices.Equal(a.Replicas, b.Replicas) &&
-		slices.Equal(a.ISR, b.ISR)
+		slices.Equal(a.ISR, b.ISR) && slices.Equal(a.ELR, b.ELR)
 }
 
 // String summarises the image for logs and test failures.
@@ -312,8 +323,8 @@ func imageFromDoc(d imageDoc) (*Image, error) {
 }
 
 // checkInvariants verifies what every image must satisfy: partitions
-// indexed by position, distinct replicas, leader ∈ ISR ⊆ replicas, no fenced
-// leader, and the topic id index matching the topics. It returns the first
+// indexed by position, distinct replicas, leader ∈ ISR ⊆ replicas, ELR ⊆
+// replicas disjoint from the ISR, ISR ∪ ELR not empty, no fenced leader, and the topic id index matching the topics. It returns the first
 // violation. The FSM runs it after each apply in race-enabled builds.
 func (img *Image) checkInvariants() error {
 	if len(img.topicIDs) != len(img.topics) {
@@ -351,6 +362,9 @@ func checkPartition(img *Image, p Partition) error {
 		if !slices.Contains(p.Replicas, r) {
 			return fmt.Errorf("isr %v not a subset of replicas %v", p.ISR, p.Replicas)
 		}
+	}
+	if err := checkELR(p); err != nil {
+		return err
 	}
 	if p.Leader != NoLeader {
 		if !slices.Contains(p.ISR, p.Leader) {

@@ -25,6 +25,9 @@ type Member struct {
 	// Incarnation is random per start of the broker process: a new one
 	// means the broker restarted, and the controller re-registers it.
 	Incarnation string
+	// UncleanShutdown says the process before this incarnation did not
+	// shut down cleanly (see RegisterBroker.UncleanShutdown).
+	UncleanShutdown bool
 	// BootstrapExpect is the broker's --bootstrap-expect.
 	BootstrapExpect int
 	// Bootstrapped is set once the broker belongs to a formed Raft cluster
@@ -54,6 +57,8 @@ type memberMeta struct {
 	Boot    bool   `json:"b,omitempty"`
 	Cluster string `json:"c,omitempty"`
 	Dir     string `json:"d,omitempty"`
+	// Unclean is Member.UncleanShutdown; older brokers leave it out.
+	Unclean bool `json:"u,omitempty"`
 }
 
 const memberMetaVersion = 1
@@ -68,7 +73,7 @@ func decodeMeta(n *memberlist.Node) (Member, error) {
 	}
 	return Member{
 		ID: m.ID, KafkaAddr: m.Kafka, RaftAddr: m.Raft, HTTPAddr: m.HTTP, Rack: m.Rack, Incarnation: m.Inc,
-		GossipAddr: n.Address(), BootstrapExpect: m.Expect, Bootstrapped: m.Boot,
+		GossipAddr: n.Address(), BootstrapExpect: m.Expect, Bootstrapped: m.Boot, UncleanShutdown: m.Unclean,
 		ClusterID: m.Cluster, DirectoryID: m.Dir,
 	}, nil
 }

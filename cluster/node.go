@@ -55,6 +55,8 @@ type Node struct {
 	log *slog.Logger
 	fsm *fsm
 	fwd Forwarder
+	// incarnation is random per process (see Incarnation).
+	incarnation string
 
 	// Set by Start, read-only afterwards.
 	store     *raftboltdb.BoltStore
@@ -91,7 +93,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	log := c.Logger.With("component", "cluster", "broker", c.ID)
-	n := &Node{cfg: c, log: log, fsm: newFSM(log), fwd: c.Forwarder, stop: make(chan struct{})}
+	n := &Node{cfg: c, log: log, fsm: newFSM(log), fwd: c.Forwarder, stop: make(chan struct{}), incarnation: newTopicID().String()}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if n.fwd == nil {
 		n.fwd = tcpForwarder{dialTimeout: 2 * time.Second, key: muxKey(c.ClusterSecret)}
@@ -185,7 +187,7 @@ func (n *Node) start() error {
 	meta := memberMeta{
 		Version: memberMetaVersion, ID: cfg.ID, Kafka: cfg.AdvertisedKafkaAddr, Raft: n.raftAddr,
 		HTTP: cfg.HTTPAddr, Rack: cfg.Rack, Expect: cfg.BootstrapExpect, Boot: hasState || alone,
-		Inc: newTopicID().String(), Cluster: ident.ClusterID, Dir: ident.DirectoryID,
+		Inc: n.incarnation, Unclean: cfg.UncleanShutdown, Cluster: ident.ClusterID, Dir: ident.DirectoryID,
 	}
 	members, err := newMembership(cfg, meta, n.log.With("component", "gossip"))
 	if err != nil {
@@ -337,6 +339,10 @@ func (n *Node) seeds() []string {
 
 // ID returns the broker id.
 func (n *Node) ID() int32 { return n.cfg.ID }
+
+// Incarnation identifies this process of the broker: random per start, and
+// registered with the broker (Broker.Incarnation) once the controller saw it.
+func (n *Node) Incarnation() string { return n.incarnation }
 
 // RaftAddr returns the address other brokers reach this node's Raft and
 // forwarding server at (valid after Start).

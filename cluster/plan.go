@@ -126,7 +126,7 @@ func planMetadata(img *Image, members []Member, newClusterID func() string) []Co
 		live[m.ID] = true
 		want := RegisterBroker{ID: m.ID, KafkaAddr: m.KafkaAddr, RaftAddr: m.RaftAddr,
 			GossipAddr: m.GossipAddr, HTTPAddr: m.HTTPAddr, Rack: m.Rack, Incarnation: m.Incarnation,
-			DirectoryID: m.DirectoryID}
+			UncleanShutdown: m.UncleanShutdown, DirectoryID: m.DirectoryID}
 		b, ok := img.brokers[m.ID]
 		if !ok || b.Fenced || b.KafkaAddr != want.KafkaAddr || b.RaftAddr != want.RaftAddr ||
 			b.GossipAddr != want.GossipAddr || b.HTTPAddr != want.HTTPAddr || b.Rack != want.Rack ||
@@ -147,9 +147,9 @@ func planMetadata(img *Image, members []Member, newClusterID func() string) []Co
 			if p.Leader != NoLeader {
 				continue
 			}
-			if _, ok := img.elect(p, false); ok {
+			if _, ok := img.elect(&t, p, false); ok {
 				cmds = append(cmds, NewCommand(ElectLeader{Topic: t.Name, Partition: p.Index, Election: ElectClean}))
-			} else if _, ok := img.elect(p, true); ok && t.uncleanAllowed() {
+			} else if _, ok := img.elect(&t, p, true); ok && t.uncleanAllowed() {
 				cmds = append(cmds, NewCommand(ElectLeader{Topic: t.Name, Partition: p.Index, Election: ElectUnclean}))
 			}
 		}

@@ -22,7 +22,11 @@ var (
 
 // TestImageProperties applies random command sequences, as the controller
 // would prepare them, and checks the image's invariants after every step:
-// leader ∈ ISR ⊆ replicas, epochs only grow (and grow on every change),
+// leader ∈ ISR ⊆ replicas, ELR ⊆ replicas and disjoint from the ISR, a new
+// leader comes from the ISR or ELR unless the election was unclean, a broker
+// restarted uncleanly leaves every ISR and ELR it is not the only member of
+// and leads nothing it did not have to, the ELR is empty while the ISR has
+// min.insync.replicas members, epochs only grow (and grow on every change),
 // partitions indexed by position, deleted topics leave nothing behind,
 // refused commands change nothing, changes list every changed partition,
 // and snapshot/restore round-trips to an equal image.
@@ -153,6 +157,7 @@ func checkStep(t *testing.T, step int, prev, next *Image, ch *Change, p Payload,
 			}
 		}
 	}
+	checkElections(t, fail, prev, next, p, err, listed)
 	if dt, ok := p.(DeleteTopic); ok && err == nil {
 		old, _ := prev.Topic(dt.Name)
 		if _, ok := next.Topic(dt.Name); ok {
@@ -237,7 +242,12 @@ func (g *cmdGen) next(img *Image) Payload {
 	r := g.rng
 	switch r.IntN(12) {
 	case 0, 1:
-		return registerCmd(int32(r.IntN(6)), []string{"", "r1", "r2"}[r.IntN(3)])
+		reg := registerCmd(int32(r.IntN(6)), []string{"", "r1", "r2"}[r.IntN(3)])
+		// The same incarnation again is a re-registration of one process
+		// (no restart); "" counts as a new one every time.
+		reg.Incarnation = []string{"", "i1", "i2"}[r.IntN(3)]
+		reg.UncleanShutdown = r.IntN(2) == 0
+		return reg
 	case 2:
 		return FenceBroker{ID: g.brokerID()}
 	case 3, 4:
@@ -371,3 +381,50 @@ func (s *memSink) Cancel() error { return nil }
 func (s *memSink) Close() error  { return nil }
 
 var _ raft.SnapshotSink = (*memSink)(nil)
+
+// checkElections checks the KIP-966 rules of one step: every new leader was
+// in the ISR or the ELR before, unless the election may be unclean; a broker
+// registering after an unclean shutdown (as a new process) is left in no ISR
+// or ELR it is not the only member of, and leads only such a partition or
+// with unclean election on; and a changed partition whose ISR has
+// min.insync.replicas members has an empty ELR.
+func checkElections(t *testing.T, fail func(string, ...any), prev, next *Image, p Payload, err error, listed map[PartitionRef]bool) {
+	t.Helper()
+	if err != nil {
+		return
+	}
+	reg, isReg := p.(RegisterBroker)
+	old, known := prev.brokers[reg.ID]
+	uncleanRestart := isReg && reg.UncleanShutdown && (!known || reg.Incarnation == "" || reg.Incarnation != old.Incarnation)
+	el, isElect := p.(ElectLeader)
+	for name, nt := range next.topics {
+		pt, existed := prev.topics[name]
+		if existed && pt.ID != nt.ID {
+			existed = false
+		}
+		for i, b := range nt.Partitions {
+			unclean := nt.uncleanAllowed() || (isElect && el.Election == ElectUnclean && el.Topic == name && el.Partition == int32(i))
+			if existed && i < len(pt.Partitions) {
+				a := pt.Partitions[i]
+				if b.Leader != NoLeader && b.Leader != a.Leader && !unclean &&
+					!slices.Contains(a.ISR, b.Leader) && !slices.Contains(a.ELR, b.Leader) {
+					fail("%s-%d: leader %d was in neither isr %v nor elr %v: %+v -> %+v", name, i, b.Leader, a.ISR, a.ELR, a, b)
+				}
+				if listed[PartitionRef{Topic: name, TopicID: nt.ID, Partition: int32(i)}] &&
+					len(b.ISR) >= effectiveMinISR(nt, b) && len(b.ELR) > 0 {
+					fail("%s-%d: elr %v beside isr %v of at least min.insync.replicas: %+v -> %+v (configs %v, rf %d)", name, i, b.ELR, b.ISR, a, b, nt.Configs, nt.ReplicationFactor())
+				}
+			}
+			if !uncleanRestart || !slices.Contains(b.Replicas, reg.ID) {
+				continue
+			}
+			sole := len(b.ISR)+len(b.ELR) == 1
+			if !sole && (slices.Contains(b.ISR, reg.ID) || slices.Contains(b.ELR, reg.ID)) {
+				fail("%s-%d: broker %d restarted uncleanly but is still in isr %v or elr %v", name, i, reg.ID, b.ISR, b.ELR)
+			}
+			if b.Leader == reg.ID && !sole && !unclean {
+				fail("%s-%d: broker %d restarted uncleanly and leads", name, i, reg.ID)
+			}
+		}
+	}
+}

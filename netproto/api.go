@@ -16,7 +16,22 @@ import (
 )
 
 // VersionRange is the [Min, Max] versions served for one API key.
-type VersionRange struct{ Min, Max int16 }
+type VersionRange struct {
+	Min, Max int16
+	// Offered, when set, is the highest version ApiVersions lists. Versions
+	// above it up to Max are served but not offered: only peers that know
+	// them ask (Barge's followers send Fetch v15, KIP-903, which clients
+	// would otherwise pick up and need topic ids for).
+	Offered int16
+}
+
+// OfferedMax is the highest version ApiVersions lists.
+func (v VersionRange) OfferedMax() int16 {
+	if v.Offered > 0 && v.Offered < v.Max {
+		return v.Offered
+	}
+	return v.Max
+}
 
 // Request is one decoded request.
 type Request struct {
@@ -42,7 +57,7 @@ type ConnInfo struct {
 // Response is what a Handler answers with: exactly one of Msg, Fetch or
 // None, optionally with Close; or Close alone. Anything else (nothing set,
 // two kinds set, a Msg of another key than the request, a Fetch answering
-// anything but a Fetch v4..v12) is a broker bug: netproto logs it at Error
+// anything but a Fetch v4..v15) is a broker bug: netproto logs it at Error
 // and closes the connection.
 type Response struct {
 	// Msg is encoded by netproto at the request's version.
@@ -111,6 +126,7 @@ type FetchResponse struct {
 // FetchTopic is one topic of a FetchResponse.
 type FetchTopic struct {
 	Topic      string
+	TopicID    [16]byte // v13+ send the id instead of the name
 	Partitions []FetchPartition
 }
 

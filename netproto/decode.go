@@ -100,7 +100,7 @@ func advertised(versions func(int16) (VersionRange, bool)) []kmsg.ApiVersionsRes
 			continue
 		}
 		k := kmsg.NewApiVersionsResponseApiKey()
-		k.ApiKey, k.MinVersion, k.MaxVersion = key, vr.Min, vr.Max
+		k.ApiKey, k.MinVersion, k.MaxVersion = key, vr.Min, vr.OfferedMax()
 		keys = append(keys, k)
 	}
 	return keys

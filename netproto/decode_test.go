@@ -85,7 +85,7 @@ func TestDecodeRequestTable(t *testing.T) {
 		row{"negative array length", negArray, nil, true},
 		row{"unknown key", rawFrame(1000, 0, 1, nil)[4:], ErrUnsupportedRequest, false},
 		row{"negative key", rawFrame(-1, 0, 1, nil)[4:], ErrUnsupportedRequest, false},
-		row{"version above advertised", rawFrame(1, 13, 1, nil)[4:], ErrUnsupportedVersion, false},
+		row{"version above advertised", rawFrame(1, 16, 1, nil)[4:], ErrUnsupportedVersion, false},
 		row{"version below advertised", rawFrame(1, 3, 1, nil)[4:], ErrUnsupportedVersion, false},
 		row{"negative version", rawFrame(3, -1, 1, nil)[4:], ErrUnsupportedVersion, false},
 		row{"api versions beyond kmsg", rawFrame(18, 99, 1, []byte{1, 2, 3})[4:], ErrUnsupportedVersion, false},

@@ -7,11 +7,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 )
 
-// Fetch versions netproto frames by hand. v13+ name topics by ID and are
-// not served.
+// Fetch versions netproto frames by hand. v13+ name topics by ID; v15
+// carries the follower's broker epoch (KIP-903), which replica fetches use.
 const (
 	minFetchVersion = 4
-	maxFetchVersion = 12
+	maxFetchVersion = 15
 	fetchKey        = 1
 )
 
@@ -28,7 +28,7 @@ type fetchCut struct {
 // partition's records — to dst, and appends to cuts where each non-empty
 // partition's regions belong. It returns the extended slices and the number
 // of record bytes the cuts add. The layout follows Kafka's FetchResponse
-// schema for v4..v12 (PROTOCOL.md §3.1): aborted transactions are always
+// schema for v4..v15 (PROTOCOL.md §3.1; v13+ name topics by id): aborted transactions are always
 // null, records lengths are the sum of the partition's region sizes (0, not
 // null, when there are none).
 //
@@ -54,9 +54,12 @@ func appendFetchFrame(dst []byte, cuts []fetchCut, corr int32, version int16, fr
 	var records int64
 	for ti := range fr.Topics {
 		t := &fr.Topics[ti]
-		if flexible {
+		switch {
+		case version >= 13:
+			dst = append(dst, t.TopicID[:]...)
+		case flexible:
 			dst = kbin.AppendCompactString(dst, t.Topic)
-		} else {
+		default:
 			if len(t.Topic) > math.MaxInt16 {
 				return dst, cuts, 0, fmt.Errorf("%w: topic name of %d bytes", ErrInvalidResponse, len(t.Topic))
 			}

@@ -46,14 +46,14 @@ func newFetchFixture(t testing.TB, bigSize int) fetchFixture {
 		ThrottleMillis: 3, ErrorCode: 0, SessionID: 0,
 		Release: func() { released.Add(1) },
 		Topics: []FetchTopic{
-			{Topic: "orders", Partitions: []FetchPartition{
+			{Topic: "orders", TopicID: [16]byte{1, 2, 3, 15: 4}, Partitions: []FetchPartition{
 				{Partition: 0, HighWatermark: 100, LastStableOffset: 100, LogStartOffset: 5, PreferredReadReplica: -1,
 					Regions: []FileRegion{reg(10, 1000), reg(5000, 333)}},
 				{Partition: 1, ErrorCode: 1, HighWatermark: 7, LastStableOffset: 7, LogStartOffset: 0, PreferredReadReplica: -1},
 				{Partition: 2, HighWatermark: 1 << 40, LastStableOffset: 1 << 40, LogStartOffset: 1 << 30, PreferredReadReplica: 2,
 					Regions: []FileRegion{reg(64<<10, bigSize)}},
 			}},
-			{Topic: "payments", Partitions: []FetchPartition{
+			{Topic: "payments", TopicID: [16]byte{9, 15: 9}, Partitions: []FetchPartition{
 				{Partition: 9, HighWatermark: 42, LastStableOffset: 40, LogStartOffset: 1, PreferredReadReplica: -1,
 					DivergingEpoch: &EpochEndOffset{Epoch: 4, EndOffset: 39},
 					CurrentLeader:  &LeaderIDAndEpoch{LeaderID: 3, LeaderEpoch: 5},
@@ -81,7 +81,7 @@ func (fx fetchFixture) kmsgFetch(version int16) *kmsg.FetchResponse {
 	r.Version, r.ThrottleMillis, r.ErrorCode, r.SessionID = version, fx.resp.ThrottleMillis, fx.resp.ErrorCode, fx.resp.SessionID
 	for _, tp := range fx.resp.Topics {
 		kt := kmsg.NewFetchResponseTopic()
-		kt.Topic = tp.Topic
+		kt.Topic, kt.TopicID = tp.Topic, tp.TopicID
 		for i, p := range tp.Partitions {
 			kp := kmsg.NewFetchResponseTopicPartition()
 			kp.Partition, kp.ErrorCode, kp.HighWatermark = p.Partition, p.ErrorCode, p.HighWatermark
@@ -152,7 +152,7 @@ func TestFetchFrameRejectsBadResponses(t *testing.T) {
 		resp    *FetchResponse
 	}{
 		{"v3", 3, &FetchResponse{}},
-		{"v13", 13, &FetchResponse{}},
+		{"v16", 16, &FetchResponse{}},
 		{"negative size", 4, &FetchResponse{Topics: []FetchTopic{{Partitions: []FetchPartition{{Regions: []FileRegion{{File: f, Size: -1}}}}}}}},
 		{"nil file", 4, &FetchResponse{Topics: []FetchTopic{{Partitions: []FetchPartition{{Regions: []FileRegion{{Size: 1}}}}}}}},
 		{"over 2 GiB", 4, &FetchResponse{Topics: []FetchTopic{{Partitions: []FetchPartition{{Regions: []FileRegion{{File: f, Size: 1 << 31}}}}}}}},
@@ -190,6 +190,12 @@ func checkFetch(t *testing.T, c net.Conn, corr int32, version int16, fx fetchFix
 	}
 	for ti, kt := range resp.Topics {
 		tp := fx.resp.Topics[ti]
+		if version >= 13 {
+			kt.Topic = tp.Topic // v13+ carry the id alone
+			if kt.TopicID != tp.TopicID {
+				t.Fatalf("topic id %x, want %x", kt.TopicID, tp.TopicID)
+			}
+		}
 		if kt.Topic != tp.Topic || len(kt.Partitions) != len(tp.Partitions) {
 			t.Fatalf("topic %q with %d partitions, want %q with %d", kt.Topic, len(kt.Partitions), tp.Topic, len(tp.Partitions))
 		}
@@ -222,7 +228,7 @@ func checkFetch(t *testing.T, c net.Conn, corr int32, version int16, fx fetchFix
 }
 
 func TestFetchSendfile(t *testing.T) {
-	for _, v := range []int16{4, 7, 11, 12} {
+	for _, v := range []int16{4, 7, 11, 12, 15} {
 		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
 			fx := newFetchFixture(t, 3<<20+17) // more than a socket buffer
 			srv, addr := startServer(t, fetchConfig(fx))

@@ -46,7 +46,7 @@ func (f handlerFunc) ServeKafka(ctx context.Context, req *Request, respond func(
 }
 
 // testVersions advertises every key kmsg knows at 0..its max, except
-// ApiVersions 0..3 and Fetch 4..12 as Barge does. A table lookup, as the
+// ApiVersions 0..3 and Fetch 4..15 as Barge serves it. A table lookup, as the
 // broker's will be.
 func testVersions(key int16) (VersionRange, bool) {
 	if key < 0 || int(key) >= len(testVersionTable) {
@@ -58,13 +58,13 @@ func testVersions(key int16) (VersionRange, bool) {
 
 var testVersionTable = func() (t [kmsg.MaxKey + 1]VersionRange) {
 	for key := range t {
-		t[key] = VersionRange{0, -1}
+		t[key] = VersionRange{Min: 0, Max: -1}
 		if r := kmsg.RequestForKey(int16(key)); r != nil {
-			t[key] = VersionRange{0, r.MaxVersion()}
+			t[key] = VersionRange{Min: 0, Max: r.MaxVersion()}
 		}
 	}
-	t[18] = VersionRange{0, 3}
-	t[1] = VersionRange{4, 12}
+	t[18] = VersionRange{Min: 0, Max: 3}
+	t[1] = VersionRange{Min: 4, Max: 15}
 	return t
 }()
 

@@ -144,10 +144,10 @@ func TestApiVersionsUnsupportedVersion(t *testing.T) {
 	if resp.ErrorCode != 35 {
 		t.Fatalf("error code %d, want 35", resp.ErrorCode)
 	}
-	want := map[int16]VersionRange{18: {0, 3}, 1: {4, 12}, 0: {0, (&kmsg.ProduceRequest{}).MaxVersion()}}
+	want := map[int16]VersionRange{18: {Min: 0, Max: 3}, 1: {Min: 4, Max: 15}, 0: {Min: 0, Max: (&kmsg.ProduceRequest{}).MaxVersion()}}
 	got := map[int16]VersionRange{}
 	for _, k := range resp.ApiKeys {
-		got[k.ApiKey] = VersionRange{k.MinVersion, k.MaxVersion}
+		got[k.ApiKey] = VersionRange{Min: k.MinVersion, Max: k.MaxVersion}
 	}
 	for k, v := range want {
 		if got[k] != v {

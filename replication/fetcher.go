@@ -3,17 +3,20 @@ package replication
 import (
 	"context"
 	"log/slog"
+	"net"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// fetchVersion is the Fetch version followers send: v12 carries
-// LastFetchedEpoch and answers with DivergingEpoch (§1.1, §1.6), and is the
-// newest Barge serves (v13+ name topics by id).
-const fetchVersion = 12
+// fetchVersion is the Fetch version followers send: v12+ carry
+// LastFetchedEpoch and answer with DivergingEpoch (§1.1, §1.6); v15 adds the
+// follower's broker epoch (KIP-903), without which the leader does not take
+// a fetch for a follower's. v13+ name topics by id.
+const fetchVersion = 15
 
 // fetcher pulls every partition this broker follows on one source broker,
 // all of them in one Fetch request per round. It is owned by the Manager;
@@ -25,6 +28,10 @@ type fetcher struct {
 
 	mu    sync.Mutex
 	parts map[*Replica]*fetchPartition // guarded by mu
+	// inFlight is the connection of the fetch waiting at the leader now
+	// (nil when none), and interrupted whether add cut that wait short.
+	inFlight    net.Conn // guarded by mu
+	interrupted bool     // guarded by mu
 
 	wake   chan struct{} // cap 1: partitions were added
 	cancel context.CancelFunc
@@ -51,9 +58,18 @@ func newFetcher(m *Manager, source int32) *fetcher {
 	return f
 }
 
+// add starts fetching r at epoch. A fetch parked at the leader does not
+// name r and could sit there for replica.fetch.wait.max.ms while r's
+// acks=all writes wait for this follower (a new topic, or partitions moving
+// to this leader in a failover), so add cuts that wait short: the
+// connection is dropped and the next request, naming r, goes out at once.
 func (f *fetcher) add(r *Replica, epoch int32) {
 	f.mu.Lock()
 	f.parts[r] = &fetchPartition{epoch: epoch}
+	if f.inFlight != nil && !f.interrupted {
+		f.interrupted = true
+		f.inFlight.SetDeadline(time.Now())
+	}
 	f.mu.Unlock()
 	select {
 	case f.wake <- struct{}{}:
@@ -109,6 +125,12 @@ func (f *fetcher) run(ctx context.Context) {
 			case <-t.C:
 			}
 		}
+		if f.m.cfg.FetchesHeld() {
+			// The disk is below its reserve: appending would eat the room
+			// the metadata log and the operator's deletions need.
+			backoff = fetchHeldRecheck
+			continue
+		}
 		req, batch, nextWake := f.buildRequest(time.Now())
 		if len(batch) == 0 {
 			var timer <-chan time.Time
@@ -146,21 +168,37 @@ func (f *fetcher) run(ctx context.Context) {
 		}
 		resp := kmsg.NewPtrFetchResponse()
 		deadline := time.Now().Add(f.m.cfg.FetchMaxWait + 10*time.Second)
-		if err := conn.roundTrip(req, resp, deadline); err != nil {
-			if ctx.Err() == nil {
+		f.mu.Lock()
+		f.inFlight, f.interrupted = conn.conn, false
+		f.mu.Unlock()
+		err := conn.roundTrip(req, resp, deadline)
+		f.mu.Lock()
+		interrupted := f.interrupted
+		f.inFlight, f.interrupted = nil, false
+		f.mu.Unlock()
+		if err != nil {
+			switch {
+			case interrupted:
+				f.logger.Debug("follower fetch cut short: partitions were added", "err", err)
+			case ctx.Err() == nil:
 				f.logger.Info("follower fetch failed", "err", err)
 			}
 			connMu.Lock()
 			conn.Close()
 			conn = nil
 			connMu.Unlock()
-			backoff = nextBackoff(backoff)
+			if !interrupted {
+				backoff = nextBackoff(backoff)
+			}
 			continue
 		}
 		backoff = 0
 		f.apply(batch, resp)
 	}
 }
+
+// fetchHeldRecheck is how often a fetcher held by a full disk looks again.
+const fetchHeldRecheck = 250 * time.Millisecond
 
 func nextBackoff(d time.Duration) time.Duration {
 	if d == 0 {
@@ -208,16 +246,25 @@ func (f *fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, []sent, time.
 	})
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = fetchVersion
-	req.ReplicaID = f.m.cfg.BrokerID
-	req.MaxWaitMillis = int32(f.m.cfg.FetchMaxWait / time.Millisecond)
+	req.ReplicaID = -1 // v15 moved it into ReplicaState
+	req.ReplicaState.ID = f.m.cfg.BrokerID
+	req.ReplicaState.Epoch = f.m.cfg.BrokerEpoch()
+	// A partition backing off is not in this request; the leader must not
+	// hold the request past the end of that back-off, or the partition
+	// waits out the whole replica.fetch.wait.max.ms as well.
+	wait := f.m.cfg.FetchMaxWait
+	if !next.IsZero() {
+		wait = min(wait, max(time.Until(next), time.Millisecond))
+	}
+	req.MaxWaitMillis = int32(wait / time.Millisecond)
 	req.MinBytes = 1
 	req.MaxBytes = f.m.cfg.FetchMaxBytes
 	req.SessionEpoch = -1 // sessionless full fetches (§1.5)
 	for _, p := range ready {
 		r := p.s.r
-		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != r.Topic {
+		if n := len(req.Topics); n == 0 || req.Topics[n-1].TopicID != r.TopicID {
 			t := kmsg.NewFetchRequestTopic()
-			t.Topic = r.Topic
+			t.Topic, t.TopicID = r.Topic, r.TopicID
 			req.Topics = append(req.Topics, t)
 		}
 		t := &req.Topics[len(req.Topics)-1]
@@ -237,19 +284,19 @@ func (f *fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, []sent, time.
 // apply hands each partition of the response to its replica.
 func (f *fetcher) apply(batch []sent, resp *kmsg.FetchResponse) {
 	type key struct {
-		topic     string
+		topicID   [16]byte
 		partition int32
 	}
 	got := map[key]*kmsg.FetchResponseTopicPartition{}
 	for ti := range resp.Topics {
 		t := &resp.Topics[ti]
 		for pi := range t.Partitions {
-			got[key{t.Topic, t.Partitions[pi].Partition}] = &t.Partitions[pi]
+			got[key{t.TopicID, t.Partitions[pi].Partition}] = &t.Partitions[pi]
 		}
 	}
 	now := time.Now()
 	for _, s := range batch {
-		rp := got[key{s.r.Topic, s.r.Partition}]
+		rp := got[key{s.r.TopicID, s.r.Partition}]
 		if rp == nil {
 			continue // a sessionless leader lists every partition; be lenient
 		}
@@ -267,6 +314,8 @@ func (f *fetcher) apply(batch []sent, resp *kmsg.FetchResponse) {
 		}
 		f.m.metrics.fetched(f.source, n)
 		if backoff > 0 {
+			f.logger.Debug("follower fetch backs off", "topic", s.r.Topic, "partition", s.r.Partition, "offset", s.offset,
+				"error", kerr.ErrorForCode(fp.ErrorCode), "backoff", backoff)
 			f.mu.Lock()
 			if p := f.parts[s.r]; p != nil && p.epoch == s.epoch {
 				p.delayUntil = now.Add(backoff)

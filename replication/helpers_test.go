@@ -62,7 +62,7 @@ func openNode(t *testing.T, m *Manager, id int32, dir string) *testNode {
 	t.Cleanup(func() { l.Close() })
 	n := &testNode{id: id, dir: dir, log: l}
 	if m != nil {
-		n.r = m.NewReplica("t", 0, l, nil)
+		n.r = m.NewReplica("t", [16]byte{1}, 0, l, nil)
 	} else {
 		n.r = newReplica(id, "t", 0, l, 0, nil)
 	}

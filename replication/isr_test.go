@@ -179,7 +179,7 @@ func TestHighWatermarkCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m2.Close()
-	r := m2.NewReplica("t", 0, n.log, nil)
+	r := m2.NewReplica("t", [16]byte{1}, 0, n.log, nil)
 	if r.HighWatermark() != 5 {
 		t.Fatalf("restored hw %d, want 5", r.HighWatermark())
 	}

@@ -2,8 +2,10 @@ package replication
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -47,7 +49,18 @@ type Config struct {
 	// CheckpointInterval is replica.high.watermark.checkpoint.interval.ms
 	// (default 5 s).
 	CheckpointInterval time.Duration
-	Logger             *slog.Logger
+	// NumFetchers is num.replica.fetchers (default 1): the fetchers, each
+	// with its own connection, that pull from one source broker; a
+	// partition always uses the same one.
+	NumFetchers int
+	// BrokerEpoch returns this broker's epoch (the Raft index of its
+	// current registration, -1 before it registered), which follower
+	// fetches carry so the leader knows them for this broker (KIP-903).
+	BrokerEpoch func() int64
+	// FetchesHeld, when set, reports that followers must not fetch now
+	// (the data disk is below its free-space reserve); fetchers wait.
+	FetchesHeld func() bool
+	Logger      *slog.Logger
 }
 
 func (c *Config) withDefaults() error {
@@ -71,6 +84,15 @@ func (c *Config) withDefaults() error {
 	}
 	if c.CheckpointInterval <= 0 {
 		c.CheckpointInterval = 5 * time.Second
+	}
+	if c.NumFetchers <= 0 {
+		c.NumFetchers = 1
+	}
+	if c.FetchesHeld == nil {
+		c.FetchesHeld = func() bool { return false }
+	}
+	if c.BrokerEpoch == nil {
+		c.BrokerEpoch = func() int64 { return -1 }
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -122,10 +144,10 @@ type Manager struct {
 	checkpointed map[string]int64 // loaded at start: "topic partition" → HW
 
 	mu        sync.Mutex
-	replicas  map[*Replica]struct{} // guarded by mu
-	fetchers  map[int32]*fetcher    // guarded by mu
-	following map[*Replica]int32    // guarded by mu: source broker of each follower
-	closed    bool                  // guarded by mu
+	replicas  map[*Replica]struct{}   // guarded by mu
+	fetchers  map[fetcherKey]*fetcher // guarded by mu
+	following map[*Replica]fetcherKey // guarded by mu: the fetcher of each follower
+	closed    bool                    // guarded by mu
 
 	alters chan alterProposal
 	ctx    context.Context
@@ -149,12 +171,20 @@ func NewManager(cfg Config) (*Manager, error) {
 		clientID:     "barge-replica-" + strconv.Itoa(int(cfg.BrokerID)),
 		checkpointed: hws,
 		replicas:     map[*Replica]struct{}{},
-		fetchers:     map[int32]*fetcher{},
-		following:    map[*Replica]int32{},
+		fetchers:     map[fetcherKey]*fetcher{},
+		following:    map[*Replica]fetcherKey{},
 		alters:       make(chan alterProposal, 1024),
 		ctx:          ctx,
 		cancel:       cancel,
 	}, nil
+}
+
+// Fetchers is the number of follower fetchers running (each source broker
+// has up to NumFetchers).
+func (m *Manager) Fetchers() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.fetchers)
 }
 
 // Metrics returns the manager's counters.
@@ -179,7 +209,7 @@ func (m *Manager) Close() error {
 	}
 	m.closed = true
 	fetchers := m.fetchers
-	m.fetchers = map[int32]*fetcher{}
+	m.fetchers = map[fetcherKey]*fetcher{}
 	m.mu.Unlock()
 	for _, f := range fetchers {
 		f.stop()
@@ -200,9 +230,10 @@ func (m *Manager) Close() error {
 // NewReplica makes the replica of a partition whose log is open, starting
 // from its checkpointed high watermark. onHW is called after the HW
 // advances (and when the replica stops leading), without locks held.
-func (m *Manager) NewReplica(topic string, partition int32, log Log, onHW func()) *Replica {
+func (m *Manager) NewReplica(topic string, topicID [16]byte, partition int32, log Log, onHW func()) *Replica {
 	hw := m.checkpointed[checkpointKey(topic, partition)]
 	r := newReplica(m.cfg.BrokerID, topic, partition, log, hw, onHW)
+	r.TopicID = topicID
 	r.m = m
 	m.mu.Lock()
 	m.replicas[r] = struct{}{}
@@ -226,22 +257,22 @@ func (m *Manager) Update(r *Replica, st State) error {
 	if err != nil {
 		return err
 	}
-	src, has := m.following[r]
-	want := tr.followLeader // NoLeader when leading or offline
-	if want == m.cfg.BrokerID {
-		want = NoLeader
+	cur, has := m.following[r]
+	want := fetcherKey{source: tr.followLeader, slot: m.fetcherSlot(r)} // source NoLeader when leading or offline
+	if want.source == m.cfg.BrokerID {
+		want.source = NoLeader
 	}
-	if has && (src != want || tr.followerChange) {
-		if f := m.fetchers[src]; f != nil {
+	if has && (cur != want || tr.followerChange) {
+		if f := m.fetchers[cur]; f != nil {
 			f.remove(r)
 		}
 		delete(m.following, r)
 		has = false
 	}
-	if !has && want != NoLeader {
+	if !has && want.source != NoLeader {
 		f := m.fetchers[want]
 		if f == nil {
-			f = newFetcher(m, want)
+			f = newFetcher(m, want.source)
 			m.fetchers[want] = f
 		}
 		f.add(r, st.LeaderEpoch)
@@ -250,12 +281,31 @@ func (m *Manager) Update(r *Replica, st State) error {
 	return nil
 }
 
+// fetcherKey names one fetcher: the broker it pulls from, and which of the
+// NumFetchers for that broker.
+type fetcherKey struct {
+	source int32
+	slot   int
+}
+
+// fetcherSlot spreads partitions over the fetchers of a source broker; a
+// partition keeps its slot, so it is never fetched by two at once. The
+// partition number is hashed with the name, not added to it: leaders are
+// assigned round-robin, so with topic+partition modulo N every partition
+// one leader holds would land on the same fetcher.
+func (m *Manager) fetcherSlot(r *Replica) int {
+	h := fnv.New32a()
+	h.Write([]byte(r.Topic))
+	h.Write(binary.BigEndian.AppendUint32(nil, uint32(r.Partition)))
+	return int(h.Sum32() % uint32(m.cfg.NumFetchers))
+}
+
 // Remove stops a replica (its partition is no longer hosted here): its
 // fetcher forgets it and its parked produces fail.
 func (m *Manager) Remove(r *Replica) {
 	m.mu.Lock()
-	if src, ok := m.following[r]; ok {
-		if f := m.fetchers[src]; f != nil {
+	if cur, ok := m.following[r]; ok {
+		if f := m.fetchers[cur]; f != nil {
 			f.remove(r)
 		}
 		delete(m.following, r)

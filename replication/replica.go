@@ -76,6 +76,7 @@ type alterProposal struct {
 // leader epoch are also published in atomics for lock-free readers.
 type Replica struct {
 	Topic     string
+	TopicID   [16]byte // how v13+ Fetch requests name the topic
 	Partition int32
 	self      int32
 	log       Log
@@ -635,7 +636,8 @@ func (r *Replica) applyFetched(epoch int32, offset int64, fp FetchedPartition) (
 			return 0, 0, nil
 		}
 		return time.Second, 0, nil
-	case kerr.FencedLeaderEpoch.Code, kerr.UnknownLeaderEpoch.Code, kerr.NotLeaderForPartition.Code, kerr.UnknownTopicOrPartition.Code:
+	case kerr.FencedLeaderEpoch.Code, kerr.UnknownLeaderEpoch.Code, kerr.NotLeaderForPartition.Code, kerr.UnknownTopicOrPartition.Code,
+		kerr.UnknownTopicID.Code, kerr.StaleBrokerEpoch.Code:
 		return 200 * time.Millisecond, 0, nil // new metadata is on its way
 	default:
 		return time.Second, 0, nil

@@ -149,3 +149,55 @@ func TestDeleteRecordsIsDurable(t *testing.T) {
 		t.Fatalf("log start %d after a crash, DeleteRecords had moved it to 6", got)
 	}
 }
+
+// TestDeleteRecordsDoesNotStallAppends: the fsync that makes a DeleteRecords
+// durable happens outside the writer lock, so a slow disk there does not
+// hold up produces (before the fix Append waited for the whole fsync).
+func TestDeleteRecordsDoesNotStallAppends(t *testing.T) {
+	dir := t.TempDir()
+	efs := newErrorFS()
+	l, err := Open(dir, DefaultConfig(), Options{Logger: testLogger(t), fs: efs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for range 10 {
+		mustAppend(t, l, plainBatch(1, 10, 1).build(), 0)
+	}
+	stall, stalled := make(chan struct{}), make(chan struct{}, 1)
+	efs.inject(fault{op: opSync, suffix: logStartFile + tempFileSuffix, times: 1, stall: stall, stalled: stalled})
+	deleted := make(chan error, 1)
+	go func() {
+		_, err := l.DeleteRecordsBefore(4)
+		deleted <- err
+	}()
+	select {
+	case <-stalled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("DeleteRecords never reached the fsync of the log-start file")
+	}
+	appended := make(chan error, 1)
+	go func() {
+		_, err := l.Append(plainBatch(1, 10, 1).build(), 0)
+		appended <- err
+	}()
+	select {
+	case err := <-appended:
+		if err != nil {
+			t.Fatalf("append while DeleteRecords fsyncs: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		close(stall)
+		t.Fatal("an append waited for DeleteRecords' fsync of the log-start file")
+	}
+	close(stall)
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := l.LogStartOffset(), int64(4); got != want {
+		t.Fatalf("log start %d, want %d", got, want)
+	}
+	if got, ok := readLogStart(dir); !ok || got != 4 {
+		t.Fatalf("log-start file says %d (ok %v), want 4", got, ok)
+	}
+}

@@ -177,6 +177,19 @@ func (c *epochCache) endOffsetFor(requested int32, leo int64) (epoch int32, endO
 	return c.epochs[i-1].epoch, c.epochs[i].startOffset
 }
 
+// epochFor is the leader epoch of the record at offset: that of the last
+// entry starting at or below it, or -1 when offset precedes every entry (or
+// the cache is empty).
+func (c *epochCache) epochFor(offset int64) int32 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	i := sort.Search(len(c.epochs), func(i int) bool { return c.epochs[i].startOffset > offset })
+	if i == 0 {
+		return -1
+	}
+	return c.epochs[i-1].epoch
+}
+
 // truncateFromEnd drops entries starting at or above endOffset, after the log
 // was truncated to endOffset. Persists on change.
 func (c *epochCache) truncateFromEnd(endOffset int64) error {

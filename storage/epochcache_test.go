@@ -113,6 +113,29 @@ func TestEpochCacheEndOffsetFor(t *testing.T) {
 	}
 }
 
+func TestEpochCacheEpochFor(t *testing.T) {
+	c, _ := newEpochCacheWith(t, epochEntry{2, 10}, epochEntry{4, 100}, epochEntry{7, 250})
+	empty, _ := newEpochCacheWith(t)
+	for _, tc := range []struct {
+		cache  *epochCache
+		offset int64
+		want   int32
+	}{
+		{empty, 0, -1},
+		{c, 9, -1}, // before the first entry: unknown
+		{c, 10, 2},
+		{c, 99, 2},
+		{c, 100, 4},
+		{c, 249, 4},
+		{c, 250, 7},
+		{c, 1 << 40, 7},
+	} {
+		if got := tc.cache.epochFor(tc.offset); got != tc.want {
+			t.Errorf("epochFor(%d) = %d, want %d", tc.offset, got, tc.want)
+		}
+	}
+}
+
 var epochFixture = []epochEntry{{2, 0}, {4, 100}, {7, 250}}
 
 func TestEpochCacheTruncateFromEnd(t *testing.T) {

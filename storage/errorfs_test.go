@@ -41,6 +41,25 @@ type fault struct {
 	// real before it returns the error.
 	partial bool
 	err     error // syscall.EIO when nil
+	// stall, when set, makes a matching call wait until stall is closed and
+	// then succeed (a slow disk) instead of failing; stalled gets a value
+	// (non-blocking) when a call starts waiting.
+	stall   chan struct{}
+	stalled chan struct{}
+}
+
+// stalls waits on a stalling fault and reports whether f was one (the call
+// then goes on to the real file system).
+func (f *fault) stalls() bool {
+	if f.stall == nil {
+		return false
+	}
+	select {
+	case f.stalled <- struct{}{}:
+	default:
+	}
+	<-f.stall
+	return true
 }
 
 type faultState struct {
@@ -116,7 +135,7 @@ func (e *errorFS) Truncate(file *os.File, size int64) error {
 }
 
 func (e *errorFS) Sync(file *os.File) error {
-	if f := e.check(opSync, file.Name()); f != nil {
+	if f := e.check(opSync, file.Name()); f != nil && !f.stalls() {
 		return &os.PathError{Op: "fsync", Path: file.Name(), Err: f.err}
 	}
 	return e.fs.Sync(file)

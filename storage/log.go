@@ -36,6 +36,7 @@ type Log struct {
 	epochs    *epochCache     // locks itself
 	producers *producerStates // guarded by mu
 
+	startMu           sync.Mutex // serializes DeleteRecordsBefore, which fsyncs outside mu
 	mu                sync.Mutex // the writer lock: every change to the log
 	cfg               Config     // guarded by mu
 	recoveryPoint     int64      // guarded by mu
@@ -605,6 +606,11 @@ func (l *Log) LatestEpoch() (epoch int32, startOffset int64, ok bool) {
 func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	return l.epochs.endOffsetFor(epoch, l.leo.Load())
 }
+
+// EpochForOffset is the leader epoch of the record at offset as the epoch
+// cache knows it (-1 when unknown), which ListOffsets returns with an offset
+// so that a consumer can detect truncation (KIP-320).
+func (l *Log) EpochForOffset(offset int64) int32 { return l.epochs.epochFor(offset) }
 
 // RestartAt empties the log and starts it again at offset, as a follower
 // does when the leader's log start has moved past its log end (retention or

@@ -184,21 +184,42 @@ func (l *Log) afterTruncateLocked() error {
 // the caller keeps it at or below the high watermark) and deletes the
 // segments that now lie wholly below it. It returns the new log start.
 func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
+	// One log-start change at a time, so the file follows their order; the
+	// writer lock is not held while the file is fsynced, so appends go on.
+	l.startMu.Lock()
+	defer l.startMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.usableLocked(); err != nil {
+	err := l.usableLocked()
+	leo, start := l.leo.Load(), l.logStartOffset.Load()
+	l.mu.Unlock()
+	switch {
+	case err != nil:
 		return 0, err
-	}
-	if offset > l.leo.Load() {
-		return 0, fmt.Errorf("%w: delete before %d, log end is %d", ErrOffsetOutOfRange, offset, l.leo.Load())
-	}
-	if offset <= l.logStartOffset.Load() {
-		return l.logStartOffset.Load(), nil
+	case offset > leo:
+		return 0, fmt.Errorf("%w: delete before %d, log end is %d", ErrOffsetOutOfRange, offset, leo)
+	case offset <= start:
+		return start, nil
 	}
 	// Durable before anything changes: the client is told its records are
 	// gone, and a crash must not bring them back. Not on the produce path.
 	if err := writeLogStart(l.opts.fs, l.dir, offset); err != nil {
 		return 0, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return 0, err
+	}
+	if cur := l.logStartOffset.Load(); offset <= cur || offset > l.leo.Load() {
+		// Retention, a truncation or a restart of the log moved it while
+		// the file was written: put the file back to what the log is.
+		if err := writeLogStart(l.opts.fs, l.dir, cur); err != nil {
+			return 0, err
+		}
+		if offset <= cur {
+			return cur, nil
+		}
+		return 0, fmt.Errorf("%w: delete before %d, log end is now %d", ErrOffsetOutOfRange, offset, l.leo.Load())
 	}
 	if err := l.advanceLogStartLocked(offset); err != nil {
 		return 0, err

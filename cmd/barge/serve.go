@@ -66,6 +66,10 @@ func serveFields() []field {
 			func(s *settings) *time.Duration { return &b(s).ReplicaLagMax }),
 		durationField("replica-fetch-wait-max", "how long a follower fetch waits at the leader for new data (replica.fetch.wait.max.ms)",
 			func(s *settings) *time.Duration { return &b(s).ReplicaFetchMaxWait }),
+		intField("storage-min-free-bytes", "free bytes kept on the data disk: below them produces are refused (retriable) and follower fetches pause, so deletes and trims still work; -1: 5% of the disk, at most 1 GiB; 0: no reserve (storage_min_free_bytes)",
+			func(s *settings) *int64 { return &b(s).MinFreeBytes }),
+		intField("num-replica-fetchers", "fetchers, each with its own connection, a follower runs per leader broker (num.replica.fetchers)",
+			func(s *settings) *int { return &b(s).NumReplicaFetchers }),
 		durationField("shutdown-timeout", "how long SIGINT or SIGTERM waits for in-flight requests before closing anyway",
 			func(s *settings) *time.Duration { return &b(s).ShutdownTimeout }),
 

@@ -38,7 +38,14 @@ func compatStart(t testing.TB, n int, opts Options, cluster bool) []*Broker {
 		brokers := make([]*Broker, n)
 		var seeds []string
 		for i := range brokers {
-			brokers[i] = newBroker(t, i, t.TempDir(), opts.ExtraArgs)
+			dir := t.TempDir()
+			if opts.DataParent != "" {
+				var err error
+				if dir, err = os.MkdirTemp(opts.DataParent, fmt.Sprintf("broker-%d-", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			brokers[i] = newBroker(t, i, dir, opts.ExtraArgs)
 			seeds = append(seeds, brokers[i].Gossip)
 		}
 		for _, b := range brokers {

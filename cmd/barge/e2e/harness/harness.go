@@ -119,6 +119,10 @@ type Broker struct {
 type Options struct {
 	// ExtraArgs are added to every broker's command line.
 	ExtraArgs []string
+	// DataParent, when set, holds the brokers' data directories (a new one
+	// per start attempt) instead of the test's temporary directory: a
+	// size-limited tmpfs the test mounted, say.
+	DataParent string
 }
 
 // StartBroker starts a single-node broker with its data in a new temporary
