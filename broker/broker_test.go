@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/barge-broker/barge/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -62,13 +63,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Wait(t, d, what, cond)
 }
 
 func TestProduceConsumeRoundTrip(t *testing.T) {

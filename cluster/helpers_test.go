@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/barge-broker/barge/internal/testutil"
 )
 
 // testLogger routes logs to t.Log until the test ends; later lines (from
@@ -52,20 +54,7 @@ func (w *tbWriter) stop() {
 // the test with cond's last explanation. It returns how long it waited.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) time.Duration {
 	t.Helper()
-	start := time.Now()
-	deadline := start.Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, why := cond()
-		if ok {
-			return time.Since(start)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, why)
-		}
-		<-tick.C
-	}
+	return testutil.WaitFor(t, timeout, what, cond)
 }
 
 // testCluster is a set of real nodes on loopback.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/barge-broker/barge/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
@@ -226,13 +227,7 @@ func expectClosed(t testing.TB, c net.Conn) {
 // waitFor polls cond until it holds or waitTimeout passes.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Wait(t, waitTimeout, what, cond)
 }
 
 // tempFile writes data to a new file and returns it open for reading.

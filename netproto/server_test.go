@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/barge-broker/barge/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -67,9 +68,7 @@ func TestDecodeFlexibleAndNonFlexible(t *testing.T) {
 }
 
 func TestPipelinedResponsesInRequestOrder(t *testing.T) {
-	seed := time.Now().UnixNano()
-	t.Logf("seed %d (repro: set seed in TestPipelinedResponsesInRequestOrder)", seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	rng := rand.New(rand.NewPCG(uint64(testutil.Seed(t)), 0))
 	const n = 50
 
 	var mu sync.Mutex
@@ -215,9 +214,7 @@ func TestRefusedRequestsClose(t *testing.T) {
 }
 
 func TestGarbageDoesNotCrash(t *testing.T) {
-	seed := time.Now().UnixNano()
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 1))
+	rng := rand.New(rand.NewPCG(uint64(testutil.Seed(t)), 1))
 	srv, addr := startServer(t, ServerConfig{MaxRequestBytes: 1 << 16})
 	valid := appendRequest(nil, 1, kmsg.StringPtr("x"), metadataRequest(9, "t"), nil)
 	for i := range 40 {

@@ -24,9 +24,7 @@ func appendRandomBatches(t testing.TB, l *Log, rng *rand.Rand, n int, epoch int3
 }
 
 func TestAppendReadEveryOffsetAcrossSegments(t *testing.T) {
-	seed := time.Now().UnixNano()
-	rng := rand.New(rand.NewSource(seed))
-	t.Logf("seed %d (rerun with STORAGE_SEED=%d)", seed, seed)
+	rng := rand.New(rand.NewSource(testSeed(t)))
 	cfg := smallSegments(32 << 10)
 	cfg.IndexIntervalBytes = 1024
 	l := openTestLog(t, t.TempDir(), cfg, nil)

@@ -5,18 +5,14 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
-	"time"
+
+	"github.com/barge-broker/barge/internal/testutil"
 )
 
 func testSeed(t testing.TB) int64 {
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("STORAGE_SEED"); s != "" {
-		seed, _ = strconv.ParseInt(s, 10, 64)
-	}
-	t.Logf("seed %d (rerun: STORAGE_SEED=%d go test -run '%s' ./storage)", seed, seed, t.Name())
-	return seed
+	t.Helper()
+	return testutil.Seed(t)
 }
 
 // TestRecoveryAfterTornTail cuts the active segment at 1,000 random byte

@@ -3,14 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/barge-broker/barge/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -19,25 +18,12 @@ import (
 // Client-side helpers of the robustness tests: real franz-go clients, a
 // ledger of acknowledged records, and reads that check it.
 
-// robustSeed returns the seed of a test's randomness: BARGE_ROBUST_SEED if
+// robustSeed returns the seed of a test's randomness: BARGE_SEED if
 // set, else the clock. It is logged at once and again, with a one-line
 // repro command, if the test fails.
 func robustSeed(t *testing.T) int64 {
 	t.Helper()
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("BARGE_ROBUST_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
-			t.Fatalf("BARGE_ROBUST_SEED=%q: %v", s, err)
-		}
-	}
-	t.Logf("seed %d", seed)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("repro: BARGE_ROBUST_SEED=%d go test -count=1 -run '^%s$' ./cmd/barge/e2e/", seed, t.Name())
-		}
-	})
-	return seed
+	return testutil.Seed(t)
 }
 
 // robustClient is a franz-go client of addr; the caller closes it, so that

@@ -102,8 +102,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 > 0) printf "%.2f", a/b; else 
 echo
 echo "=== bench-r3 results ($(date -u +%FT%TZ))"
 printf '%-58s %10s\n' "three fresh-file writers together (MB/s), before / after" "$CEIL_TOGETHER / $CEIL_TOGETHER2"
-CEIL=$(awk -v a="$CEIL_TOGETHER" -v b="$CEIL_TOGETHER2" 'BEGIN{printf "%.1f", (a<b?a:b)/3}')
-printf '%-58s %10s\n' "ceiling for RF=3 produce (lower / 3, MB/s)" "$CEIL"
+# The higher of the two: the page cache of this VM swings, and the target
+# should not get easier when it does.
+CEIL=$(awk -v a="$CEIL_TOGETHER" -v b="$CEIL_TOGETHER2" 'BEGIN{printf "%.1f", (a>b?a:b)/3}')
+printf '%-58s %10s\n' "ceiling for RF=3 produce (higher / 3, MB/s)" "$CEIL"
 printf '%-58s %10s\n' "Barge RF=3 acks=all produce (MB/s)" "$MBS"
 printf '%-58s %10s\n' "  ratio to the ceiling (goal >= 0.6)" "$(ratio "$MBS" "$CEIL")"
 if [ -n "$NATS_ASYNC" ]; then

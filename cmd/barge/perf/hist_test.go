@@ -1,6 +1,7 @@
 package perf
 
 import (
+	"github.com/barge-broker/barge/internal/testutil"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -32,9 +33,7 @@ func TestBucketsAreContiguous(t *testing.T) {
 // TestPercentilesWithinError compares against exact percentiles of a
 // seeded sample.
 func TestPercentilesWithinError(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	r := rand.New(rand.NewPCG(seed, 0))
+	r := rand.New(rand.NewPCG(uint64(testutil.Seed(t)), 0))
 	var h histogram
 	var all []time.Duration
 	for range 100000 {
@@ -49,7 +48,7 @@ func TestPercentilesWithinError(t *testing.T) {
 		exact := all[max(int(q*float64(len(all)))-1, 0)]
 		got := s.Percentile(q)
 		if rel := float64(got-exact) / float64(exact); rel < -0.02 || rel > 0.02 {
-			t.Errorf("p%v = %v, exact %v (%.3f off; seed %d)", q*100, got, exact, rel, seed)
+			t.Errorf("p%v = %v, exact %v (%.3f off)", q*100, got, exact, rel)
 		}
 	}
 	if s.Percentile(1) != all[len(all)-1] || s.max != all[len(all)-1] {

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/barge-broker/barge/internal/testutil"
 )
 
 var (
@@ -258,16 +260,12 @@ func (b *Broker) WaitReady(d time.Duration) {
 // also fails at once when the process exits.
 func (b *Broker) WaitFor(d time.Duration, what string, cond func() bool) {
 	b.t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
+	testutil.WaitFor(b.t, d, what, func() (bool, string) {
 		if !b.Running() {
 			b.t.Fatalf("broker %d exited (%v) while waiting for %s\n%s", b.ID, b.exitErr, what, Tail([]byte(b.Log()), 60))
 		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return cond(), ""
+	})
 }
 
 // GetJSON fetches an HTTP path of the broker and decodes it.

@@ -1,0 +1,6 @@
+//go:build !race && !invariants
+
+package invariants
+
+// Enabled: see the package comment.
+const Enabled = false
