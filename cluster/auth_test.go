@@ -16,8 +16,8 @@ import (
 // same --cluster-secret form a cluster and forward commands to the
 // controller. A forwarded command without the secret or with another one,
 // and a Raft RequestVote with a far higher term without it, are refused
-// before they are read: no topic appears and the controller keeps its term
-// and leadership. Brokers without the secret or with another one never
+// before they are read: no topic appears and no broker takes the vote's
+// term. Brokers without the secret or with another one never
 // join the gossip cluster, and the cluster's brokers stay up.
 func TestClusterSecretAuthenticatesControlChannels(t *testing.T) {
 	t.Parallel()
@@ -118,7 +118,11 @@ func TestClusterSecretAuthenticatesControlChannels(t *testing.T) {
 			t.Fatalf("topic %q was created by an unauthenticated peer", name)
 		}
 	}
-	if got := ctrl.raft.CurrentTerm(); got != term || !ctrl.IsController() {
-		t.Fatalf("controller term %d -> %d, still leading: %v", term, got, ctrl.IsController())
+	// A loaded machine may re-elect now and then; the refused request's
+	// term was never adopted by anyone.
+	for _, n := range tc.nodes {
+		if got := n.raft.CurrentTerm(); got >= term+100 {
+			t.Fatalf("broker %d took the term %d of a refused vote request (was %d)", n.ID(), got, term)
+		}
 	}
 }

@@ -118,6 +118,7 @@ func (n *Node) controllerLoop(changes <-chan struct{}) {
 			}
 			leading = false
 			clear(deadSince)
+			clear(n.replacePending)
 			continue
 		}
 		if !leading {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -59,15 +60,24 @@ func (img *Image) dropReplacedReplica(id int32, ch *Change) {
 // members: each member whose directory id differs from the image's and that
 // is in the Raft configuration is removed from it, so that planVoters adds
 // it back as a new server (as a voter while there are fewer than
-// MaxVoters) and Raft never counts the vote of the state it lost. It keeps
-// a server whose removal would leave the remaining voters without a live
-// majority, and says so: then the cluster would stop instead. It returns
-// false when the round should stop (a failed configuration change).
+// MaxVoters) and Raft never counts the vote of the state it lost.
+//
+// It keeps a voter whose removal would leave the other voters without a
+// live majority, and says so: the cluster would stop instead. Live means
+// alive in gossip and answering on its Raft port now, because gossip takes
+// seconds to see a broker die. Such a voter is remembered in replacePending
+// (its registration records the new directory id meanwhile) and removed in
+// a later round once enough voters are live; a controller that takes over
+// starts without that memory. It returns false when the round should stop
+// (a failed configuration change). Only the controllerLoop goroutine calls
+// it.
 func (n *Node) removeReplacedVoters(ctx context.Context, members []Member) bool {
 	img := n.Image()
 	var replaced []Member
 	for _, m := range members {
-		if b, ok := img.brokers[m.ID]; ok && directoryReplaced(b.DirectoryID, m.DirectoryID) && m.ID != n.cfg.ID {
+		b, ok := img.brokers[m.ID]
+		_, pending := n.replacePending[m.ID]
+		if m.ID != n.cfg.ID && (pending || ok && directoryReplaced(b.DirectoryID, m.DirectoryID)) {
 			replaced = append(replaced, m)
 		}
 	}
@@ -87,33 +97,54 @@ func (n *Node) removeReplacedVoters(ctx context.Context, members []Member) bool 
 		id := raftID(m.ID)
 		i := slices.IndexFunc(servers, func(s raft.Server) bool { return s.ID == id })
 		if i < 0 {
+			delete(n.replacePending, m.ID)
 			continue
 		}
-		old := img.brokers[m.ID]
+		oldDir := img.brokers[m.ID].DirectoryID
+		if oldDir == m.DirectoryID {
+			oldDir = "(replaced before its registration)"
+		}
 		if servers[i].Suffrage == raft.Voter {
 			voters, liveVoters := 0, 0
 			for _, s := range servers {
 				if s.Suffrage == raft.Voter && s.ID != id {
 					voters++
-					if live[s.ID] {
+					if live[s.ID] && n.raftReachable(s.Address) {
 						liveVoters++
 					}
 				}
 			}
 			if liveVoters < voters/2+1 {
+				if _, logged := n.replacePending[m.ID]; logged {
+					continue
+				}
+				n.replacePending[m.ID] = struct{}{}
 				n.log.Warn("a voter's data directory was replaced but removing it would cost the raft quorum; keeping it until more voters are live",
-					"server", id, "old_directory_id", old.DirectoryID, "directory_id", m.DirectoryID,
+					"server", id, "old_directory_id", oldDir, "directory_id", m.DirectoryID,
 					"other_voters", voters, "live_other_voters", liveVoters)
 				continue
 			}
 		}
 		n.log.Info("removing a broker with a replaced data directory from the raft configuration, to add it back without the raft state it lost",
-			"server", id, "old_directory_id", old.DirectoryID, "directory_id", m.DirectoryID)
+			"server", id, "old_directory_id", oldDir, "directory_id", m.DirectoryID)
 		if err := n.waitFuture(ctx, n.raft.RemoveServer(id, 0, n.cfg.Timeouts.Submit)); err != nil {
 			n.log.Warn("raft configuration change failed", "server", id, "op", opRemove.String(), "err", err)
 			return false
 		}
+		delete(n.replacePending, m.ID)
 		servers = slices.Delete(slices.Clone(servers), i, i+1)
 	}
+	return true
+}
+
+// raftReachable reports whether a Raft peer accepts a connection (and the
+// cluster-secret handshake) on its Raft port now. The connection is closed
+// before any message, which the peer's transport takes quietly.
+func (n *Node) raftReachable(addr raft.ServerAddress) bool {
+	conn, err := dialMux(string(addr), muxRaft, 500*time.Millisecond, muxKey(n.cfg.ClusterSecret))
+	if err != nil {
+		return false
+	}
+	conn.Close()
 	return true
 }

@@ -147,22 +147,7 @@ func TestWipedDataDirectoryIsANewReplica(t *testing.T) {
 		return p.Leader == NoLeader && slices.Equal(p.ISR, []int32{2}), fmt.Sprintf("%+v", p)
 	})
 	ctrl := tc.waitController(20 * time.Second)
-	// removedAfter reports whether n's Raft log holds, after index from, a
-	// configuration without broker 2: its removal.
-	removedAfter := func(n *Node, from uint64) bool {
-		last, _ := n.store.LastIndex()
-		for i := from + 1; i <= last; i++ {
-			var l raft.Log
-			if n.store.GetLog(i, &l) != nil || l.Type != raft.LogConfiguration {
-				continue
-			}
-			c := raft.DecodeConfiguration(l.Data)
-			if !slices.ContainsFunc(c.Servers, func(s raft.Server) bool { return s.ID == raftID(2) }) {
-				return true
-			}
-		}
-		return false
-	}
+	removedAfter := func(n *Node, from uint64) bool { return removedAfter(n, 2, from) }
 	before := ctrl.raft.LastIndex()
 
 	cfg := tc.cfgs[2]
@@ -209,6 +194,75 @@ func TestWipedDataDirectoryIsANewReplica(t *testing.T) {
 	}
 	if tp, ok := res.Image.Topic("after"); !ok || len(tp.Partitions[0].ISR) != 3 {
 		t.Fatalf("topic after: %+v", tp)
+	}
+}
+
+// removedAfter reports whether n's Raft log holds, after index from, a
+// configuration without broker id: its removal.
+func removedAfter(n *Node, id int32, from uint64) bool {
+	last, _ := n.store.LastIndex()
+	for i := from + 1; i <= last; i++ {
+		var l raft.Log
+		if n.store.GetLog(i, &l) != nil || l.Type != raft.LogConfiguration {
+			continue
+		}
+		c := raft.DecodeConfiguration(l.Data)
+		if !slices.ContainsFunc(c.Servers, func(s raft.Server) bool { return s.ID == raftID(id) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestWipedVoterReplacedOnceQuorumAllows: with one voter dead, another
+// comes back wiped. Removing it would leave the controller and the dead
+// voter with one live member, so the controller keeps it (and the cluster
+// commits); once the dead voter is back it takes the wiped one out of the
+// configuration and adds it again. (The controller stays up throughout: a
+// new election would need the wiped voter's vote, which is the vote it
+// must not give.)
+func TestWipedVoterReplacedOnceQuorumAllows(t *testing.T) {
+	t.Parallel()
+	tc := threeBrokers(t)
+	ctrl := tc.waitController(20 * time.Second)
+	var others []int32
+	for id := range tc.nodes {
+		if id != ctrl.ID() {
+			others = append(others, id)
+		}
+	}
+	dead, wipedID := others[0], others[1]
+	tc.kill(dead)
+	tc.kill(wipedID)
+	cfg := tc.cfgs[wipedID]
+	cfg.DataDir = t.TempDir()
+	wiped := tc.start(cfg)
+	waitFor(t, 20*time.Second, "the wiped broker registered with its new directory", func() (bool, string) {
+		b, _ := ctrl.Image().Broker(wipedID)
+		return !b.Fenced && b.DirectoryID == wiped.DirectoryID(), fmt.Sprintf("%+v", b)
+	})
+	ctx := ctxTimeout(t, 60*time.Second)
+	if _, err := wiped.Submit(ctx, NewCommand(CreateTopic{Name: "while-short", NumPartitions: 1, ReplicationFactor: 2})); err != nil {
+		t.Fatalf("commit with the controller and the wiped voter: %v", err)
+	}
+	if removedAfter(ctrl, wipedID, 0) {
+		t.Fatal("the wiped broker was removed while that cost the quorum")
+	}
+	before := ctrl.raft.LastIndex()
+	tc.restart(dead)
+	waitFor(t, 30*time.Second, "the wiped broker removed and added back", func() (bool, string) {
+		ctrl = tc.waitController(20 * time.Second)
+		servers, err := ctrl.Servers()
+		voters := 0
+		for _, s := range servers {
+			if s.IsVoter {
+				voters++
+			}
+		}
+		return err == nil && voters == 3 && removedAfter(ctrl, wipedID, before), fmt.Sprintf("servers %+v %v", servers, err)
+	})
+	if _, err := wiped.Submit(ctx, NewCommand(CreateTopic{Name: "after", NumPartitions: 1, ReplicationFactor: 3})); err != nil {
+		t.Fatalf("commit after the replacement: %v", err)
 	}
 }
 

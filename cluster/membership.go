@@ -94,6 +94,8 @@ type membership struct {
 
 	self string // this broker's gossip address
 
+	updateMu sync.Mutex // held around ml.UpdateNode; see updateNode
+
 	mu       sync.Mutex
 	meta     memberMeta        // guarded by mu
 	live     map[string]Member // guarded by mu: live nodes by node name, copied in the event callbacks
@@ -207,6 +209,16 @@ func (m *membership) setBootstrapped() {
 	}
 	m.meta.Boot = true
 	m.mu.Unlock()
+	m.updateNode()
+}
+
+// updateNode gossips this broker's changed metadata. memberlist's
+// UpdateNode is not safe for concurrent callers (it bumps the incarnation
+// unlocked), and two goroutines update the metadata, so updateMu
+// serialises them.
+func (m *membership) updateNode() {
+	m.updateMu.Lock()
+	defer m.updateMu.Unlock()
 	if err := m.ml.UpdateNode(time.Second); err != nil {
 		m.log.Warn("gossip metadata update failed", "err", err)
 	}
@@ -222,9 +234,7 @@ func (m *membership) setClusterID(id string) {
 	}
 	m.meta.Cluster = id
 	m.mu.Unlock()
-	if err := m.ml.UpdateNode(time.Second); err != nil {
-		m.log.Warn("gossip metadata update failed", "err", err)
-	}
+	m.updateNode()
 }
 
 func (m *membership) clusterID() string {

@@ -72,6 +72,10 @@ type Node struct {
 	// conflictLogged: adoptClusterID reported a conflicting cluster id.
 	conflictLogged atomic.Bool
 	adoptMu        sync.Mutex // held by adoptClusterID
+	// replacePending: brokers with a replaced data directory still to be
+	// taken out of the Raft configuration (removeReplacedVoters). Owned by
+	// the controllerLoop goroutine.
+	replacePending map[int32]struct{}
 
 	stop      chan struct{}   // closed by shutdown
 	ctx       context.Context // cancelled by shutdown; bounds the controller's work
@@ -93,7 +97,8 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	log := c.Logger.With("component", "cluster", "broker", c.ID)
-	n := &Node{cfg: c, log: log, fsm: newFSM(log), fwd: c.Forwarder, stop: make(chan struct{}), incarnation: newTopicID().String()}
+	n := &Node{cfg: c, log: log, fsm: newFSM(log), fwd: c.Forwarder, stop: make(chan struct{}), incarnation: newTopicID().String(),
+		replacePending: map[int32]struct{}{}}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if n.fwd == nil {
 		n.fwd = tcpForwarder{dialTimeout: 2 * time.Second, key: muxKey(c.ClusterSecret)}
