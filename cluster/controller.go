@@ -118,7 +118,6 @@ func (n *Node) controllerLoop(changes <-chan struct{}) {
 			}
 			leading = false
 			clear(deadSince)
-			clear(n.replacePending)
 			continue
 		}
 		if !leading {
@@ -145,9 +144,11 @@ func (n *Node) reconcile(deadSince map[raft.ServerID]time.Time) {
 	// Before a wiped broker is registered anew (which records its new
 	// directory id), take it out of the Raft configuration; see
 	// removeReplacedVoters.
-	if !n.removeReplacedVoters(ctx, members) {
+	kept, ok := n.removeReplacedVoters(ctx, members)
+	if !ok {
 		return
 	}
+	members = slices.DeleteFunc(members, func(m Member) bool { return kept[m.ID] })
 	for _, cmd := range planMetadata(n.Image(), members, n.proposedClusterID) {
 		if _, err := n.commit(ctx, cmd); err != nil {
 			if errors.Is(err, ErrNotController) || errors.Is(err, ErrClosed) || ctx.Err() != nil {

@@ -65,28 +65,26 @@ func (img *Image) dropReplacedReplica(id int32, ch *Change) {
 // It keeps a voter whose removal would leave the other voters without a
 // live majority, and says so: the cluster would stop instead. Live means
 // alive in gossip and answering on its Raft port now, because gossip takes
-// seconds to see a broker die. Such a voter is remembered in replacePending
-// (its registration records the new directory id meanwhile) and removed in
-// a later round once enough voters are live; a controller that takes over
-// starts without that memory. It returns false when the round should stop
-// (a failed configuration change). Only the controllerLoop goroutine calls
-// it.
-func (n *Node) removeReplacedVoters(ctx context.Context, members []Member) bool {
+// seconds to see a broker die. It returns the kept brokers, which the
+// controller then treats as not live: not registered with their new
+// directory (so fenced, leading nothing), until a later round can replace
+// them. Their image entry keeps the old directory id, so a controller that
+// takes over finds them again. ok is false when the round should stop (a
+// failed configuration change). Only the controllerLoop goroutine calls it.
+func (n *Node) removeReplacedVoters(ctx context.Context, members []Member) (kept map[int32]bool, ok bool) {
 	img := n.Image()
 	var replaced []Member
 	for _, m := range members {
-		b, ok := img.brokers[m.ID]
-		_, pending := n.replacePending[m.ID]
-		if m.ID != n.cfg.ID && (pending || ok && directoryReplaced(b.DirectoryID, m.DirectoryID)) {
+		if b, ok := img.brokers[m.ID]; ok && m.ID != n.cfg.ID && directoryReplaced(b.DirectoryID, m.DirectoryID) {
 			replaced = append(replaced, m)
 		}
 	}
 	if len(replaced) == 0 {
-		return true
+		return nil, true
 	}
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
-		return false
+		return nil, false
 	}
 	servers := f.Configuration().Servers
 	live := map[raft.ServerID]bool{}
@@ -97,13 +95,9 @@ func (n *Node) removeReplacedVoters(ctx context.Context, members []Member) bool 
 		id := raftID(m.ID)
 		i := slices.IndexFunc(servers, func(s raft.Server) bool { return s.ID == id })
 		if i < 0 {
-			delete(n.replacePending, m.ID)
 			continue
 		}
 		oldDir := img.brokers[m.ID].DirectoryID
-		if oldDir == m.DirectoryID {
-			oldDir = "(replaced before its registration)"
-		}
 		if servers[i].Suffrage == raft.Voter {
 			voters, liveVoters := 0, 0
 			for _, s := range servers {
@@ -115,26 +109,29 @@ func (n *Node) removeReplacedVoters(ctx context.Context, members []Member) bool 
 				}
 			}
 			if liveVoters < voters/2+1 {
-				if _, logged := n.replacePending[m.ID]; logged {
-					continue
+				if kept == nil {
+					kept = map[int32]bool{}
 				}
-				n.replacePending[m.ID] = struct{}{}
-				n.log.Warn("a voter's data directory was replaced but removing it would cost the raft quorum; keeping it until more voters are live",
-					"server", id, "old_directory_id", oldDir, "directory_id", m.DirectoryID,
-					"other_voters", voters, "live_other_voters", liveVoters)
+				kept[m.ID] = true
+				if !n.keptLogged[m.ID] {
+					n.keptLogged[m.ID] = true
+					n.log.Warn("a voter's data directory was replaced but removing it would cost the raft quorum; keeping it, unregistered, until more voters are live",
+						"server", id, "old_directory_id", oldDir, "directory_id", m.DirectoryID,
+						"other_voters", voters, "live_other_voters", liveVoters)
+				}
 				continue
 			}
 		}
+		delete(n.keptLogged, m.ID)
 		n.log.Info("removing a broker with a replaced data directory from the raft configuration, to add it back without the raft state it lost",
 			"server", id, "old_directory_id", oldDir, "directory_id", m.DirectoryID)
 		if err := n.waitFuture(ctx, n.raft.RemoveServer(id, 0, n.cfg.Timeouts.Submit)); err != nil {
 			n.log.Warn("raft configuration change failed", "server", id, "op", opRemove.String(), "err", err)
-			return false
+			return nil, false
 		}
-		delete(n.replacePending, m.ID)
 		servers = slices.Delete(slices.Clone(servers), i, i+1)
 	}
-	return true
+	return kept, true
 }
 
 // raftReachable reports whether a Raft peer accepts a connection (and the

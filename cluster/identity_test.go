@@ -216,11 +216,12 @@ func removedAfter(n *Node, id int32, from uint64) bool {
 
 // TestWipedVoterReplacedOnceQuorumAllows: with one voter dead, another
 // comes back wiped. Removing it would leave the controller and the dead
-// voter with one live member, so the controller keeps it (and the cluster
-// commits); once the dead voter is back it takes the wiped one out of the
-// configuration and adds it again. (The controller stays up throughout: a
-// new election would need the wiped voter's vote, which is the vote it
-// must not give.)
+// voter with one live member, so the controller keeps it in the
+// configuration (the cluster still commits) but does not register it with
+// its new directory: it stays fenced. Once the dead voter is back it takes
+// the wiped one out of the configuration, adds it again and registers it.
+// (The controller stays up throughout: a new election would need the wiped
+// voter's vote, which is the vote it must not give.)
 func TestWipedVoterReplacedOnceQuorumAllows(t *testing.T) {
 	t.Parallel()
 	tc := threeBrokers(t)
@@ -237,20 +238,24 @@ func TestWipedVoterReplacedOnceQuorumAllows(t *testing.T) {
 	cfg := tc.cfgs[wipedID]
 	cfg.DataDir = t.TempDir()
 	wiped := tc.start(cfg)
-	waitFor(t, 20*time.Second, "the wiped broker registered with its new directory", func() (bool, string) {
-		b, _ := ctrl.Image().Broker(wipedID)
-		return !b.Fenced && b.DirectoryID == wiped.DirectoryID(), fmt.Sprintf("%+v", b)
-	})
 	ctx := ctxTimeout(t, 60*time.Second)
-	if _, err := wiped.Submit(ctx, NewCommand(CreateTopic{Name: "while-short", NumPartitions: 1, ReplicationFactor: 2})); err != nil {
+	if _, err := wiped.Submit(ctx, NewCommand(CreateTopic{Name: "while-short", NumPartitions: 1, ReplicationFactor: 1})); err != nil {
 		t.Fatalf("commit with the controller and the wiped voter: %v", err)
 	}
-	if removedAfter(ctrl, wipedID, 0) {
-		t.Fatal("the wiped broker was removed while that cost the quorum")
-	}
+	holdFor(t, time.Second, "the wiped voter kept and unregistered", func() (bool, string) {
+		b, _ := ctrl.Image().Broker(wipedID)
+		if b.DirectoryID == wiped.DirectoryID() || removedAfter(ctrl, wipedID, 0) {
+			return false, fmt.Sprintf("registered %+v, removed %v", b, removedAfter(ctrl, wipedID, 0))
+		}
+		return true, ""
+	})
+	waitFor(t, 20*time.Second, "the wiped voter fenced", func() (bool, string) {
+		b, _ := ctrl.Image().Broker(wipedID)
+		return b.Fenced, fmt.Sprintf("%+v", b)
+	})
 	before := ctrl.raft.LastIndex()
 	tc.restart(dead)
-	waitFor(t, 30*time.Second, "the wiped broker removed and added back", func() (bool, string) {
+	waitFor(t, 30*time.Second, "the wiped broker removed, added back and registered", func() (bool, string) {
 		ctrl = tc.waitController(20 * time.Second)
 		servers, err := ctrl.Servers()
 		voters := 0
@@ -259,7 +264,9 @@ func TestWipedVoterReplacedOnceQuorumAllows(t *testing.T) {
 				voters++
 			}
 		}
-		return err == nil && voters == 3 && removedAfter(ctrl, wipedID, before), fmt.Sprintf("servers %+v %v", servers, err)
+		b, _ := ctrl.Image().Broker(wipedID)
+		return err == nil && voters == 3 && removedAfter(ctrl, wipedID, before) && !b.Fenced && b.DirectoryID == wiped.DirectoryID(),
+			fmt.Sprintf("servers %+v %v; broker %+v", servers, err, b)
 	})
 	if _, err := wiped.Submit(ctx, NewCommand(CreateTopic{Name: "after", NumPartitions: 1, ReplicationFactor: 3})); err != nil {
 		t.Fatalf("commit after the replacement: %v", err)

@@ -72,10 +72,9 @@ type Node struct {
 	// conflictLogged: adoptClusterID reported a conflicting cluster id.
 	conflictLogged atomic.Bool
 	adoptMu        sync.Mutex // held by adoptClusterID
-	// replacePending: brokers with a replaced data directory still to be
-	// taken out of the Raft configuration (removeReplacedVoters). Owned by
-	// the controllerLoop goroutine.
-	replacePending map[int32]struct{}
+	// keptLogged: wiped voters removeReplacedVoters has said it keeps, so
+	// it says so once. Owned by the controllerLoop goroutine.
+	keptLogged map[int32]bool
 
 	stop      chan struct{}   // closed by shutdown
 	ctx       context.Context // cancelled by shutdown; bounds the controller's work
@@ -98,7 +97,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	log := c.Logger.With("component", "cluster", "broker", c.ID)
 	n := &Node{cfg: c, log: log, fsm: newFSM(log), fwd: c.Forwarder, stop: make(chan struct{}), incarnation: newTopicID().String(),
-		replacePending: map[int32]struct{}{}}
+		keptLogged: map[int32]bool{}}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if n.fwd == nil {
 		n.fwd = tcpForwarder{dialTimeout: 2 * time.Second, key: muxKey(c.ClusterSecret)}
