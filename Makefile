@@ -7,7 +7,7 @@ BENCHTIME ?= 1s
 # Debian packages the tests need; installed by `make deps` when missing.
 APT_PACKAGES ?= kcat python3-kafka
 
-.PHONY: test deps vet fmt-check unit peer peer-librdkafka peer-franz-go fuzz bench bench-r3 build run
+.PHONY: test deps vet fmt-check unit peer peer-librdkafka peer-franz-go fuzz bench bench-r3 bench-partitions build run
 
 test: deps vet fmt-check unit peer fuzz
 
@@ -74,6 +74,10 @@ bench:
 # three-copy ceiling and NATS JetStream R3, measured in the same run.
 bench-r3:
 	cmd/barge/perf/bench-r3.sh
+
+# One broker, the same bytes over 10 and over 1,000 partitions.
+bench-partitions:
+	cmd/barge/perf/bench-partitions.sh
 
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/barge ./cmd/barge
