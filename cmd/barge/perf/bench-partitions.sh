@@ -7,6 +7,7 @@
 #
 #   usage: cmd/barge/perf/bench-partitions.sh     (make bench-partitions)
 #          RECORDS=500000 RUNS=2 cmd/barge/perf/bench-partitions.sh
+#          BARGE_BIN=/path/to/older/barge cmd/barge/perf/bench-partitions.sh
 set -euo pipefail
 export LC_ALL=C
 
@@ -21,7 +22,11 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$ROOT"
-CGO_ENABLED=0 go build -o "$W/barge" ./cmd/barge
+if [ -n "${BARGE_BIN:-}" ]; then # compare another build (an older commit, say)
+	cp "$BARGE_BIN" "$W/barge"
+else
+	CGO_ENABLED=0 go build -o "$W/barge" ./cmd/barge
+fi
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 cpu_seconds() { awk '{printf "%.2f", ($14+$15)/100}' "/proc/$1/stat"; }
