@@ -48,10 +48,12 @@ run() {
 	after=$(cpu_seconds "$PID")
 	mibs=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["mib_per_sec"])')
 	gb=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes"]/1e9)')
-	echo "$(awk -v m="$mibs" 'BEGIN{printf "%.1f", m*1048576/1e6}') $(awk -v a="$before" -v b="$after" -v g="$gb" 'BEGIN{printf "%.2f", (b-a)/g}') $(peak_rss_mib "$PID") $idle"
+	local line
+	line="$(awk -v m="$mibs" 'BEGIN{printf "%.1f", m*1048576/1e6}') $(awk -v a="$before" -v b="$after" -v g="$gb" 'BEGIN{printf "%.2f", (b-a)/g}') $(peak_rss_mib "$PID") $idle"
 	kill "$PID"
 	wait "$PID" 2>/dev/null || true
 	PID=""
+	echo "$line" # last: the caller reads it only once the broker is gone
 }
 
 # The baseline: pwrite the same number of bytes, 1 MiB at a time, to a fresh file.
