@@ -57,6 +57,11 @@ func splitPort(addr string) (string, int, error) {
 	return host, p, nil
 }
 
+// maxListenersBytes bounds the advertised listeners, as gossiped: the
+// other fields of a broker's gossip metadata take about 200 of its 512
+// bytes.
+const maxListenersBytes = 280
+
 // listenerSpec is one listener as the broker runs it: where it binds and
 // what it advertises ("" until bound: the bound address).
 type listenerSpec struct {
@@ -145,6 +150,16 @@ func (c Config) planListeners() (listenerPlan, error) {
 		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 			return listenerPlan{}, fmt.Errorf("broker: listener %s binds %s, which clients cannot dial; give it an address in --advertised-listeners", s.name, s.bind)
 		}
+	}
+	// Every broker gossips its advertised listeners in its node metadata,
+	// which memberlist caps at 512 bytes for everything; past this share
+	// the broker would be refused by its peers, not at start.
+	size := 0
+	for _, s := range plan.specs {
+		size += len(s.name) + 1 + max(len(s.advertised), len(s.bind)) + 1
+	}
+	if size > maxListenersBytes {
+		return listenerPlan{}, fmt.Errorf("broker: the advertised listeners take %d bytes of gossip metadata, at most %d: use fewer or shorter names and addresses", size, maxListenersBytes)
 	}
 	ib := strings.ToUpper(c.InterBrokerListener)
 	if ib == "" {

@@ -113,6 +113,9 @@ func TestPlanListeners(t *testing.T) {
 			wantErr: "without --listeners the one listener is --kafka, named PLAINTEXT"},
 		{name: "shorthand advertise wildcard", cfg: func() Config { c := base(); c.AdvertisedKafkaAddr = "0.0.0.0:9092"; return c }(),
 			wantErr: "--advertise: address \"0.0.0.0:9092\" is a wildcard"},
+		{name: "too long to gossip", cfg: named([]string{"A=0.0.0.0:1", "B=0.0.0.0:2", "C=0.0.0.0:3"},
+			[]string{"A=" + strings.Repeat("a", 90) + ":1", "B=" + strings.Repeat("b", 90) + ":2", "C=" + strings.Repeat("c", 90) + ":3"}, "A"),
+			wantErr: "bytes of gossip metadata, at most 280"},
 		{name: "shorthand empty", cfg: func() Config { c := base(); c.KafkaAddr = ""; return c }(), wantErr: "--kafka must be host:port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

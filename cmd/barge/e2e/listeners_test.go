@@ -3,8 +3,10 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -15,6 +17,8 @@ import (
 
 	"github.com/barge-broker/barge/cmd/barge/e2e/harness"
 	"github.com/barge-broker/barge/internal/testutil"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestReplicationOverInterBrokerListener runs three brokers with an
@@ -61,6 +65,24 @@ func TestReplicationOverInterBrokerListener(t *testing.T) {
 	}
 	if got := listed(brokers[1].KafkaAddr); !mapsEqual(got, wantInt) {
 		t.Fatalf("kcat -b %s -L lists brokers %v, want their INTERNAL addresses %v", brokers[1].KafkaAddr, got, wantInt)
+	}
+
+	// The other answers that name brokers follow the listener too.
+	for _, tc := range []struct {
+		listener, bootstrap string
+		want                map[int32]string
+	}{{"EXTERNAL", external(brokers[1]), wantExt}, {"INTERNAL", brokers[2].KafkaAddr, wantInt}} {
+		got := listenerAnswers(t, ctx, tc.bootstrap)
+		for what, addrs := range got {
+			for id, addr := range addrs {
+				if tc.want[id] != addr {
+					t.Errorf("through %s (%s): %s names broker %d at %s, want %s", tc.listener, tc.bootstrap, what, id, addr, tc.want[id])
+				}
+			}
+		}
+		if len(got["DescribeCluster"]) != len(brokers) || len(got["FindCoordinator"]) != 1 {
+			t.Errorf("through %s: answers %v, want all %d brokers and one coordinator", tc.listener, got, len(brokers))
+		}
 	}
 
 	// Produce through EXTERNAL (acks=all, the topic auto-created with
@@ -120,6 +142,39 @@ func TestReplicationOverInterBrokerListener(t *testing.T) {
 		return toInternal >= 2 && toExternal == 0,
 			fmt.Sprintf("%d connections to INTERNAL ports, %d to EXTERNAL ports", toInternal, toExternal)
 	})
+}
+
+// listenerAnswers asks, through a client bootstrapped at bootstrap, the
+// DescribeCluster and FindCoordinator questions, and returns the broker
+// addresses each answer names, by broker id.
+func listenerAnswers(t *testing.T, ctx context.Context, bootstrap string) map[string]map[int32]string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	out := map[string]map[int32]string{"DescribeCluster": {}, "FindCoordinator": {}}
+	dc, err := kmsg.NewPtrDescribeClusterRequest().RequestWith(ctx, cl)
+	if err != nil || dc.ErrorCode != 0 {
+		t.Fatalf("DescribeCluster through %s: %v (error code %d)", bootstrap, err, dc.ErrorCode)
+	}
+	for _, b := range dc.Brokers {
+		out["DescribeCluster"][b.NodeID] = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+	}
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey = "listeners-group"
+	// The first answer may be COORDINATOR_NOT_AVAILABLE while
+	// __consumer_offsets is created; the bounded wait asks again.
+	testutil.WaitFor(t, 30*time.Second, "a group coordinator through "+bootstrap, func() (bool, string) {
+		resp, err := fc.RequestWith(ctx, cl)
+		if err != nil || resp.ErrorCode != 0 {
+			return false, fmt.Sprintf("%v (error code %d)", err, resp.ErrorCode)
+		}
+		out["FindCoordinator"][resp.NodeID] = net.JoinHostPort(resp.Host, strconv.Itoa(int(resp.Port)))
+		return true, ""
+	})
+	return out
 }
 
 func boolInt(b bool) int {
