@@ -7,7 +7,7 @@ BENCHTIME ?= 1s
 # Debian packages the tests need; installed by `make deps` when missing.
 APT_PACKAGES ?= kcat python3-kafka
 
-.PHONY: test deps vet fmt-check unit peer peer-librdkafka peer-franz-go fuzz bench bench-r3 bench-partitions build run
+.PHONY: test deps vet fmt-check unit peer peer-librdkafka peer-franz-go fuzz bench bench-r3 bench-partitions build run image
 
 test: deps vet fmt-check unit peer fuzz
 
@@ -81,6 +81,17 @@ bench-partitions:
 
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/barge ./cmd/barge
+
+# The container image $(IMAGE) (deploy/docker/Dockerfile), FROM scratch:
+# the static binary goes into a temporary build context with the
+# Dockerfile and an empty data directory, so nothing else is sent to
+# Docker and no base image is pulled.
+IMAGE ?= barge:dev
+image:
+	@ctx=$$(mktemp -d) && trap 'rm -rf "$$ctx"' EXIT && \
+	CGO_ENABLED=0 $(GO) build -o "$$ctx/barge" ./cmd/barge && \
+	cp deploy/docker/Dockerfile "$$ctx/" && mkdir "$$ctx/data" && \
+	docker build -q -t $(IMAGE) "$$ctx"
 
 # A single-node broker with data in ./barge-data; pass flags with ARGS="...".
 run:

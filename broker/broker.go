@@ -44,9 +44,13 @@ type Broker struct {
 	// find a partition unknown at the same moment (see leaderFor).
 	metaSync singleflight.Group
 
-	kafkaLn net.Listener
-	httpLn  net.Listener
-	httpSrv *http.Server
+	// listeners are the Kafka listeners, bound by Start and fixed after
+	// it; interBroker indexes the one followers of other brokers dial.
+	listeners      []boundListener
+	interBroker    int
+	listenersNamed bool // --listeners, not the --kafka shorthand: registered in the image
+	httpLn         net.Listener
+	httpSrv        *http.Server
 
 	ctx    context.Context // cancelled by Shutdown; owns the background goroutines
 	cancel context.CancelFunc
@@ -132,12 +136,17 @@ func (b *Broker) Start() error {
 	if b.pids, err = openProducerIDs(b.cfg.DataDir, b.cfg.ID); err != nil {
 		return err
 	}
-	if b.kafkaLn, err = net.Listen("tcp", b.cfg.KafkaAddr); err != nil {
-		return fmt.Errorf("broker: listen on --kafka %s: %w", b.cfg.KafkaAddr, err)
+	if err := b.listen(); err != nil {
+		return err
 	}
-	advertised := b.cfg.AdvertisedKafkaAddr
-	if advertised == "" {
-		advertised = b.kafkaLn.Addr().String()
+	ib := b.listeners[b.interBroker]
+	var registered string // the named listeners' advertised addresses, for the image
+	if b.listenersNamed {
+		names, addrs := make([]string, len(b.listeners)), make([]string, len(b.listeners))
+		for i, l := range b.listeners {
+			names[i], addrs[i] = l.name, l.advertised
+		}
+		registered = cluster.FormatListeners(names, addrs)
 	}
 	timeouts := cluster.DefaultTimeouts()
 	if b.cfg.FastFailureDetection {
@@ -146,8 +155,9 @@ func (b *Broker) Start() error {
 	b.node, err = cluster.New(cluster.Config{
 		ID:                       b.cfg.ID,
 		DataDir:                  b.cfg.DataDir,
-		KafkaAddr:                b.kafkaLn.Addr().String(),
-		AdvertisedKafkaAddr:      advertised,
+		KafkaAddr:                ib.ln.Addr().String(),
+		AdvertisedKafkaAddr:      ib.advertised,
+		Listeners:                registered,
 		RaftAddr:                 b.cfg.RaftAddr,
 		GossipAddr:               b.cfg.GossipAddr,
 		HTTPAddr:                 b.cfg.HTTPAddr,
@@ -162,7 +172,7 @@ func (b *Broker) Start() error {
 		Logger:                   b.cfg.Logger, // cluster adds its own broker and component keys
 	})
 	if err != nil {
-		b.kafkaLn.Close()
+		b.closeListeners()
 		return fmt.Errorf("broker: %w", err)
 	}
 	b.replicas.currentTopicID = func(topic string) (cluster.TopicID, bool) {
@@ -170,7 +180,7 @@ func (b *Broker) Start() error {
 		return t.ID, ok
 	}
 	if err := b.node.Start(); err != nil {
-		b.kafkaLn.Close()
+		b.closeListeners()
 		return fmt.Errorf("broker: start cluster node: %w", err)
 	}
 	if _, err := b.disk.check(); err != nil {
@@ -199,18 +209,20 @@ func (b *Broker) Start() error {
 		b.stopAll()
 		return fmt.Errorf("broker: %w", err)
 	}
-	b.goBackground("kafka listener", func() {
-		if err := b.server.Serve(b.kafkaLn); err != nil && !errors.Is(err, netproto.ErrServerClosed) {
-			b.fail(fmt.Errorf("kafka listener: %w", err))
-		}
-	})
+	for _, l := range b.listeners {
+		b.goBackground("kafka listener "+l.name, func() {
+			if err := b.server.Serve(l.ln); err != nil && !errors.Is(err, netproto.ErrServerClosed) {
+				b.fail(fmt.Errorf("kafka listener %s: %w", l.name, err))
+			}
+		})
+	}
 	if b.cfg.HTTPAddr != "" {
 		if err := b.startHTTP(); err != nil {
 			b.stopAll()
 			return err
 		}
 	}
-	b.logger.Info("broker started", "kafka", b.KafkaAddr(), "advertised", advertised,
+	b.logger.Info("broker started", "kafka", b.KafkaAddr(), "advertised", ib.advertised, "listeners", b.listenerSummary(),
 		"raft", b.node.RaftAddr(), "gossip", b.node.GossipAddr(), "http", b.HTTPAddr(), "data", b.cfg.DataDir)
 	return nil
 }
@@ -368,12 +380,13 @@ func (b *Broker) alterPartition(ctx context.Context, req replication.AlterPartit
 	return err
 }
 
-// KafkaAddr is the address the Kafka listener is bound to.
+// KafkaAddr is the address the inter-broker Kafka listener (the only one
+// without --listeners) is bound to.
 func (b *Broker) KafkaAddr() string {
-	if b.kafkaLn == nil {
+	if len(b.listeners) == 0 {
 		return ""
 	}
-	return b.kafkaLn.Addr().String()
+	return b.listeners[b.interBroker].ln.Addr().String()
 }
 
 // HTTPAddr is the address the HTTP listener is bound to, or "".
@@ -466,8 +479,8 @@ func (b *Broker) stopAll() {
 	b.cancel()
 	if b.server != nil {
 		b.server.Close()
-	} else if b.kafkaLn != nil {
-		b.kafkaLn.Close()
+	} else {
+		b.closeListeners()
 	}
 	b.wg.Wait()
 	b.groups.Close() // before the logs close

@@ -95,6 +95,11 @@ type RegisterBroker struct {
 	// unless its clean-shutdown marker, written after every log closed
 	// cleanly, was there at start.
 	UncleanShutdown bool `json:"unclean_shutdown,omitempty"`
+	// Listeners are the broker's advertised named listeners (see
+	// Broker.Listeners); KafkaAddr is then the inter-broker one's address.
+	// Brokers that do not know the field drop it and answer KafkaAddr on
+	// every listener.
+	Listeners string `json:"listeners,omitempty"`
 }
 
 // FenceBroker fences a broker that gossip declared dead or that left: it is

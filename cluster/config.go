@@ -23,6 +23,11 @@ type Config struct {
 	// that is empty, to clients through the metadata image.
 	KafkaAddr           string
 	AdvertisedKafkaAddr string
+	// Listeners are the broker's advertised named listeners as
+	// FormatListeners writes them, registered in the image;
+	// AdvertisedKafkaAddr is then the inter-broker one's. Empty for a
+	// broker with one unnamed listener.
+	Listeners string
 	// RaftAddr is where this broker listens for Raft and for commands
 	// forwarded to the controller (--raft). Port 0 picks a free port;
 	// Node.RaftAddr reports it. AdvertisedRaftAddr, when set, is what peers

@@ -30,6 +30,10 @@ type Member struct {
 	UncleanShutdown bool
 	// BootstrapExpect is the broker's --bootstrap-expect.
 	BootstrapExpect int
+	// Listeners are the broker's advertised named Kafka listeners (see
+	// Broker.Listeners); they change only with a restart, so with
+	// Incarnation.
+	Listeners string
 	// Bootstrapped is set once the broker belongs to a formed Raft cluster
 	// (it has Raft state, or bootstrapped, or follows a leader); brokers
 	// waiting to bootstrap stand down when they see it.
@@ -51,6 +55,8 @@ type memberMeta struct {
 	Boot    bool   `json:"b,omitempty"`
 	// Unclean is Member.UncleanShutdown; older brokers leave it out.
 	Unclean bool `json:"u,omitempty"`
+	// Listeners is Member.Listeners; older brokers leave it out.
+	Listeners string `json:"l,omitempty"`
 }
 
 const memberMetaVersion = 1
@@ -66,6 +72,7 @@ func decodeMeta(n *memberlist.Node) (Member, error) {
 	return Member{
 		ID: m.ID, KafkaAddr: m.Kafka, RaftAddr: m.Raft, HTTPAddr: m.HTTP, Rack: m.Rack, Incarnation: m.Inc,
 		GossipAddr: n.Address(), BootstrapExpect: m.Expect, Bootstrapped: m.Boot, UncleanShutdown: m.Unclean,
+		Listeners: m.Listeners,
 	}, nil
 }
 

@@ -159,7 +159,7 @@ func (n *Node) start() error {
 	meta := memberMeta{
 		Version: memberMetaVersion, ID: cfg.ID, Kafka: cfg.AdvertisedKafkaAddr, Raft: n.raftAddr,
 		HTTP: cfg.HTTPAddr, Rack: cfg.Rack, Expect: cfg.BootstrapExpect, Boot: hasState || alone,
-		Inc: n.incarnation, Unclean: cfg.UncleanShutdown,
+		Inc: n.incarnation, Unclean: cfg.UncleanShutdown, Listeners: cfg.Listeners,
 	}
 	members, err := newMembership(cfg, meta, n.log.With("component", "gossip"))
 	if err != nil {

@@ -126,7 +126,7 @@ func planMetadata(img *Image, members []Member, newClusterID func() string) []Co
 		live[m.ID] = true
 		want := RegisterBroker{ID: m.ID, KafkaAddr: m.KafkaAddr, RaftAddr: m.RaftAddr,
 			GossipAddr: m.GossipAddr, HTTPAddr: m.HTTPAddr, Rack: m.Rack, Incarnation: m.Incarnation,
-			UncleanShutdown: m.UncleanShutdown}
+			UncleanShutdown: m.UncleanShutdown, Listeners: m.Listeners}
 		b, ok := img.brokers[m.ID]
 		if !ok || b.Fenced || b.KafkaAddr != want.KafkaAddr || b.RaftAddr != want.RaftAddr ||
 			b.GossipAddr != want.GossipAddr || b.HTTPAddr != want.HTTPAddr || b.Rack != want.Rack ||
