@@ -307,6 +307,11 @@ func (b *Broker) moveLeadershipAway(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	// First the controller learns this process is going away, so the
+	// fence below is not undone while it drains (cluster.PrepareShutdown).
+	if err := b.node.PrepareShutdown(ctx); err != nil {
+		b.logger.Info("controlled shutdown: controller not told", "err", err)
+	}
 	res, err := b.node.Submit(ctx, cluster.NewCommand(cluster.FenceBroker{ID: b.cfg.ID}))
 	if err != nil {
 		b.logger.Info("controlled shutdown: leadership not moved", "err", err)

@@ -33,6 +33,9 @@ const (
 	// TypeReadIndex is never written to the log: the controller answers it
 	// with the Raft index a reader must have applied (see Node.Sync).
 	TypeReadIndex CommandType = "read_index"
+	// TypeBrokerHeartbeat is never written to the log either: the
+	// controller records it in its heartbeat table (see liveness.go).
+	TypeBrokerHeartbeat CommandType = "broker_heartbeat"
 )
 
 // Payload is the body of a command: one of the command structs below.
@@ -212,6 +215,31 @@ func (ReadIndex) Type() CommandType         { return TypeReadIndex }
 // ReadIndex). It changes nothing and is never written to the log.
 type ReadIndex struct{}
 
+// BrokerHeartbeat tells the controller that a broker process is alive and
+// can reach it, and how it registers (Kafka's BrokerHeartbeat with the
+// registration's fields). ShuttingDown (Kafka's WantShutDown) says the
+// process is in controlled shutdown: the controller must not unfence it
+// again. Every broker sends one every Timeouts.BrokerHeartbeat; it changes
+// nothing in the image and is never written to the log.
+type BrokerHeartbeat struct {
+	ID              int32  `json:"id"`
+	KafkaAddr       string `json:"kafka_addr"`
+	RaftAddr        string `json:"raft_addr"`
+	GossipAddr      string `json:"gossip_addr,omitempty"`
+	HTTPAddr        string `json:"http_addr,omitempty"`
+	Rack            string `json:"rack,omitempty"`
+	Incarnation     string `json:"incarnation"`
+	UncleanShutdown bool   `json:"unclean_shutdown,omitempty"`
+	ShuttingDown    bool   `json:"shutting_down,omitempty"`
+}
+
+func (BrokerHeartbeat) Type() CommandType { return TypeBrokerHeartbeat }
+
+func (h BrokerHeartbeat) member() Member {
+	return Member{ID: h.ID, KafkaAddr: h.KafkaAddr, RaftAddr: h.RaftAddr, GossipAddr: h.GossipAddr,
+		HTTPAddr: h.HTTPAddr, Rack: h.Rack, Incarnation: h.Incarnation, UncleanShutdown: h.UncleanShutdown}
+}
+
 // newPayload returns a pointer to a zero payload of type t.
 func newPayload(t CommandType) (Payload, bool) {
 	switch t {
@@ -237,6 +265,8 @@ func newPayload(t CommandType) (Payload, bool) {
 		return &ReassignPartition{}, true
 	case TypeReadIndex:
 		return &ReadIndex{}, true
+	case TypeBrokerHeartbeat:
+		return &BrokerHeartbeat{}, true
 	}
 	return nil, false
 }
@@ -265,6 +295,8 @@ func deref(p Payload) Payload {
 	case *ReassignPartition:
 		return *v
 	case *ReadIndex:
+		return *v
+	case *BrokerHeartbeat:
 		return *v
 	}
 	return p
