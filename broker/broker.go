@@ -179,7 +179,6 @@ func (b *Broker) Start() error {
 	b.goBackground("disk space", b.diskLoop)
 	b.repl.Start()
 	sub, img := b.node.Subscribe(1024)
-	b.replicas.reconcile(img)
 	b.goBackground("metadata", func() { b.applyMetadata(sub, img) })
 	b.goBackground("retention", b.retentionLoop)
 
@@ -237,24 +236,41 @@ func (b *Broker) goBackground(name string, fn func()) {
 }
 
 // applyMetadata follows the metadata log and keeps the hosted partitions in
-// line with it, in log order. It also decides readiness: the broker is ready
-// once it has replayed the Raft log it had at start, reconciled its
-// partitions with the image that resulted, and sees itself registered, so a
-// rolling restart that waits for /readyz finds every partition served.
+// line with it, in log order. It first passes a read barrier: no partition
+// is hosted (so none is served as leader or follower) until the image holds
+// this process's registration and then everything the controller had
+// committed at that point (Node.Sync). The local image at start may be
+// stale: a topic deleted and recreated while this broker was down would
+// otherwise be served, and produces acknowledged, from the old log. Once
+// caught up, the broker is ready when its reconciled image shows it
+// registered, so a rolling restart that waits for /readyz finds every
+// partition served.
 func (b *Broker) applyMetadata(sub *cluster.Subscription, start *cluster.Image) {
 	defer sub.Close()
-	replayTo := b.node.LastLogIndex()
-	var want uint64 // image index to reconcile before ready; 0 until the replay is done
-	reconciled := start
+	latest := start
+	var barrier uint64 // the index Sync returned; 0 until it answered
+	caughtUp := false
 	for {
-		if !b.ready.Load() {
-			if want == 0 && b.node.AppliedIndex() >= replayTo {
-				want = max(b.node.Image().Index(), 1)
+		if !caughtUp {
+			if barrier == 0 && b.registeredSelf(latest) {
+				ctx, cancel := context.WithTimeout(b.ctx, time.Second)
+				idx, err := b.node.Sync(ctx)
+				cancel()
+				if err != nil {
+					b.logger.Debug("metadata read barrier failed; retrying", "err", err)
+				} else {
+					barrier = max(idx, 1)
+				}
 			}
-			if _, registered := reconciled.Broker(b.cfg.ID); want > 0 && reconciled.Index() >= want && registered {
-				b.ready.Store(true)
-				b.logger.Info("broker ready", "metadata_index", reconciled.Index())
+			if barrier > 0 && latest.Index() >= barrier {
+				caughtUp = true
+				b.replicas.reconcile(latest)
+				b.logger.Info("metadata caught up with the controller; hosting partitions", "metadata_index", latest.Index())
 			}
+		}
+		if _, registered := latest.Broker(b.cfg.ID); caughtUp && registered && !b.ready.Load() {
+			b.ready.Store(true)
+			b.logger.Info("broker ready", "metadata_index", latest.Index())
 		}
 		ctx := b.ctx
 		var cancel context.CancelFunc = func() {}
@@ -270,10 +286,19 @@ func (b *Broker) applyMetadata(sub *cluster.Subscription, start *cluster.Image) 
 		if err != nil {
 			continue // the readiness timeout
 		}
-		b.replicas.reconcile(change.Image)
+		latest = change.Image
+		if caughtUp {
+			b.replicas.reconcile(change.Image)
+		}
 		b.metrics.observeChange(b.cfg.ID, change)
-		reconciled = change.Image
 	}
+}
+
+// registeredSelf reports whether img holds the registration of this very
+// process (not an earlier one of this broker).
+func (b *Broker) registeredSelf(img *cluster.Image) bool {
+	br, ok := img.Broker(b.cfg.ID)
+	return ok && br.Incarnation == b.node.Incarnation()
 }
 
 // retentionLoop applies retention.ms and retention.bytes to every hosted log
