@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,4 +154,69 @@ func TestFlappingGossipBumpsNoLeaderEpochs(t *testing.T) {
 	if e, _ := epochsAndFences(ctrl.Image()); e != epochs {
 		t.Fatalf("leader epochs moved from %d to %d without a real failure", epochs, e)
 	}
+}
+
+// heartbeatFault is a fault-injecting Forwarder: while dropping, it loses
+// this broker's heartbeats on the way to the controller, as a broken link
+// to the metadata quorum would, and passes every other command.
+type heartbeatFault struct {
+	inner    Forwarder
+	dropping atomic.Bool
+}
+
+func (f *heartbeatFault) Forward(ctx context.Context, addr string, cmd Command) (uint64, error) {
+	if _, ok := cmd.Payload.(BrokerHeartbeat); ok && f.dropping.Load() {
+		return 0, notSent(errorf(ErrNoController, "heartbeat dropped by the test"))
+	}
+	return f.inner.Forward(ctx, addr, cmd)
+}
+
+// A broker that gossip sees alive but whose heartbeats do not reach the
+// controller is fenced after the broker session timeout, is given no
+// replicas of a new topic, and is unfenced once its heartbeats flow again
+// (after the unfence hold).
+func TestBrokerNotHeartbeatingIsFencedAfterSession(t *testing.T) {
+	tc := newTestCluster(t)
+	fault := &heartbeatFault{inner: tcpForwarder{dialTimeout: 2 * time.Second}}
+	first := tc.start(tc.config(1, 3, nil))
+	seeds := []string{first.GossipAddr()}
+	tc.start(tc.config(2, 3, seeds))
+	cfg := tc.config(3, 3, seeds)
+	cfg.Forwarder = fault
+	tc.start(cfg)
+	ctrl := tc.waitController(20 * time.Second)
+	tc.waitSameImage(20*time.Second, 3)
+	if ctrl.ID() == 3 {
+		if err := ctrl.raft.LeadershipTransfer().Error(); err != nil {
+			t.Fatalf("move the controller off broker 3: %v", err)
+		}
+		ctrl = tc.waitController(20 * time.Second)
+	}
+	fault.dropping.Store(true)
+	cut := time.Now()
+	waitFor(t, 10*time.Second, "broker 3 fenced", func() (bool, string) {
+		b, _ := ctrl.Image().Broker(3)
+		return b.Fenced, fmt.Sprintf("broker 3: %+v", b)
+	})
+	if d := time.Since(cut); d < ctrl.cfg.Timeouts.BrokerSession-200*time.Millisecond {
+		t.Fatalf("fenced %v after its heartbeats stopped, before the session timeout %v", d, ctrl.cfg.Timeouts.BrokerSession)
+	}
+	if !slices.ContainsFunc(ctrl.Members(), func(m Member) bool { return m.ID == 3 }) {
+		t.Fatal("broker 3 left gossip too; the test needs it alive there")
+	}
+	res, err := ctrl.Submit(ctxTimeout(t, 10*time.Second), NewCommand(CreateTopic{Name: "u", NumPartitions: 4, ReplicationFactor: 2}))
+	if err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	tp, _ := res.Image.Topic("u")
+	for _, p := range tp.Partitions {
+		if slices.Contains(p.Replicas, 3) {
+			t.Fatalf("broker 3, not heartbeating, was assigned %+v", p)
+		}
+	}
+	fault.dropping.Store(false)
+	waitFor(t, 10*time.Second, "broker 3 unfenced", func() (bool, string) {
+		b, _ := ctrl.Image().Broker(3)
+		return !b.Fenced, fmt.Sprintf("broker 3: %+v", b)
+	})
 }
