@@ -52,11 +52,21 @@ type Broker struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	ready    atomic.Bool
-	stopOnce sync.Once
-	done     chan struct{}
-	errMu    sync.Mutex
-	err      error // guarded by errMu: why the broker stopped on its own
+	ready atomic.Bool
+	// caughtUp is closed once the metadata has caught up with the
+	// controller after this process registered (applyMetadata); Kafka
+	// requests other than ApiVersions wait for it.
+	caughtUp chan struct{}
+	// handingOver is set when a controlled shutdown begins; handedOver is
+	// closed once every live broker has applied its fence (or that wait
+	// ended): until then, NOT_LEADER_OR_FOLLOWER answers wait (leaderFor),
+	// so no client is sent to a new leader that does not know it leads.
+	handingOver atomic.Bool
+	handedOver  chan struct{}
+	stopOnce    sync.Once
+	done        chan struct{}
+	errMu       sync.Mutex
+	err         error // guarded by errMu: why the broker stopped on its own
 }
 
 // New checks the configuration and prepares a broker; nothing listens yet.
@@ -69,12 +79,14 @@ func New(cfg Config) (*Broker, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
-		cfg:    cfg,
-		logger: cfg.Logger.With("broker", cfg.ID),
-		ctx:    ctx,
-		cancel: cancel,
-		done:   make(chan struct{}),
-		disk:   newDiskGuard(cfg.DataDir, cfg.MinFreeBytes),
+		cfg:        cfg,
+		logger:     cfg.Logger.With("broker", cfg.ID),
+		ctx:        ctx,
+		cancel:     cancel,
+		done:       make(chan struct{}),
+		caughtUp:   make(chan struct{}),
+		handedOver: make(chan struct{}),
+		disk:       newDiskGuard(cfg.DataDir, cfg.MinFreeBytes),
 	}
 	b.metrics = newMetrics(b)
 	repl, err := replication.NewManager(replication.Config{
@@ -265,6 +277,7 @@ func (b *Broker) applyMetadata(sub *cluster.Subscription, start *cluster.Image) 
 			if barrier > 0 && latest.Index() >= barrier {
 				caughtUp = true
 				b.replicas.reconcile(latest)
+				close(b.caughtUp)
 				b.logger.Info("metadata caught up with the controller; hosting partitions", "metadata_index", latest.Index())
 			}
 		}
@@ -330,6 +343,8 @@ func (b *Broker) moveLeadershipAway(ctx context.Context) {
 	if b.node == nil || len(b.node.Image().LiveBrokers()) < 2 {
 		return // nobody to hand partitions to
 	}
+	b.handingOver.Store(true)
+	defer close(b.handedOver)
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	// First the controller learns this process is going away, so the
@@ -343,7 +358,21 @@ func (b *Broker) moveLeadershipAway(ctx context.Context) {
 		return
 	}
 	b.replicas.waitApplied(ctx, res.Index)
-	b.logger.Info("controlled shutdown: leadership moved", "metadata_index", res.Index)
+	// Parked produces are answered NOT_LEADER_OR_FOLLOWER next, and the
+	// clients then ask any broker for the new leaders: wait until every
+	// live broker has applied the fence, so that none answers with the
+	// old ones (a client that got them would wait out its metadata
+	// refresh backoff). Bounded; a broker that cannot confirm is not
+	// waited for.
+	waitStart := time.Now()
+	replayCtx, cancelReplay := context.WithTimeout(ctx, 2*time.Second)
+	err = b.node.AwaitReplay(replayCtx, res.Index)
+	cancelReplay()
+	if err != nil {
+		b.logger.Info("controlled shutdown: not every broker confirmed the new leaders", "err", err)
+	}
+	b.logger.Info("controlled shutdown: leadership moved", "metadata_index", res.Index,
+		"replay_wait", time.Since(waitStart).Round(time.Millisecond))
 }
 
 // brokerAddr is the Kafka address a follower fetches from broker id at.

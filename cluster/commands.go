@@ -36,6 +36,9 @@ const (
 	// TypeBrokerHeartbeat is never written to the log either: the
 	// controller records it in its heartbeat table (see liveness.go).
 	TypeBrokerHeartbeat CommandType = "broker_heartbeat"
+	// TypeAwaitReplay is never written to the log: the controller answers
+	// it once every live broker has applied the index it names.
+	TypeAwaitReplay CommandType = "await_replay"
 )
 
 // Payload is the body of a command: one of the command structs below.
@@ -231,7 +234,20 @@ type BrokerHeartbeat struct {
 	Incarnation     string `json:"incarnation"`
 	UncleanShutdown bool   `json:"unclean_shutdown,omitempty"`
 	ShuttingDown    bool   `json:"shutting_down,omitempty"`
+	// AppliedIndex is the last metadata index the broker has applied
+	// (Kafka's CurrentMetadataOffset).
+	AppliedIndex uint64 `json:"applied_index,omitempty"`
 }
+
+// AwaitReplay asks the controller to answer once every registered,
+// unfenced broker that heartbeats has reported applying Index: a broker in
+// controlled shutdown waits for it after its fence, so that whichever
+// broker a client asks next already names the new leaders.
+type AwaitReplay struct {
+	Index uint64 `json:"index"`
+}
+
+func (AwaitReplay) Type() CommandType { return TypeAwaitReplay }
 
 func (BrokerHeartbeat) Type() CommandType { return TypeBrokerHeartbeat }
 
@@ -267,6 +283,8 @@ func newPayload(t CommandType) (Payload, bool) {
 		return &ReadIndex{}, true
 	case TypeBrokerHeartbeat:
 		return &BrokerHeartbeat{}, true
+	case TypeAwaitReplay:
+		return &AwaitReplay{}, true
 	}
 	return nil, false
 }
@@ -297,6 +315,8 @@ func deref(p Payload) Payload {
 	case *ReadIndex:
 		return *v
 	case *BrokerHeartbeat:
+		return *v
+	case *AwaitReplay:
 		return *v
 	}
 	return p

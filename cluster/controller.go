@@ -143,7 +143,7 @@ func (n *Node) reconcile(deadSince map[raft.ServerID]time.Time) {
 	members := n.members.members()
 	now := time.Now()
 	hb := n.heartbeatCommand()
-	n.sessions.heartbeat(hb.member(), hb.ShuttingDown, now)
+	n.sessions.heartbeat(hb.member(), hb.ShuttingDown, hb.AppliedIndex, now)
 	lp := n.sessions.plan(n.Image(), members, now)
 	for _, cmd := range planMetadata(n.Image(), lp, func() string { return newTopicID().String() }) {
 		if _, err := n.commit(ctx, cmd); err != nil {

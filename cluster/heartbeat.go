@@ -6,15 +6,18 @@ import (
 )
 
 // heartbeatLoop sends this broker's BrokerHeartbeat to the controller every
-// Timeouts.BrokerHeartbeat until the node stops (see liveness.go). On the
-// controller it records the heartbeat directly. A heartbeat that fails is
-// not retried: the next one is due soon, and the controller's rules allow
-// for several missing.
+// Timeouts.BrokerHeartbeat until the node stops (see liveness.go), and at
+// once whenever it has applied more of the metadata log, so the controller
+// learns promptly that this broker knows of a leadership change (see
+// AwaitReplay). On the controller it records the heartbeat directly. A
+// heartbeat that fails is not retried: the next one is due soon, and the
+// controller's rules allow for several missing.
 func (n *Node) heartbeatLoop() {
 	defer n.wg.Done()
 	tick := time.NewTicker(n.cfg.Timeouts.BrokerHeartbeat)
 	defer tick.Stop()
 	for {
+		_, applied := n.fsm.appliedNotify()
 		if err := n.heartbeat(n.ctx); err != nil {
 			n.log.Debug("broker heartbeat failed", "err", err)
 		}
@@ -22,6 +25,7 @@ func (n *Node) heartbeatLoop() {
 		case <-n.stop:
 			return
 		case <-tick.C:
+		case <-applied:
 		}
 	}
 }
@@ -32,6 +36,7 @@ func (n *Node) heartbeatCommand() BrokerHeartbeat {
 		ID: n.cfg.ID, KafkaAddr: n.cfg.AdvertisedKafkaAddr, RaftAddr: n.raftAddr, GossipAddr: n.members.addr(),
 		HTTPAddr: n.cfg.HTTPAddr, Rack: n.cfg.Rack, Incarnation: n.incarnation,
 		UncleanShutdown: n.cfg.UncleanShutdown, ShuttingDown: n.shuttingDown.Load(),
+		AppliedIndex: n.fsm.appliedIndex(),
 	}
 }
 
@@ -40,7 +45,7 @@ func (n *Node) heartbeatCommand() BrokerHeartbeat {
 func (n *Node) heartbeat(ctx context.Context) error {
 	hb := n.heartbeatCommand()
 	if n.IsController() {
-		n.sessions.heartbeat(hb.member(), hb.ShuttingDown, time.Now())
+		n.sessions.heartbeat(hb.member(), hb.ShuttingDown, hb.AppliedIndex, time.Now())
 		return nil
 	}
 	addr, _ := n.raft.LeaderWithID()
@@ -75,5 +80,33 @@ func (n *Node) PrepareShutdown(ctx context.Context) error {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 200*time.Millisecond)
+	}
+}
+
+// AwaitReplay waits until every registered, unfenced broker that heartbeats
+// has applied the metadata up to index, as the controller sees from their
+// heartbeats (Kafka's controlled shutdown waits the same way before
+// ShouldShutDown). Bounded by ctx; blocks.
+func (n *Node) AwaitReplay(ctx context.Context, index uint64) error {
+	_, err := n.Submit(ctx, NewCommand(AwaitReplay{Index: index}))
+	return err
+}
+
+// awaitReplay answers AwaitReplay on the controller.
+func (n *Node) awaitReplay(ctx context.Context, index uint64) (uint64, error) {
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		lag := n.sessions.lagging(n.Image(), n.cfg.ID, index, time.Now())
+		if len(lag) == 0 && n.fsm.appliedIndex() >= index {
+			return n.fsm.appliedIndex(), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, errorf(ErrTimeout, "brokers %v have not applied index %d: %v", lag, index, ctx.Err())
+		case <-n.stop:
+			return 0, ErrClosed
+		case <-tick.C:
+		}
 	}
 }

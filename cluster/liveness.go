@@ -45,6 +45,8 @@ type brokerSession struct {
 	// shuttingDown: this process asked to be fenced for a controlled
 	// shutdown; it is never unfenced again.
 	shuttingDown bool
+	// applied is the metadata index the broker last reported applied.
+	applied uint64
 }
 
 // sessions is the controller's heartbeat table. heartbeat is called from
@@ -71,8 +73,9 @@ func (s *sessions) reset(now time.Time) {
 	clear(s.byID)
 }
 
-// heartbeat records a heartbeat of m's process at now.
-func (s *sessions) heartbeat(m Member, shuttingDown bool, now time.Time) {
+// heartbeat records a heartbeat of m's process at now, which had applied
+// the metadata up to applied.
+func (s *sessions) heartbeat(m Member, shuttingDown bool, applied uint64, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	bs, ok := s.byID[m.ID]
@@ -84,6 +87,26 @@ func (s *sessions) heartbeat(m Member, shuttingDown bool, now time.Time) {
 	}
 	bs.member, bs.lastBeat = m, now
 	bs.shuttingDown = bs.shuttingDown || shuttingDown
+	bs.applied = max(bs.applied, applied)
+}
+
+// lagging lists the registered, unfenced brokers other than self that
+// heartbeat (fresh at now) and have not reported applying index. Brokers
+// that do not heartbeat cannot confirm anything and are not waited for.
+func (s *sessions) lagging(img *Image, self int32, index uint64, now time.Time) []int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []int32
+	for _, b := range img.Brokers() {
+		if b.Fenced || b.ID == self {
+			continue
+		}
+		bs, ok := s.byID[b.ID]
+		if ok && bs.member.Incarnation == b.Incarnation && now.Sub(bs.lastBeat) <= s.cfg.Miss && bs.applied < index {
+			out = append(out, b.ID)
+		}
+	}
+	return out
 }
 
 // livenessPlan is the outcome of the liveness rules for one reconcile.

@@ -45,7 +45,7 @@ func (sim *livenessSim) step(d time.Duration, beating, gossip []int32) {
 	sim.t.Helper()
 	sim.now = sim.now.Add(d)
 	for _, id := range beating {
-		sim.s.heartbeat(member(id), false, sim.now)
+		sim.s.heartbeat(member(id), false, 0, sim.now)
 	}
 	lp := sim.s.plan(sim.b.img, members(gossip...), sim.now)
 	for _, cmd := range planMetadata(sim.b.img, lp, nil) {
@@ -195,17 +195,17 @@ func TestLivenessRegistration(t *testing.T) {
 	restarted := member(3)
 	restarted.Incarnation = "j"
 	sim.now = sim.now.Add(100 * time.Millisecond)
-	sim.s.heartbeat(restarted, false, sim.now)
+	sim.s.heartbeat(restarted, false, 0, sim.now)
 	lp := sim.s.plan(sim.b.img, members(1, 2, 3), sim.now)
 	if !slices.ContainsFunc(lp.register, func(m Member) bool { return m.ID == 3 && m.Incarnation == "j" }) || len(lp.fence) != 0 {
 		t.Fatalf("restart: %+v", lp)
 	}
 	// A process in controlled shutdown stays fenced while it heartbeats.
-	sim.s.heartbeat(member(2), true, sim.now)
+	sim.s.heartbeat(member(2), true, 0, sim.now)
 	sim.b.must(FenceBroker{ID: 2})
 	for i := 0; i < 30; i++ {
 		sim.step(100*time.Millisecond, []int32{1, 3}, []int32{1, 2, 3})
-		sim.s.heartbeat(member(2), false, sim.now)
+		sim.s.heartbeat(member(2), false, 0, sim.now)
 	}
 	if !sim.fenced(2) {
 		t.Fatal("broker in controlled shutdown unfenced")
