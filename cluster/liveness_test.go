@@ -211,3 +211,27 @@ func TestLivenessRegistration(t *testing.T) {
 		t.Fatal("broker in controlled shutdown unfenced")
 	}
 }
+
+func TestLivenessLaggingBrokers(t *testing.T) {
+	sim := newLivenessSim(t, 1, 2, 3)
+	sim.now = sim.now.Add(100 * time.Millisecond)
+	sim.s.heartbeat(member(2), false, 10, sim.now)
+	sim.s.heartbeat(member(3), false, 7, sim.now)
+	if got := sim.s.lagging(sim.b.img, 1, 9, sim.now); !slices.Equal(got, []int32{3}) {
+		t.Fatalf("lagging at 9: %v, want [3]", got)
+	}
+	// A broker that stopped heartbeating cannot confirm and is not
+	// waited for; nor is a fenced one.
+	if got := sim.s.lagging(sim.b.img, 1, 9, sim.now.Add(time.Second)); len(got) != 0 {
+		t.Fatalf("silent brokers waited for: %v", got)
+	}
+	sim.b.must(FenceBroker{ID: 3})
+	if got := sim.s.lagging(sim.b.img, 1, 9, sim.now); len(got) != 0 {
+		t.Fatalf("fenced broker waited for: %v", got)
+	}
+	// Reports only move forward.
+	sim.s.heartbeat(member(2), false, 4, sim.now)
+	if got := sim.s.lagging(sim.b.img, 1, 10, sim.now); len(got) != 0 {
+		t.Fatalf("an older report lowered the applied index: %v", got)
+	}
+}
