@@ -98,7 +98,7 @@ func TestRestartedBrokerServesNothingBeforeCatchingUp(t *testing.T) {
 		}
 		_ = produce(early, fmt.Sprintf("early-%d", i))
 	}
-	t.Logf("%d records acknowledged while the restarted broker was catching up", len(acked))
+	t.Logf("%d records acknowledged to the early client (from the restart until a second after ready)", len(acked))
 	// A client that starts now is served fully.
 	late := newProducer()
 	for i := 0; i < 20; i++ {
