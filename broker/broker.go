@@ -63,6 +63,9 @@ type Broker struct {
 	// so no client is sent to a new leader that does not know it leads.
 	handingOver atomic.Bool
 	handedOver  chan struct{}
+	// lastRequest is when the last Kafka request arrived (UnixNano), for
+	// lingerForClients.
+	lastRequest atomic.Int64
 	stopOnce    sync.Once
 	done        chan struct{}
 	errMu       sync.Mutex
@@ -375,6 +378,40 @@ func (b *Broker) moveLeadershipAway(ctx context.Context) {
 		"replay_wait", time.Since(waitStart).Round(time.Millisecond))
 }
 
+// Clients told NOT_LEADER_OR_FOLLOWER in a controlled shutdown ask some
+// broker for the new leaders next, often this one: were its listener closed
+// by then, they would wait out a retry backoff (franz-go: ~250 ms) for a
+// connection refused. So after handing over, the broker keeps answering
+// (Metadata from its current image, NOT_LEADER_OR_FOLLOWER for the
+// partitions it left) until no request has come for shutdownQuiet, at most
+// shutdownLinger.
+const (
+	shutdownQuiet  = 200 * time.Millisecond
+	shutdownLinger = time.Second
+)
+
+// lingerForClients waits, during a controlled shutdown that handed over
+// leadership, until the clients have stopped asking (see shutdownQuiet).
+func (b *Broker) lingerForClients(ctx context.Context) {
+	if !b.handingOver.Load() || b.server == nil {
+		return
+	}
+	start := time.Now()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for time.Since(start) < shutdownLinger {
+		if time.Since(time.Unix(0, b.lastRequest.Load())) >= shutdownQuiet {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	b.logger.Info("controlled shutdown: clients quiet", "lingered", time.Since(start).Round(time.Millisecond))
+}
+
 // brokerAddr is the Kafka address a follower fetches from broker id at.
 func (b *Broker) brokerAddr(id int32) (string, bool) {
 	if b.node == nil {
@@ -493,6 +530,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		if err := b.repl.Close(); err != nil {
 			b.logger.Warn("closing replication", "err", err)
 		}
+		b.lingerForClients(ctx)
 		if b.server != nil {
 			err = b.server.Shutdown(ctx)
 		}

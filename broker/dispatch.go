@@ -80,6 +80,7 @@ func (b *Broker) ServeKafka(ctx context.Context, req *netproto.Request, respond 
 		respond(netproto.Response{Close: true})
 		return
 	}
+	b.lastRequest.Store(time.Now().UnixNano())
 	if req.Key != int16(kmsg.ApiVersions) && !b.awaitCaughtUp(ctx) {
 		respond(netproto.Response{Close: true})
 		return
