@@ -126,18 +126,26 @@ func (n *Node) controllerLoop(changes <-chan struct{}) {
 				continue
 			}
 			leading = true
+			// Heartbeats seen in an earlier term say nothing now; the grace
+			// period starts once this controller's image is current.
+			n.sessions.reset(time.Now())
 			n.log.Info("this broker is the controller", "term", n.raft.CurrentTerm())
 		}
 		n.reconcile(deadSince)
 	}
 }
 
-// reconcile runs one round of the controller's duties.
+// reconcile runs one round of the controller's duties: the liveness rules
+// (liveness.go) over gossip and heartbeats, then the Raft configuration.
 func (n *Node) reconcile(deadSince map[raft.ServerID]time.Time) {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.Timeouts.Submit)
 	defer cancel()
 	members := n.members.members()
-	for _, cmd := range planMetadata(n.Image(), members, func() string { return newTopicID().String() }) {
+	now := time.Now()
+	hb := n.heartbeatCommand()
+	n.sessions.heartbeat(hb.member(), hb.ShuttingDown, hb.AppliedIndex, now)
+	lp := n.sessions.plan(n.Image(), members, now)
+	for _, cmd := range planMetadata(n.Image(), lp, func() string { return newTopicID().String() }) {
 		if _, err := n.commit(ctx, cmd); err != nil {
 			if errors.Is(err, ErrNotController) || errors.Is(err, ErrClosed) || ctx.Err() != nil {
 				return
@@ -153,7 +161,14 @@ func (n *Node) reconcile(deadSince map[raft.ServerID]time.Time) {
 		return
 	}
 	servers := f.Configuration().Servers
-	now := time.Now()
+	// A broker that heartbeats is live for the Raft configuration too,
+	// whatever this broker's gossip says.
+	for _, m := range lp.alive {
+		if !slices.ContainsFunc(members, func(g Member) bool { return g.ID == m.ID }) {
+			members = append(members, m)
+		}
+	}
+	slices.SortFunc(members, func(a, b Member) int { return int(a.ID - b.ID) })
 	live := map[raft.ServerID]bool{}
 	for _, m := range members {
 		live[raftID(m.ID)] = true

@@ -120,6 +120,17 @@ func newMembership(cfg *Config, meta memberMeta, log *slog.Logger) (*membership,
 	mc.TCPTimeout = max(t.GossipProbeInterval*5, time.Second)
 	mc.Delegate, mc.Events, mc.Merge, mc.Alive, mc.Conflict = m, m, m, m, m
 	mc.Logger = newStdLogger(log)
+	if cfg.wrapGossip != nil {
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{host}, BindPort: port, Logger: mc.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("cluster: gossip transport on %s: %w", cfg.GossipAddr, err)
+		}
+		if port == 0 && cfg.AdvertisedGossipAddr == "" {
+			mc.BindPort, mc.AdvertisePort = nt.GetAutoBindPort(), nt.GetAutoBindPort()
+		}
+		mc.Transport = cfg.wrapGossip(nt)
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: start gossip on %s: %w", cfg.GossipAddr, err)

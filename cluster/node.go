@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -56,6 +57,10 @@ type Node struct {
 	fwd Forwarder
 	// incarnation is random per process (see Incarnation).
 	incarnation string
+	// sessions is the controller's heartbeat table (liveness.go);
+	// shuttingDown is set by PrepareShutdown and sent in heartbeats.
+	sessions     *sessions
+	shuttingDown atomic.Bool
 
 	// Set by Start, read-only afterwards.
 	store     *raftboltdb.BoltStore
@@ -88,6 +93,9 @@ func New(cfg Config) (*Node, error) {
 	log := c.Logger.With("component", "cluster", "broker", c.ID)
 	n := &Node{cfg: c, log: log, fsm: newFSM(log), fwd: c.Forwarder, stop: make(chan struct{}), incarnation: newTopicID().String()}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	t := c.Timeouts
+	n.sessions = newSessions(sessionConfig{Miss: t.BrokerHeartbeatMiss, Session: t.BrokerSession,
+		Grace: t.FailoverGrace, UnfenceHold: t.UnfenceHold})
 	if n.fwd == nil {
 		n.fwd = tcpForwarder{dialTimeout: 2 * time.Second}
 	}
@@ -200,7 +208,8 @@ func (n *Node) start() error {
 	}
 	n.fwdSrv = newForwardServer(n.mux.forward, t.Submit, n.log, n.commit)
 
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go n.heartbeatLoop()
 	go n.joinLoop()
 	go n.bootstrapLoop(members.watch(), hasState || alone)
 	go n.controllerLoop(members.watch())
@@ -487,8 +496,14 @@ func (n *Node) commit(ctx context.Context, cmd Command) (uint64, error) {
 	if !n.IsController() {
 		return 0, notSent(errorf(ErrNotController, "broker %d", n.cfg.ID))
 	}
-	if cmd.Type() == TypeReadIndex {
+	switch p := cmd.Payload.(type) {
+	case ReadIndex:
 		return n.readIndex(ctx)
+	case BrokerHeartbeat:
+		n.sessions.heartbeat(p.member(), p.ShuttingDown, p.AppliedIndex, time.Now())
+		return n.fsm.appliedIndex(), nil
+	case AwaitReplay:
+		return n.awaitReplay(ctx, p.Index)
 	}
 	prepared, err := prepare(n.Image(), cmd, n.cfg.DefaultPartitions, n.cfg.DefaultReplicationFactor)
 	if err != nil {
