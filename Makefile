@@ -4,8 +4,10 @@
 GO        ?= go
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
-# Debian packages the tests need; installed by `make deps` when missing.
-APT_PACKAGES ?= kcat python3-kafka
+# Debian packages the tests need; installed by `make deps` when missing:
+# kcat and python3-kafka for client tests, prometheus for promtool and
+# shellcheck and systemd (systemd-analyze) for the files under deploy/.
+APT_PACKAGES ?= kcat python3-kafka prometheus shellcheck systemd
 
 .PHONY: test deps vet fmt-check unit peer peer-librdkafka peer-franz-go fuzz bench bench-r3 build run
 
