@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,16 +29,28 @@ type devState struct {
 	} `json:"brokers"`
 }
 
-// TestDevCluster runs `barge dev --nodes 3` as a user would: it waits for
-// the cluster it prints, writes to an RF=3 topic with acks=all, kills
-// broker 2 with `barge dev --kill 2` from "another terminal", writes on,
-// and ends dev with SIGINT; every broker process it started must be gone.
-func TestDevCluster(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "dev")
-	cmd := exec.Command(harness.Binary(t), "dev", "--nodes", "3", "--data", dir, "--base-port", "0",
-		"--", "--replica-lag-time-max", "3s")
-	cmd.Env = cliEnv{}.environ()
-	stdout, err := cmd.StdoutPipe()
+// devRun is one `barge dev` process a test started.
+type devRun struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	dir    string     // its --data
+	env    cliEnv     // from the export lines it printed
+	exited chan error // Wait's result, once
+	// pids are every broker process dev.json ever named, for the checks
+	// and for the cleanup of a failed run.
+	pids map[int]bool
+}
+
+// startDev starts `barge dev --nodes n` on free ports with extra serve
+// flags and returns once it has printed the export lines. The cleanup
+// kills whatever is left of it.
+func startDev(t *testing.T, n int, extra ...string) *devRun {
+	t.Helper()
+	d := &devRun{t: t, dir: filepath.Join(t.TempDir(), "dev"), exited: make(chan error, 1), pids: map[int]bool{}}
+	args := append([]string{"dev", "--nodes", strconv.Itoa(n), "--data", d.dir, "--base-port", "0", "--"}, extra...)
+	d.cmd = exec.Command(harness.Binary(t), args...)
+	d.cmd.Env = cliEnv{}.environ()
+	stdout, err := d.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,31 +59,28 @@ func TestDevCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stderr.Close()
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
+	t.Cleanup(func() { stderr.Close() })
+	d.cmd.Stderr = stderr
+	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	// pids are every broker process dev.json ever named, for the final
-	// check and for the cleanup of a failed run.
-	pids := map[int]bool{}
 	t.Cleanup(func() {
 		select {
-		case <-exited:
+		case err := <-d.exited:
+			d.exited <- err
 		default:
 			// Kill dev; its brokers get SIGTERM from Pdeathsig, and
 			// SIGKILL here in case they ignore it.
-			cmd.Process.Kill()
-			<-exited
+			d.cmd.Process.Kill()
+			d.exited <- <-d.exited
 		}
-		for pid := range pids {
+		for pid := range d.pids {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 		if t.Failed() {
 			out, _ := os.ReadFile(stderrPath)
 			t.Logf("--- barge dev stderr ---\n%s", harness.Tail(out, 60))
-			logs, _ := filepath.Glob(filepath.Join(dir, "broker-*.log"))
+			logs, _ := filepath.Glob(filepath.Join(d.dir, "broker-*.log"))
 			for _, l := range logs {
 				out, _ := os.ReadFile(l)
 				t.Logf("--- %s ---\n%s", l, harness.Tail(out, 40))
@@ -78,8 +88,6 @@ func TestDevCluster(t *testing.T) {
 		}
 	})
 
-	// The export lines dev prints are the CLI's environment.
-	env := cliEnv{}
 	lines := make(chan string, 64)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -87,10 +95,10 @@ func TestDevCluster(t *testing.T) {
 			lines <- sc.Text()
 		}
 		close(lines)
-		exited <- cmd.Wait() // after the pipe is drained, as Wait requires
+		d.exited <- d.cmd.Wait() // after the pipe is drained, as Wait requires
 	}()
 	timeout := time.After(time.Minute)
-	for env.brokers == nil || env.admin == nil {
+	for d.env.brokers == nil || d.env.admin == nil {
 		select {
 		case line, ok := <-lines:
 			if !ok {
@@ -98,10 +106,10 @@ func TestDevCluster(t *testing.T) {
 			}
 			t.Log(line)
 			if v, ok := strings.CutPrefix(line, "export BARGE_BROKERS="); ok {
-				env.brokers = strings.Split(v, ",")
+				d.env.brokers = strings.Split(v, ",")
 			}
 			if v, ok := strings.CutPrefix(line, "export BARGE_ADMIN="); ok {
-				env.admin = strings.Split(v, ",")
+				d.env.admin = strings.Split(v, ",")
 			}
 		case <-timeout:
 			t.Fatal("barge dev printed no export lines within a minute")
@@ -111,27 +119,74 @@ func TestDevCluster(t *testing.T) {
 		for range lines { // keep dev's stdout drained
 		}
 	}()
-	readState := func() devState {
-		t.Helper()
-		var st devState
-		raw, err := os.ReadFile(filepath.Join(dir, "dev.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(raw, &st); err != nil {
-			t.Fatalf("dev.json: %v", err)
-		}
-		for _, b := range st.Brokers {
-			if b.Pid != 0 {
-				pids[b.Pid] = true
-			}
-		}
-		return st
+	if st := d.state(); len(d.pids) != n || st.Pid != d.cmd.Process.Pid {
+		t.Fatalf("dev.json: %+v, want %d brokers of pid %d", st, n, d.cmd.Process.Pid)
 	}
-	if st := readState(); len(pids) != 3 || st.Pid != cmd.Process.Pid {
-		t.Fatalf("dev.json: %+v, want 3 brokers of pid %d", st, cmd.Process.Pid)
-	}
+	return d
+}
 
+// state reads dev.json and notes its broker pids.
+func (d *devRun) state() devState {
+	d.t.Helper()
+	var st devState
+	raw, err := os.ReadFile(filepath.Join(d.dir, "dev.json"))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		d.t.Fatalf("dev.json: %v", err)
+	}
+	for _, b := range st.Brokers {
+		if b.Pid != 0 {
+			d.pids[b.Pid] = true
+		}
+	}
+	return st
+}
+
+// brokerPids are the running brokers' pids by id.
+func (d *devRun) brokerPids() map[int]int {
+	out := map[int]int{}
+	for _, b := range d.state().Brokers {
+		out[b.ID] = b.Pid
+	}
+	return out
+}
+
+// interrupt sends SIGINT and waits for a clean exit; then no broker
+// process it ever started may exist.
+func (d *devRun) interrupt() {
+	t := d.t
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.exited:
+		d.exited <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("barge dev after SIGINT: %v", err)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("barge dev did not exit within 90s of SIGINT")
+	}
+	for pid := range d.pids {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("broker pid %d left behind after barge dev exited (kill -0: %v)", pid, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(d.dir, "dev.sock")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("control socket left behind: %v", err)
+	}
+}
+
+// TestDevCluster runs `barge dev --nodes 3` as a user would: it waits for
+// the cluster it prints, writes to an RF=3 topic with acks=all, kills
+// broker 2 with `barge dev --kill 2` from "another terminal", writes on,
+// and ends dev with SIGINT; every broker process it started must be gone.
+func TestDevCluster(t *testing.T) {
+	d := startDev(t, 3, "--replica-lag-time-max", "3s")
+	env, dir := d.env, d.dir
 	cliRun(t, env, "cluster", "health", "--exit-when-healthy", "--timeout", "90s").must(t, 0)
 	const topic = "dev-rf3"
 	cliRun(t, env, "topic", "create", topic, "-p", "3", "-r", "3").must(t, 0)
@@ -156,12 +211,7 @@ func TestDevCluster(t *testing.T) {
 	}
 	produce(0, 300)
 
-	killedPid := 0
-	for _, b := range readState().Brokers {
-		if b.ID == 2 {
-			killedPid = b.Pid
-		}
-	}
+	killedPid := d.brokerPids()[2]
 	r := cliRun(t, env, "dev", "--data", dir, "--kill", "2").must(t, 0)
 	mustContain(t, "dev --kill output", r.stdout, "broker 2 killed")
 	if err := syscall.Kill(killedPid, 0); !errors.Is(err, syscall.ESRCH) {
@@ -171,36 +221,13 @@ func TestDevCluster(t *testing.T) {
 	// drops broker 2 when the controller fences it.
 	produce(300, 300)
 	testutil.WaitFor(t, 30*time.Second, "dev.json to show broker 2 stopped", func() (bool, string) {
-		for _, b := range readState().Brokers {
-			if b.ID == 2 {
-				return b.Pid == 0, fmt.Sprintf("pid %d", b.Pid)
-			}
-		}
-		return false, "no broker 2"
+		pid := d.brokerPids()[2]
+		return pid == 0, fmt.Sprintf("pid %d", pid)
 	})
 	// Kill a second time: an error, not a crash of dev.
 	cliRun(t, env, "dev", "--data", dir, "--kill", "2").must(t, 1)
 
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		exited <- err // for the cleanup
-		if err != nil {
-			t.Fatalf("barge dev after SIGINT: %v", err)
-		}
-	case <-time.After(90 * time.Second):
-		t.Fatal("barge dev did not exit within 90s of SIGINT")
-	}
-	for pid := range pids {
-		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
-			t.Errorf("broker pid %d left behind after barge dev exited (kill -0: %v)", pid, err)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(dir, "dev.sock")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("control socket left behind: %v", err)
-	}
+	d.interrupt()
 	// After dev is gone, the control commands say so (exit 3, unreachable).
 	cliRun(t, env, "dev", "--data", dir, "--restart", "2").must(t, 3)
 }
