@@ -9,7 +9,7 @@ BENCHTIME ?= 1s
 # shellcheck and systemd (systemd-analyze) for the files under deploy/.
 APT_PACKAGES ?= kcat python3-kafka prometheus shellcheck systemd
 
-.PHONY: test deps vet fmt-check unit peer peer-librdkafka peer-franz-go fuzz bench bench-r3 build run
+.PHONY: test deps vet fmt-check unit peer peer-librdkafka peer-franz-go fuzz bench bench-r3 build run dev
 
 test: deps vet fmt-check unit peer fuzz
 
@@ -83,3 +83,10 @@ build:
 # A single-node broker with data in ./barge-data; pass flags with ARGS="...".
 run:
 	$(GO) run ./cmd/barge serve $(ARGS)
+
+# Three brokers on loopback (barge dev): Kafka on 127.0.0.1:29092-29094,
+# data under ./barge-data/dev; Ctrl-C stops them. Pass flags with ARGS="...".
+# Built first rather than `go run`, so that the brokers and a later
+# `bin/barge dev --restart N` run the same binary from a lasting path.
+dev: build
+	bin/barge dev $(if $(ARGS),$(ARGS),--nodes 3)
