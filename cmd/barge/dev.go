@@ -74,8 +74,9 @@ waits for them.
 
 Ports: broker i (from 1) listens for Kafka on --base-port+i-1, HTTP on
 --base-port+100+i-1, Raft on +200 and gossip on +300. --base-port 0 picks
-free ports. A second start on the same --data reuses the ports and data of
-the first (its dev.json); --fresh deletes them first.
+free ports. A second start on the same --data reuses the data, ports and
+serve flags of the first (its dev.json; flags after -- replace the serve
+flags); --fresh deletes them first.
 
 From another terminal, with the same --data:
   barge dev --kill 2      SIGKILL broker 2, as a crash would

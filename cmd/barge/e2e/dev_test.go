@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,11 +43,14 @@ type devRun struct {
 }
 
 // startDev starts `barge dev --nodes n` on free ports with extra serve
-// flags and returns once it has printed the export lines. The cleanup
-// kills whatever is left of it.
-func startDev(t *testing.T, n int, extra ...string) *devRun {
+// flags, its data in dir (a new directory if ""), and returns once it has
+// printed the export lines. The cleanup kills whatever is left of it.
+func startDev(t *testing.T, dir string, n int, extra ...string) *devRun {
 	t.Helper()
-	d := &devRun{t: t, dir: filepath.Join(t.TempDir(), "dev"), exited: make(chan error, 1), pids: map[int]bool{}}
+	if dir == "" {
+		dir = filepath.Join(t.TempDir(), "dev")
+	}
+	d := &devRun{t: t, dir: dir, exited: make(chan error, 1), pids: map[int]bool{}}
 	args := append([]string{"dev", "--nodes", strconv.Itoa(n), "--data", d.dir, "--base-port", "0", "--"}, extra...)
 	d.cmd = exec.Command(harness.Binary(t), args...)
 	d.cmd.Env = cliEnv{}.environ()
@@ -184,8 +188,10 @@ func (d *devRun) interrupt() {
 // the cluster it prints, writes to an RF=3 topic with acks=all, kills
 // broker 2 with `barge dev --kill 2` from "another terminal", writes on,
 // and ends dev with SIGINT; every broker process it started must be gone.
+// A second dev on the same directory brings the same cluster back, with
+// every acknowledged record.
 func TestDevCluster(t *testing.T) {
-	d := startDev(t, 3, "--replica-lag-time-max", "3s")
+	d := startDev(t, "", 3, "--replica-lag-time-max", "3s")
 	env, dir := d.env, d.dir
 	cliRun(t, env, "cluster", "health", "--exit-when-healthy", "--timeout", "90s").must(t, 0)
 	const topic = "dev-rf3"
@@ -230,4 +236,16 @@ func TestDevCluster(t *testing.T) {
 	d.interrupt()
 	// After dev is gone, the control commands say so (exit 3, unreachable).
 	cliRun(t, env, "dev", "--data", dir, "--restart", "2").must(t, 3)
+
+	// Again on the same data: same ports (from dev.json), same records.
+	d2 := startDev(t, dir, 3)
+	if !slices.Equal(d2.env.brokers, env.brokers) {
+		t.Errorf("second dev on %s: brokers %v, want the first's %v", dir, d2.env.brokers, env.brokers)
+	}
+	cliRun(t, d2.env, "cluster", "health", "--exit-when-healthy", "--timeout", "90s").must(t, 0)
+	r = cliRun(t, d2.env, "consume", topic, "-o", "start:end", "--output", "json")
+	if n := len(cliJSONLines[map[string]any](t, r.must(t, 0))); n != 600 {
+		t.Errorf("after the second start: %d records, want the 600 acknowledged", n)
+	}
+	d2.interrupt()
 }

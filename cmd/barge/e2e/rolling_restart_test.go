@@ -38,7 +38,7 @@ func runScript(t *testing.T, d *devRun, args ...string) cliResult {
 // and the cluster ends healthy. A failing restart command stops the
 // script at the first broker with exit 1.
 func TestRollingRestartScript(t *testing.T) {
-	d := startDev(t, 3, "--replica-lag-time-max", "3s")
+	d := startDev(t, "", 3, "--replica-lag-time-max", "3s")
 	// Replicas on every broker, so each restart leaves partitions to
 	// re-elect and to catch up before the cluster is healthy again.
 	cliRun(t, d.env, "cluster", "health", "--exit-when-healthy", "--timeout", "90s").must(t, 0)
