@@ -42,6 +42,9 @@ const (
 	// devControlTimeout bounds one --kill or --restart request; a restart
 	// includes the graceful stop.
 	devControlTimeout = devStopWait + 15*time.Second
+	// devMaxSocketPath is the longest Unix socket path Linux accepts
+	// (sun_path is 108 bytes with the terminating NUL).
+	devMaxSocketPath = 107
 )
 
 // devBroker is one broker of the dev cluster, as dev.json records it.
@@ -220,6 +223,9 @@ func runDev(ctx context.Context, deps *cli.Deps, o devOptions) error {
 	// The control socket first: it also claims the directory, since a
 	// second dev on the same --data fails to listen on it.
 	sock := filepath.Join(dir, devSocketFile)
+	if len(sock) > devMaxSocketPath {
+		return cli.Usagef("--data %s: the control socket %s would be %d bytes, more than a Unix socket path may be (%d); use a shorter --data", o.data, sock, len(sock), devMaxSocketPath)
+	}
 	os.Remove(sock) // a stale socket of a dev that was killed
 	ln, err := net.Listen("unix", sock)
 	if err != nil {

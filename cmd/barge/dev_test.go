@@ -26,6 +26,7 @@ func TestDevUsageErrors(t *testing.T) {
 		{[]string{"dev", "--kill", "1", "--stop", "2"}, cli.ExitUsage, "give one"},
 		{[]string{"dev", "--kill", "2", "--nodes", "3"}, cli.ExitUsage, "takes only --data"},
 		{[]string{"dev", "--restart", "2", "--data", empty}, cli.ExitUnreachable, "no barge dev running on " + empty},
+		{[]string{"dev", "--data", filepath.Join(empty, strings.Repeat("d", 100))}, cli.ExitUsage, "use a shorter --data"},
 	} {
 		r := runBarge(t, noServer(t), tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
