@@ -200,6 +200,10 @@ func runDev(ctx context.Context, deps *cli.Deps, o devOptions) error {
 	if err != nil {
 		return fmt.Errorf("dev: --data %s: %w", o.data, err)
 	}
+	sock := filepath.Join(dir, devSocketFile)
+	if len(sock) > devMaxSocketPath {
+		return cli.Usagef("--data %s: the control socket %s would be %d bytes, more than a Unix socket path may be (%d); use a shorter --data", o.data, sock, len(sock), devMaxSocketPath)
+	}
 	if o.fresh {
 		if err := refuseIfRunning(dir); err != nil {
 			return err
@@ -220,13 +224,11 @@ func runDev(ctx context.Context, deps *cli.Deps, o devOptions) error {
 	}
 	c := &devCluster{deps: deps, logger: logger, dir: dir, binary: binary, brokers: brokers, procs: map[int]*devProc{}}
 
-	// The control socket first: it also claims the directory, since a
-	// second dev on the same --data fails to listen on it.
-	sock := filepath.Join(dir, devSocketFile)
-	if len(sock) > devMaxSocketPath {
-		return cli.Usagef("--data %s: the control socket %s would be %d bytes, more than a Unix socket path may be (%d); use a shorter --data", o.data, sock, len(sock), devMaxSocketPath)
-	}
-	os.Remove(sock) // a stale socket of a dev that was killed
+	// The control socket before any broker starts, so --kill and
+	// --restart work as soon as the addresses are printed. refuseIfRunning
+	// kept us off a live dev's directory; a socket still there is a
+	// killed dev's.
+	os.Remove(sock)
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		return fmt.Errorf("dev: control socket: %w", err)
