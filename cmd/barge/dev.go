@@ -174,6 +174,10 @@ type devCluster struct {
 	dir    string // absolute --data
 	binary string
 
+	// ctlMu serializes control requests: two restarts of one broker at
+	// once would otherwise start it twice.
+	ctlMu sync.Mutex
+
 	mu      sync.Mutex
 	brokers []*devBroker
 	procs   map[int]*devProc // by broker id, while running
@@ -182,9 +186,8 @@ type devCluster struct {
 
 // devProc is one running child; exited closes when Wait returned.
 type devProc struct {
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	waitErr error
+	cmd    *exec.Cmd
+	exited chan struct{}
 	// expected is set before the supervisor itself kills or stops the
 	// process, so that its exit is not reported as a crash.
 	expected bool
@@ -396,7 +399,6 @@ func (c *devCluster) start(b *devBroker) error {
 		err := cmd.Wait()
 		logFile.Close()
 		c.mu.Lock()
-		p.waitErr = err
 		expected := p.expected
 		if c.procs[b.ID] == p {
 			delete(c.procs, b.ID)
@@ -568,6 +570,8 @@ func (c *devCluster) serveControl(ln net.Listener) {
 
 // control carries out one request.
 func (c *devCluster) control(req string) (string, error) {
+	c.ctlMu.Lock()
+	defer c.ctlMu.Unlock()
 	verb, arg, _ := strings.Cut(req, " ")
 	id, err := strconv.Atoi(arg)
 	if err != nil {
