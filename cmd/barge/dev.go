@@ -448,6 +448,10 @@ func (c *devCluster) stopAll() {
 	c.mu.Lock()
 	c.closing = true
 	c.mu.Unlock()
+	// Let a control request in flight finish (it can no longer start a
+	// broker), so that every process is in procs below.
+	c.ctlMu.Lock()
+	defer c.ctlMu.Unlock()
 	var wg sync.WaitGroup
 	for _, b := range c.brokers {
 		wg.Go(func() {
