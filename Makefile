@@ -4,10 +4,12 @@
 GO        ?= go
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
-# Debian packages the tests need; installed by `make deps` when missing.
-APT_PACKAGES ?= kcat python3-kafka
+# Debian packages the tests need; installed by `make deps` when missing:
+# kcat and python3-kafka for client tests, prometheus for promtool and
+# shellcheck and systemd (systemd-analyze) for the files under deploy/.
+APT_PACKAGES ?= kcat python3-kafka prometheus shellcheck systemd
 
-.PHONY: test deps vet fmt-check unit peer peer-librdkafka peer-franz-go fuzz bench bench-r3 bench-partitions build run image
+.PHONY: test deps vet fmt-check unit peer peer-librdkafka peer-franz-go fuzz bench bench-r3 bench-partitions build run image dev
 
 test: deps vet fmt-check unit peer fuzz
 
@@ -96,3 +98,10 @@ image:
 # A single-node broker with data in ./barge-data; pass flags with ARGS="...".
 run:
 	$(GO) run ./cmd/barge serve $(ARGS)
+
+# Three brokers on loopback (barge dev): Kafka on 127.0.0.1:29092-29094,
+# data under ./barge-data/dev; Ctrl-C stops them. Pass flags with ARGS="...".
+# Built first rather than `go run`, so that the brokers and a later
+# `bin/barge dev --restart N` run the same binary from a lasting path.
+dev: build
+	bin/barge dev $(if $(ARGS),$(ARGS),--nodes 3)
