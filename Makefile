@@ -4,10 +4,12 @@
 GO        ?= go
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
-# Debian packages the tests need; installed by `make deps` when missing.
-APT_PACKAGES ?= kcat python3-kafka
+# Debian packages the tests need; installed by `make deps` when missing:
+# kcat and python3-kafka for client tests, prometheus for promtool and
+# shellcheck and systemd (systemd-analyze) for the files under deploy/.
+APT_PACKAGES ?= kcat python3-kafka prometheus shellcheck systemd
 
-.PHONY: test deps vet fmt-check unit peer peer-librdkafka peer-franz-go fuzz bench bench-r3 build run
+.PHONY: test deps vet fmt-check unit peer peer-librdkafka peer-franz-go fuzz bench bench-r3 bench-partitions build run image dev
 
 test: deps vet fmt-check unit peer fuzz
 
@@ -75,9 +77,31 @@ bench:
 bench-r3:
 	cmd/barge/perf/bench-r3.sh
 
+# One broker, the same bytes over 10 and over 1,000 partitions.
+bench-partitions:
+	cmd/barge/perf/bench-partitions.sh
+
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/barge ./cmd/barge
+
+# The container image $(IMAGE) (deploy/docker/Dockerfile), FROM scratch:
+# the static binary goes into a temporary build context with the
+# Dockerfile and an empty data directory, so nothing else is sent to
+# Docker and no base image is pulled.
+IMAGE ?= barge:dev
+image:
+	@ctx=$$(mktemp -d) && trap 'rm -rf "$$ctx"' EXIT && \
+	CGO_ENABLED=0 $(GO) build -o "$$ctx/barge" ./cmd/barge && \
+	cp deploy/docker/Dockerfile "$$ctx/" && mkdir "$$ctx/data" && \
+	docker build -q -t $(IMAGE) "$$ctx"
 
 # A single-node broker with data in ./barge-data; pass flags with ARGS="...".
 run:
 	$(GO) run ./cmd/barge serve $(ARGS)
+
+# Three brokers on loopback (barge dev): Kafka on 127.0.0.1:29092-29094,
+# data under ./barge-data/dev; Ctrl-C stops them. Pass flags with ARGS="...".
+# Built first rather than `go run`, so that the brokers and a later
+# `bin/barge dev --restart N` run the same binary from a lasting path.
+dev: build
+	bin/barge dev $(if $(ARGS),$(ARGS),--nodes 3)

@@ -44,19 +44,36 @@ type Broker struct {
 	// find a partition unknown at the same moment (see leaderFor).
 	metaSync singleflight.Group
 
-	kafkaLn net.Listener
-	httpLn  net.Listener
-	httpSrv *http.Server
+	// listeners are the Kafka listeners, bound by Start and fixed after
+	// it; interBroker indexes the one followers of other brokers dial.
+	listeners      []boundListener
+	interBroker    int
+	listenersNamed bool // --listeners, not the --kafka shorthand: registered in the image
+	httpLn         net.Listener
+	httpSrv        *http.Server
 
 	ctx    context.Context // cancelled by Shutdown; owns the background goroutines
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	ready    atomic.Bool
-	stopOnce sync.Once
-	done     chan struct{}
-	errMu    sync.Mutex
-	err      error // guarded by errMu: why the broker stopped on its own
+	ready atomic.Bool
+	// caughtUp is closed once the metadata has caught up with the
+	// controller after this process registered (applyMetadata); Kafka
+	// requests other than ApiVersions wait for it.
+	caughtUp chan struct{}
+	// handingOver is set when a controlled shutdown begins; handedOver is
+	// closed once every live broker has applied its fence (or that wait
+	// ended): until then, NOT_LEADER_OR_FOLLOWER answers wait (leaderFor),
+	// so no client is sent to a new leader that does not know it leads.
+	handingOver atomic.Bool
+	handedOver  chan struct{}
+	// lastRequest is when the last Kafka request arrived (UnixNano), for
+	// lingerForClients.
+	lastRequest atomic.Int64
+	stopOnce    sync.Once
+	done        chan struct{}
+	errMu       sync.Mutex
+	err         error // guarded by errMu: why the broker stopped on its own
 }
 
 // New checks the configuration and prepares a broker; nothing listens yet.
@@ -69,12 +86,14 @@ func New(cfg Config) (*Broker, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
-		cfg:    cfg,
-		logger: cfg.Logger.With("broker", cfg.ID),
-		ctx:    ctx,
-		cancel: cancel,
-		done:   make(chan struct{}),
-		disk:   newDiskGuard(cfg.DataDir, cfg.MinFreeBytes),
+		cfg:        cfg,
+		logger:     cfg.Logger.With("broker", cfg.ID),
+		ctx:        ctx,
+		cancel:     cancel,
+		done:       make(chan struct{}),
+		caughtUp:   make(chan struct{}),
+		handedOver: make(chan struct{}),
+		disk:       newDiskGuard(cfg.DataDir, cfg.MinFreeBytes),
 	}
 	b.metrics = newMetrics(b)
 	repl, err := replication.NewManager(replication.Config{
@@ -132,12 +151,17 @@ func (b *Broker) Start() error {
 	if b.pids, err = openProducerIDs(b.cfg.DataDir, b.cfg.ID); err != nil {
 		return err
 	}
-	if b.kafkaLn, err = net.Listen("tcp", b.cfg.KafkaAddr); err != nil {
-		return fmt.Errorf("broker: listen on --kafka %s: %w", b.cfg.KafkaAddr, err)
+	if err := b.listen(); err != nil {
+		return err
 	}
-	advertised := b.cfg.AdvertisedKafkaAddr
-	if advertised == "" {
-		advertised = b.kafkaLn.Addr().String()
+	ib := b.listeners[b.interBroker]
+	var registered string // the named listeners' advertised addresses, for the image
+	if b.listenersNamed {
+		names, addrs := make([]string, len(b.listeners)), make([]string, len(b.listeners))
+		for i, l := range b.listeners {
+			names[i], addrs[i] = l.name, l.advertised
+		}
+		registered = cluster.FormatListeners(names, addrs)
 	}
 	timeouts := cluster.DefaultTimeouts()
 	if b.cfg.FastFailureDetection {
@@ -146,8 +170,9 @@ func (b *Broker) Start() error {
 	b.node, err = cluster.New(cluster.Config{
 		ID:                       b.cfg.ID,
 		DataDir:                  b.cfg.DataDir,
-		KafkaAddr:                b.kafkaLn.Addr().String(),
-		AdvertisedKafkaAddr:      advertised,
+		KafkaAddr:                ib.ln.Addr().String(),
+		AdvertisedKafkaAddr:      ib.advertised,
+		Listeners:                registered,
 		RaftAddr:                 b.cfg.RaftAddr,
 		GossipAddr:               b.cfg.GossipAddr,
 		HTTPAddr:                 b.cfg.HTTPAddr,
@@ -156,14 +181,13 @@ func (b *Broker) Start() error {
 		Join:                     b.cfg.Join,
 		BootstrapExpect:          b.cfg.BootstrapExpect,
 		MaxVoters:                b.cfg.MaxVoters,
-		ClusterSecret:            b.cfg.ClusterSecret,
 		DefaultPartitions:        b.cfg.DefaultPartitions,
 		DefaultReplicationFactor: b.cfg.DefaultReplicationFactor,
 		Timeouts:                 timeouts,
 		Logger:                   b.cfg.Logger, // cluster adds its own broker and component keys
 	})
 	if err != nil {
-		b.kafkaLn.Close()
+		b.closeListeners()
 		return fmt.Errorf("broker: %w", err)
 	}
 	b.replicas.currentTopicID = func(topic string) (cluster.TopicID, bool) {
@@ -171,7 +195,7 @@ func (b *Broker) Start() error {
 		return t.ID, ok
 	}
 	if err := b.node.Start(); err != nil {
-		b.kafkaLn.Close()
+		b.closeListeners()
 		return fmt.Errorf("broker: start cluster node: %w", err)
 	}
 	if _, err := b.disk.check(); err != nil {
@@ -180,9 +204,6 @@ func (b *Broker) Start() error {
 	b.goBackground("disk space", b.diskLoop)
 	b.repl.Start()
 	sub, img := b.node.Subscribe(1024)
-	if b.registeredHere(img) {
-		b.replicas.reconcile(img)
-	}
 	b.goBackground("metadata", func() { b.applyMetadata(sub, img) })
 	b.goBackground("retention", b.retentionLoop)
 
@@ -202,18 +223,20 @@ func (b *Broker) Start() error {
 		b.stopAll()
 		return fmt.Errorf("broker: %w", err)
 	}
-	b.goBackground("kafka listener", func() {
-		if err := b.server.Serve(b.kafkaLn); err != nil && !errors.Is(err, netproto.ErrServerClosed) {
-			b.fail(fmt.Errorf("kafka listener: %w", err))
-		}
-	})
+	for _, l := range b.listeners {
+		b.goBackground("kafka listener "+l.name, func() {
+			if err := b.server.Serve(l.ln); err != nil && !errors.Is(err, netproto.ErrServerClosed) {
+				b.fail(fmt.Errorf("kafka listener %s: %w", l.name, err))
+			}
+		})
+	}
 	if b.cfg.HTTPAddr != "" {
 		if err := b.startHTTP(); err != nil {
 			b.stopAll()
 			return err
 		}
 	}
-	b.logger.Info("broker started", "kafka", b.KafkaAddr(), "advertised", advertised,
+	b.logger.Info("broker started", "kafka", b.KafkaAddr(), "advertised", ib.advertised, "listeners", b.listenerSummary(),
 		"raft", b.node.RaftAddr(), "gossip", b.node.GossipAddr(), "http", b.HTTPAddr(), "data", b.cfg.DataDir)
 	return nil
 }
@@ -240,24 +263,42 @@ func (b *Broker) goBackground(name string, fn func()) {
 }
 
 // applyMetadata follows the metadata log and keeps the hosted partitions in
-// line with it, in log order. It also decides readiness: the broker is ready
-// once it has replayed the Raft log it had at start, reconciled its
-// partitions with the image that resulted, and sees itself registered, so a
-// rolling restart that waits for /readyz finds every partition served.
+// line with it, in log order. It first passes a read barrier: no partition
+// is hosted (so none is served as leader or follower) until the image holds
+// this process's registration and then everything the controller had
+// committed at that point (Node.Sync). The local image at start may be
+// stale: a topic deleted and recreated while this broker was down would
+// otherwise be served, and produces acknowledged, from the old log. Once
+// caught up, the broker is ready when its reconciled image shows it
+// registered, so a rolling restart that waits for /readyz finds every
+// partition served.
 func (b *Broker) applyMetadata(sub *cluster.Subscription, start *cluster.Image) {
 	defer sub.Close()
-	replayTo := b.node.LastLogIndex()
-	var want uint64 // image index to reconcile before ready; 0 until the replay is done
-	reconciled := start
+	latest := start
+	var barrier uint64 // the index Sync returned; 0 until it answered
+	caughtUp := false
 	for {
-		if !b.ready.Load() {
-			if want == 0 && b.node.AppliedIndex() >= replayTo {
-				want = max(b.node.Image().Index(), 1)
+		if !caughtUp {
+			if barrier == 0 && b.registeredSelf(latest) {
+				ctx, cancel := context.WithTimeout(b.ctx, time.Second)
+				idx, err := b.node.Sync(ctx)
+				cancel()
+				if err != nil {
+					b.logger.Debug("metadata read barrier failed; retrying", "err", err)
+				} else {
+					barrier = max(idx, 1)
+				}
 			}
-			if _, registered := reconciled.Broker(b.cfg.ID); want > 0 && reconciled.Index() >= want && registered && b.registeredHere(reconciled) {
-				b.ready.Store(true)
-				b.logger.Info("broker ready", "metadata_index", reconciled.Index())
+			if barrier > 0 && latest.Index() >= barrier {
+				caughtUp = true
+				b.replicas.reconcile(latest)
+				close(b.caughtUp)
+				b.logger.Info("metadata caught up with the controller; hosting partitions", "metadata_index", latest.Index())
 			}
+		}
+		if _, registered := latest.Broker(b.cfg.ID); caughtUp && registered && !b.ready.Load() {
+			b.ready.Store(true)
+			b.logger.Info("broker ready", "metadata_index", latest.Index())
 		}
 		ctx := b.ctx
 		var cancel context.CancelFunc = func() {}
@@ -273,24 +314,19 @@ func (b *Broker) applyMetadata(sub *cluster.Subscription, start *cluster.Image) 
 		if err != nil {
 			continue // the readiness timeout
 		}
-		b.metrics.observeChange(b.cfg.ID, change)
-		if !b.registeredHere(change.Image) {
-			continue
+		latest = change.Image
+		if caughtUp {
+			b.replicas.reconcile(change.Image)
 		}
-		b.replicas.reconcile(change.Image)
-		reconciled = change.Image
+		b.metrics.observeChange(b.cfg.ID, change)
 	}
 }
 
-// registeredHere reports whether img may drive this broker's replicas: it
-// does not register this broker id, or registers it with this broker's data
-// directory. A broker whose directory was wiped finds its old registration
-// in the metadata log it replays; acting on it would make it lead, with an
-// empty log, the partitions it led before, until the controller registers
-// it anew (which takes it out of every ISR first).
-func (b *Broker) registeredHere(img *cluster.Image) bool {
+// registeredSelf reports whether img holds the registration of this very
+// process (not an earlier one of this broker).
+func (b *Broker) registeredSelf(img *cluster.Image) bool {
 	br, ok := img.Broker(b.cfg.ID)
-	return !ok || br.DirectoryID == "" || br.DirectoryID == b.node.DirectoryID()
+	return ok && br.Incarnation == b.node.Incarnation()
 }
 
 // retentionLoop applies retention.ms and retention.bytes to every hosted log
@@ -322,15 +358,70 @@ func (b *Broker) moveLeadershipAway(ctx context.Context) {
 	if b.node == nil || len(b.node.Image().LiveBrokers()) < 2 {
 		return // nobody to hand partitions to
 	}
+	b.handingOver.Store(true)
+	defer close(b.handedOver)
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	// First the controller learns this process is going away, so the
+	// fence below is not undone while it drains (cluster.PrepareShutdown).
+	if err := b.node.PrepareShutdown(ctx); err != nil {
+		b.logger.Info("controlled shutdown: controller not told", "err", err)
+	}
 	res, err := b.node.Submit(ctx, cluster.NewCommand(cluster.FenceBroker{ID: b.cfg.ID}))
 	if err != nil {
 		b.logger.Info("controlled shutdown: leadership not moved", "err", err)
 		return
 	}
 	b.replicas.waitApplied(ctx, res.Index)
-	b.logger.Info("controlled shutdown: leadership moved", "metadata_index", res.Index)
+	// Parked produces are answered NOT_LEADER_OR_FOLLOWER next, and the
+	// clients then ask any broker for the new leaders: wait until every
+	// live broker has applied the fence, so that none answers with the
+	// old ones (a client that got them would wait out its metadata
+	// refresh backoff). Bounded; a broker that cannot confirm is not
+	// waited for.
+	waitStart := time.Now()
+	replayCtx, cancelReplay := context.WithTimeout(ctx, 2*time.Second)
+	err = b.node.AwaitReplay(replayCtx, res.Index)
+	cancelReplay()
+	if err != nil {
+		b.logger.Info("controlled shutdown: not every broker confirmed the new leaders", "err", err)
+	}
+	b.logger.Info("controlled shutdown: leadership moved", "metadata_index", res.Index,
+		"replay_wait", time.Since(waitStart).Round(time.Millisecond))
+}
+
+// Clients told NOT_LEADER_OR_FOLLOWER in a controlled shutdown ask some
+// broker for the new leaders next, often this one: were its listener closed
+// by then, they would wait out a retry backoff (franz-go: ~250 ms) for a
+// connection refused. So after handing over, the broker keeps answering
+// (Metadata from its current image, NOT_LEADER_OR_FOLLOWER for the
+// partitions it left) until no request has come for shutdownQuiet, at most
+// shutdownLinger.
+const (
+	shutdownQuiet  = 200 * time.Millisecond
+	shutdownLinger = time.Second
+)
+
+// lingerForClients waits, during a controlled shutdown that handed over
+// leadership, until the clients have stopped asking (see shutdownQuiet).
+func (b *Broker) lingerForClients(ctx context.Context) {
+	if !b.handingOver.Load() || b.server == nil {
+		return
+	}
+	start := time.Now()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for time.Since(start) < shutdownLinger {
+		if time.Since(time.Unix(0, b.lastRequest.Load())) >= shutdownQuiet {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	b.logger.Info("controlled shutdown: clients quiet", "lingered", time.Since(start).Round(time.Millisecond))
 }
 
 // brokerAddr is the Kafka address a follower fetches from broker id at.
@@ -385,12 +476,13 @@ func (b *Broker) alterPartition(ctx context.Context, req replication.AlterPartit
 	return err
 }
 
-// KafkaAddr is the address the Kafka listener is bound to.
+// KafkaAddr is the address the inter-broker Kafka listener (the only one
+// without --listeners) is bound to.
 func (b *Broker) KafkaAddr() string {
-	if b.kafkaLn == nil {
+	if len(b.listeners) == 0 {
 		return ""
 	}
-	return b.kafkaLn.Addr().String()
+	return b.listeners[b.interBroker].ln.Addr().String()
 }
 
 // HTTPAddr is the address the HTTP listener is bound to, or "".
@@ -451,6 +543,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		if err := b.repl.Close(); err != nil {
 			b.logger.Warn("closing replication", "err", err)
 		}
+		b.lingerForClients(ctx)
 		if b.server != nil {
 			err = b.server.Shutdown(ctx)
 		}
@@ -483,8 +576,8 @@ func (b *Broker) stopAll() {
 	b.cancel()
 	if b.server != nil {
 		b.server.Close()
-	} else if b.kafkaLn != nil {
-		b.kafkaLn.Close()
+	} else {
+		b.closeListeners()
 	}
 	b.wg.Wait()
 	b.groups.Close() // before the logs close

@@ -16,8 +16,20 @@ type Config struct {
 	ID      int32  // --id: broker id, unique in the cluster
 	DataDir string // --data: partition logs and Raft state live here
 
-	KafkaAddr           string // --kafka: Kafka listener, host:port
+	KafkaAddr           string // --kafka: Kafka listener, host:port (the one-listener shorthand of Listeners)
 	AdvertisedKafkaAddr string // --advertise: address given to clients in Metadata; KafkaAddr when empty
+
+	// Listeners (--listeners NAME=host:port,...) are named Kafka
+	// listeners; when given, KafkaAddr is not used. A client is told
+	// every broker's address on the listener its request arrived on.
+	Listeners []Listener
+	// AdvertisedListeners (--advertised-listeners) give the address
+	// clients dial for each listener; a listener not named here is
+	// advertised at its bound address.
+	AdvertisedListeners []Listener
+	// InterBrokerListener (--inter-broker-listener) is the listener other
+	// brokers' followers fetch from; may be empty with one listener.
+	InterBrokerListener string
 	RaftAddr            string // --raft: Raft transport and controller forwarding
 	GossipAddr          string // --gossip: memberlist, TCP and UDP
 	HTTPAddr            string // --http: /metrics, /healthz, /readyz, /v1/cluster, /debug/pprof; empty disables
@@ -133,8 +145,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("broker: --id %d must not be negative", c.ID)
 	case c.DataDir == "":
 		return fmt.Errorf("broker: --data must name a directory")
-	case c.KafkaAddr == "":
-		return fmt.Errorf("broker: --kafka must be host:port")
 	case c.ClusterSecret != "" && len(c.ClusterSecret) < 16:
 		return fmt.Errorf("broker: --cluster-secret has %d bytes, want at least 16 (or none)", len(c.ClusterSecret))
 	case c.DefaultPartitions < 1:
@@ -157,6 +167,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("broker: queued.max.request.bytes %d is below socket.request.max.bytes %d: one largest request must fit (0: no limit)", c.QueuedMaxRequestBytes, c.MaxRequestBytes)
 	case c.OffsetsTopicPartitions < 0:
 		return fmt.Errorf("broker: offsets.topic.num.partitions %d must be positive", c.OffsetsTopicPartitions)
+	}
+	if _, err := c.planListeners(); err != nil {
+		return err
 	}
 	if err := c.Group.Validate(); err != nil {
 		return err

@@ -20,8 +20,12 @@ func handleDescribeCluster(b *Broker, _ context.Context, req *netproto.Request) 
 	if id, ok := b.node.Controller(); ok {
 		resp.ControllerID = id
 	}
+	listener := b.listenerFor(req.Conn.LocalAddr)
 	for _, br := range img.LiveBrokers() {
-		host, port := splitHostPort(br.KafkaAddr)
+		host, port, ok := advertisedAddr(br, listener)
+		if !ok {
+			continue
+		}
 		sb := kmsg.NewDescribeClusterResponseBroker()
 		sb.NodeID, sb.Host, sb.Port = br.ID, host, port
 		if br.Rack != "" {

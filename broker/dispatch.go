@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/barge-broker/barge/netproto"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -62,13 +63,47 @@ func sortedAPIKeys() []int16 {
 	return keys
 }
 
+// catchUpWait bounds how long a request waits for a starting broker's
+// metadata to catch up with the controller; then its connection is closed
+// and the client tries again, elsewhere or later.
+const catchUpWait = 10 * time.Second
+
 // ServeKafka implements netproto.Handler. netproto has already checked the
-// key and version against the table.
+// key and version against the table. Until the metadata has caught up with
+// the controller (see applyMetadata) only ApiVersions is answered; other
+// requests wait, as a Kafka broker opens its data plane only once caught
+// up: answered from a stale image, a Metadata request would send clients
+// to leaders that moved while this broker was down.
 func (b *Broker) ServeKafka(ctx context.Context, req *netproto.Request, respond func(netproto.Response)) {
 	a, ok := apis[req.Key]
 	if !ok {
 		respond(netproto.Response{Close: true})
 		return
 	}
+	b.lastRequest.Store(time.Now().UnixNano())
+	if req.Key != int16(kmsg.ApiVersions) && !b.awaitCaughtUp(ctx) {
+		respond(netproto.Response{Close: true})
+		return
+	}
 	a.serve(b, ctx, req, respond)
+}
+
+// awaitCaughtUp waits until the metadata has caught up, at most
+// catchUpWait, and reports whether it has.
+func (b *Broker) awaitCaughtUp(ctx context.Context) bool {
+	select {
+	case <-b.caughtUp:
+		return true
+	default:
+	}
+	t := time.NewTimer(catchUpWait)
+	defer t.Stop()
+	select {
+	case <-b.caughtUp:
+		return true
+	case <-ctx.Done():
+	case <-b.ctx.Done():
+	case <-t.C:
+	}
+	return false
 }

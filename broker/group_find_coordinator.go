@@ -19,19 +19,21 @@ func init() { register(kmsg.FindCoordinator, 0, 4, replying(handleFindCoordinato
 func handleFindCoordinator(b *Broker, ctx context.Context, req *netproto.Request) kmsg.Response {
 	r := req.Body.(*kmsg.FindCoordinatorRequest)
 	resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	// The coordinator's address on the listener the client came in on.
+	listener := b.listenerFor(req.Conn.LocalAddr)
 	if req.Version < 4 {
-		c := b.findCoordinator(ctx, r.CoordinatorType, r.CoordinatorKey)
+		c := b.findCoordinator(ctx, listener, r.CoordinatorType, r.CoordinatorKey)
 		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
 		return resp
 	}
 	for _, key := range r.CoordinatorKeys {
-		resp.Coordinators = append(resp.Coordinators, b.findCoordinator(ctx, r.CoordinatorType, key))
+		resp.Coordinators = append(resp.Coordinators, b.findCoordinator(ctx, listener, r.CoordinatorType, key))
 	}
 	return resp
 }
 
-func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
+func (b *Broker) findCoordinator(ctx context.Context, listener string, keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
 	c := kmsg.NewFindCoordinatorResponseCoordinator()
 	c.Key, c.NodeID = key, -1
 	fail := func(code int16, msg string) kmsg.FindCoordinatorResponseCoordinator {
@@ -61,7 +63,11 @@ func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string) 
 	if p.Leader == cluster.NoLeader || !ok || br.Fenced {
 		return fail(kerr.CoordinatorNotAvailable.Code, "the group's partition of __consumer_offsets has no live leader")
 	}
+	host, port, ok := advertisedAddr(br, listener)
+	if !ok {
+		return fail(kerr.CoordinatorNotAvailable.Code, "the group's coordinator has no listener "+listener)
+	}
 	c.NodeID = p.Leader
-	c.Host, c.Port = splitHostPort(br.KafkaAddr)
+	c.Host, c.Port = host, port
 	return c
 }

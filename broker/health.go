@@ -136,6 +136,21 @@ func judgeHealth(in healthInput) ClusterHealth {
 	if n := len(h.BrokersDown); n > 0 {
 		h.Reasons = append(h.Reasons, fmt.Sprintf("%d of %d brokers down: %s", n, len(h.Brokers), joinIDs(h.BrokersDown)))
 	}
+	// A broker gossip sees alive that the controller has fenced or never
+	// registered does not heartbeat to the controller: it cannot reach the
+	// metadata quorum (or is in a controlled shutdown), and is given no
+	// replicas. Say so rather than just "down".
+	var unreachable []int32
+	for id, up := range in.alive {
+		if b, ok := byID[id]; up && (!ok || b.Fenced) {
+			unreachable = append(unreachable, id)
+		}
+	}
+	if len(unreachable) > 0 {
+		slices.Sort(unreachable)
+		h.Reasons = append(h.Reasons, fmt.Sprintf("brokers alive in gossip but fenced or unregistered (not heartbeating to the controller): %s",
+			joinIDs(unreachable)))
+	}
 	if h.LeaderlessCount > 0 {
 		h.Reasons = append(h.Reasons, fmt.Sprintf("%d partitions without a leader", h.LeaderlessCount))
 		// Why each stays offline rather than electing a replica that may

@@ -56,8 +56,12 @@ func handleMetadata(b *Broker, ctx context.Context, req *netproto.Request) kmsg.
 	}
 	// The image after any auto-creation lists the brokers and controller.
 	img = b.metadataImage()
+	listener := b.listenerFor(req.Conn.LocalAddr)
 	for _, br := range img.LiveBrokers() {
-		host, port := splitHostPort(br.KafkaAddr)
+		host, port, ok := advertisedAddr(br, listener)
+		if !ok {
+			continue
+		}
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID, mb.Host, mb.Port = br.ID, host, port
 		if br.Rack != "" {

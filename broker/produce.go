@@ -211,10 +211,28 @@ func (b *Broker) leaderFor(topic string, partition int32) (*partition, int16) {
 		ctx, cancel := context.WithTimeout(b.ctx, metadataSyncTimeout)
 		b.replicas.waitApplied(ctx, b.node.Image().Index())
 		cancel()
-	} else {
+	}
+	if p := b.replicas.get(topic, partition); p == nil || !p.leads() {
+		// The client may know of a change this broker has not applied
+		// yet: leadership that moved here a moment ago, as a broker in
+		// controlled shutdown tells its clients while its followers are
+		// still applying the fence. Catch up with the controller before
+		// saying no, or the client waits out its metadata refresh backoff
+		// (seen in the rolling-restart test as ~120 ms without acks).
 		b.catchUpMetadata()
 	}
 	p := b.replicas.get(topic, partition)
+	if (p == nil || !p.leads()) && b.handingOver.Load() {
+		// In a controlled shutdown the client would ask the others for
+		// the new leader next: answer once they all know it.
+		t := time.NewTimer(handOverWait)
+		select {
+		case <-b.handedOver:
+		case <-b.ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	switch {
 	case p != nil && p.leads():
 		return p, 0
@@ -224,6 +242,10 @@ func (b *Broker) leaderFor(topic string, partition int32) (*partition, int16) {
 		return nil, kerr.NotLeaderForPartition.Code
 	}
 }
+
+// handOverWait bounds how long a NOT_LEADER_OR_FOLLOWER answer waits
+// during a controlled shutdown (see Broker.handedOver).
+const handOverWait = 2 * time.Second
 
 // catchUpMetadata brings this broker's metadata up to the controller's (at
 // most metadataSyncTimeout); handlers asking at the same time share one

@@ -138,6 +138,7 @@ func (img *Image) registerBroker(index uint64, version uint16, p RegisterBroker,
 		ID: p.ID, KafkaAddr: p.KafkaAddr, RaftAddr: p.RaftAddr, GossipAddr: p.GossipAddr,
 		HTTPAddr: p.HTTPAddr, Rack: p.Rack, Incarnation: p.Incarnation, DirectoryID: p.DirectoryID,
 		Epoch: int64(index), UncleanRestart: unclean || (!newProcess && old.UncleanRestart),
+		Listeners: p.Listeners,
 	}
 	ch.addBroker(p.ID)
 	if known && directoryReplaced(old.DirectoryID, p.DirectoryID) {

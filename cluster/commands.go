@@ -33,6 +33,12 @@ const (
 	// TypeReadIndex is never written to the log: the controller answers it
 	// with the Raft index a reader must have applied (see Node.Sync).
 	TypeReadIndex CommandType = "read_index"
+	// TypeBrokerHeartbeat is never written to the log either: the
+	// controller records it in its heartbeat table (see liveness.go).
+	TypeBrokerHeartbeat CommandType = "broker_heartbeat"
+	// TypeAwaitReplay is never written to the log: the controller answers
+	// it once every live broker has applied the index it names.
+	TypeAwaitReplay CommandType = "await_replay"
 )
 
 // Payload is the body of a command: one of the command structs below.
@@ -99,6 +105,11 @@ type RegisterBroker struct {
 	// differs from the registered one, the directory was wiped: the broker
 	// is dropped from every ISR first, as a new, empty replica.
 	DirectoryID string `json:"directory_id,omitempty"`
+	// Listeners are the broker's advertised named listeners (see
+	// Broker.Listeners); KafkaAddr is then the inter-broker one's address.
+	// Brokers that do not know the field drop it and answer KafkaAddr on
+	// every listener.
+	Listeners string `json:"listeners,omitempty"`
 }
 
 // FenceBroker fences a broker that gossip declared dead or that left: it is
@@ -216,6 +227,52 @@ func (ReadIndex) Type() CommandType         { return TypeReadIndex }
 // ReadIndex). It changes nothing and is never written to the log.
 type ReadIndex struct{}
 
+// BrokerHeartbeat tells the controller that a broker process is alive and
+// can reach it, and how it registers (Kafka's BrokerHeartbeat with the
+// registration's fields). ShuttingDown (Kafka's WantShutDown) says the
+// process is in controlled shutdown: the controller must not unfence it
+// again. Every broker sends one every Timeouts.BrokerHeartbeat; it changes
+// nothing in the image and is never written to the log.
+type BrokerHeartbeat struct {
+	ID              int32  `json:"id"`
+	KafkaAddr       string `json:"kafka_addr"`
+	RaftAddr        string `json:"raft_addr"`
+	GossipAddr      string `json:"gossip_addr,omitempty"`
+	HTTPAddr        string `json:"http_addr,omitempty"`
+	Rack            string `json:"rack,omitempty"`
+	Incarnation     string `json:"incarnation"`
+	UncleanShutdown bool   `json:"unclean_shutdown,omitempty"`
+	ShuttingDown    bool   `json:"shutting_down,omitempty"`
+	// Listeners are the broker's advertised named listeners (see
+	// RegisterBroker.Listeners).
+	Listeners string `json:"listeners,omitempty"`
+	// AppliedIndex is the last metadata index the broker has applied
+	// (Kafka's CurrentMetadataOffset).
+	AppliedIndex uint64 `json:"applied_index,omitempty"`
+	// DirectoryID and ClusterID are the broker's data directory id and
+	// cluster id (meta.properties), as in its gossip metadata.
+	DirectoryID string `json:"directory_id,omitempty"`
+	ClusterID   string `json:"cluster_id,omitempty"`
+}
+
+// AwaitReplay asks the controller to answer once every registered,
+// unfenced broker that heartbeats has reported applying Index: a broker in
+// controlled shutdown waits for it after its fence, so that whichever
+// broker a client asks next already names the new leaders.
+type AwaitReplay struct {
+	Index uint64 `json:"index"`
+}
+
+func (AwaitReplay) Type() CommandType { return TypeAwaitReplay }
+
+func (BrokerHeartbeat) Type() CommandType { return TypeBrokerHeartbeat }
+
+func (h BrokerHeartbeat) member() Member {
+	return Member{ID: h.ID, KafkaAddr: h.KafkaAddr, RaftAddr: h.RaftAddr, GossipAddr: h.GossipAddr,
+		HTTPAddr: h.HTTPAddr, Rack: h.Rack, Incarnation: h.Incarnation, UncleanShutdown: h.UncleanShutdown, Listeners: h.Listeners,
+		DirectoryID: h.DirectoryID, ClusterID: h.ClusterID}
+}
+
 // newPayload returns a pointer to a zero payload of type t.
 func newPayload(t CommandType) (Payload, bool) {
 	switch t {
@@ -241,6 +298,10 @@ func newPayload(t CommandType) (Payload, bool) {
 		return &ReassignPartition{}, true
 	case TypeReadIndex:
 		return &ReadIndex{}, true
+	case TypeBrokerHeartbeat:
+		return &BrokerHeartbeat{}, true
+	case TypeAwaitReplay:
+		return &AwaitReplay{}, true
 	}
 	return nil, false
 }
@@ -269,6 +330,10 @@ func deref(p Payload) Payload {
 	case *ReassignPartition:
 		return *v
 	case *ReadIndex:
+		return *v
+	case *BrokerHeartbeat:
+		return *v
+	case *AwaitReplay:
 		return *v
 	}
 	return p

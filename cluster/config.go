@@ -6,6 +6,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 // Config configures a Node. `barge serve` fills it from its flags
@@ -23,6 +25,11 @@ type Config struct {
 	// that is empty, to clients through the metadata image.
 	KafkaAddr           string
 	AdvertisedKafkaAddr string
+	// Listeners are the broker's advertised named listeners as
+	// FormatListeners writes them, registered in the image;
+	// AdvertisedKafkaAddr is then the inter-broker one's. Empty for a
+	// broker with one unnamed listener.
+	Listeners string
 	// RaftAddr is where this broker listens for Raft and for commands
 	// forwarded to the controller (--raft). Port 0 picks a free port;
 	// Node.RaftAddr reports it. AdvertisedRaftAddr, when set, is what peers
@@ -77,6 +84,10 @@ type Config struct {
 	// Forwarder carries commands from a broker to the controller; nil uses
 	// the built-in TCP forwarder on the controller's Raft address.
 	Forwarder Forwarder
+
+	// wrapGossip, set only by this package's tests, wraps memberlist's
+	// network transport in a fault-injecting layer.
+	wrapGossip func(memberlist.NodeAwareTransport) memberlist.NodeAwareTransport
 }
 
 // Timeouts groups the tunable durations of a Node. Production uses
@@ -113,6 +124,19 @@ type Timeouts struct {
 	DeadVoterReplace time.Duration
 	// JoinRetry is the pause between attempts to join the gossip seeds.
 	JoinRetry time.Duration
+
+	// BrokerHeartbeat is how often a broker heartbeats to the controller
+	// (Kafka's broker.heartbeat.interval.ms). BrokerHeartbeatMiss is how
+	// long the controller waits for one before a broker that gossip also
+	// lost is fenced; BrokerSession fences a broker that gossip still sees
+	// (Kafka's broker.session.timeout.ms). FailoverGrace: a new controller
+	// fences nobody this long. UnfenceHold: a fenced broker must heartbeat
+	// without a gap this long before it is unfenced (see liveness.go).
+	BrokerHeartbeat     time.Duration
+	BrokerHeartbeatMiss time.Duration
+	BrokerSession       time.Duration
+	FailoverGrace       time.Duration
+	UnfenceHold         time.Duration
 }
 
 // DefaultTimeouts returns timeouts for brokers on a LAN.
@@ -135,6 +159,11 @@ func DefaultTimeouts() Timeouts {
 		BootstrapSettle:     2 * time.Second,
 		DeadVoterReplace:    5 * time.Minute,
 		JoinRetry:           time.Second,
+		BrokerHeartbeat:     500 * time.Millisecond,
+		BrokerHeartbeatMiss: 2 * time.Second,
+		BrokerSession:       9 * time.Second,
+		FailoverGrace:       3 * time.Second,
+		UnfenceHold:         2 * time.Second,
 	}
 }
 
@@ -159,6 +188,11 @@ func LoopbackTimeouts() Timeouts {
 		BootstrapSettle:     300 * time.Millisecond,
 		DeadVoterReplace:    2 * time.Second,
 		JoinRetry:           100 * time.Millisecond,
+		BrokerHeartbeat:     100 * time.Millisecond,
+		BrokerHeartbeatMiss: 500 * time.Millisecond,
+		BrokerSession:       3 * time.Second,
+		FailoverGrace:       time.Second,
+		UnfenceHold:         time.Second,
 	}
 }
 
@@ -191,6 +225,11 @@ func (t Timeouts) withDefaults() Timeouts {
 	setDur(&t.BootstrapSettle, d.BootstrapSettle)
 	setDur(&t.DeadVoterReplace, d.DeadVoterReplace)
 	setDur(&t.JoinRetry, d.JoinRetry)
+	setDur(&t.BrokerHeartbeat, d.BrokerHeartbeat)
+	setDur(&t.BrokerHeartbeatMiss, d.BrokerHeartbeatMiss)
+	setDur(&t.BrokerSession, d.BrokerSession)
+	setDur(&t.FailoverGrace, d.FailoverGrace)
+	setDur(&t.UnfenceHold, d.UnfenceHold)
 	return t
 }
 
@@ -251,6 +290,10 @@ func (c Config) withDefaults() (Config, error) {
 	if t.RaftLeaderLease > t.RaftHeartbeat || t.RaftElection < t.RaftHeartbeat {
 		return bad("raft timeouts need lease <= heartbeat <= election, have %v, %v, %v",
 			t.RaftLeaderLease, t.RaftHeartbeat, t.RaftElection)
+	}
+	if t.BrokerHeartbeatMiss <= t.BrokerHeartbeat || t.BrokerSession < t.BrokerHeartbeatMiss {
+		return bad("broker heartbeat timeouts need interval < miss <= session, have %v, %v, %v",
+			t.BrokerHeartbeat, t.BrokerHeartbeatMiss, t.BrokerSession)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

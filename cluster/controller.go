@@ -126,13 +126,17 @@ func (n *Node) controllerLoop(changes <-chan struct{}) {
 				continue
 			}
 			leading = true
+			// Heartbeats seen in an earlier term say nothing now; the grace
+			// period starts once this controller's image is current.
+			n.sessions.reset(time.Now())
 			n.log.Info("this broker is the controller", "term", n.raft.CurrentTerm())
 		}
 		n.reconcile(deadSince)
 	}
 }
 
-// reconcile runs one round of the controller's duties.
+// reconcile runs one round of the controller's duties: the liveness rules
+// (liveness.go) over gossip and heartbeats, then the Raft configuration.
 func (n *Node) reconcile(deadSince map[raft.ServerID]time.Time) {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.Timeouts.Submit)
 	defer cancel()
@@ -140,7 +144,8 @@ func (n *Node) reconcile(deadSince map[raft.ServerID]time.Time) {
 	if err := cf.Error(); err != nil {
 		return
 	}
-	members := n.ownClusterMembers(n.members.members(), cf.Configuration().Servers)
+	servers := cf.Configuration().Servers
+	members := n.ownClusterMembers(n.members.members(), servers)
 	// Before a wiped broker is registered anew (which records its new
 	// directory id), take it out of the Raft configuration; see
 	// removeReplacedVoters.
@@ -149,7 +154,20 @@ func (n *Node) reconcile(deadSince map[raft.ServerID]time.Time) {
 		return
 	}
 	members = slices.DeleteFunc(members, func(m Member) bool { return kept[m.ID] })
-	for _, cmd := range planMetadata(n.Image(), members, n.proposedClusterID) {
+	now := time.Now()
+	hb := n.heartbeatCommand()
+	n.sessions.heartbeat(hb.member(), hb.ShuttingDown, hb.AppliedIndex, now)
+	lp := n.sessions.plan(n.Image(), members, now)
+	// Heartbeats reach the controller from any broker that can: register
+	// none of another cluster, and fence rather than register the wiped
+	// voters kept above, until they can be replaced.
+	lp.register = slices.DeleteFunc(n.ownClusterMembers(lp.register, servers), func(m Member) bool { return kept[m.ID] })
+	for id := range kept {
+		if b, ok := n.Image().Broker(id); ok && !b.Fenced && !slices.Contains(lp.fence, id) {
+			lp.fence = append(lp.fence, id)
+		}
+	}
+	for _, cmd := range planMetadata(n.Image(), lp, n.proposedClusterID) {
 		if _, err := n.commit(ctx, cmd); err != nil {
 			if errors.Is(err, ErrNotController) || errors.Is(err, ErrClosed) || ctx.Err() != nil {
 				return
@@ -167,8 +185,15 @@ func (n *Node) reconcile(deadSince map[raft.ServerID]time.Time) {
 	if err := f.Error(); err != nil {
 		return
 	}
-	servers := f.Configuration().Servers
-	now := time.Now()
+	servers = f.Configuration().Servers
+	// A broker that heartbeats is live for the Raft configuration too,
+	// whatever this broker's gossip says (unless of another cluster).
+	for _, m := range n.ownClusterMembers(slices.Clone(lp.alive), servers) {
+		if !slices.ContainsFunc(members, func(g Member) bool { return g.ID == m.ID }) {
+			members = append(members, m)
+		}
+	}
+	slices.SortFunc(members, func(a, b Member) int { return int(a.ID - b.ID) })
 	live := map[raft.ServerID]bool{}
 	for _, m := range members {
 		live[raftID(m.ID)] = true

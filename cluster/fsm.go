@@ -84,6 +84,14 @@ func (f *fsm) appliedIndex() uint64 {
 	return f.applied
 }
 
+// appliedNotify returns the applied index and a channel closed once it
+// grows past it.
+func (f *fsm) appliedNotify() (uint64, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applied, f.notify
+}
+
 // waitApplied blocks until the entry at index is applied or ctx ends.
 func (f *fsm) waitApplied(ctx context.Context, index uint64) error {
 	for {

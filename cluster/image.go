@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // NoLeader is the Leader of an offline partition.
@@ -66,6 +67,39 @@ type Broker struct {
 	// shutdown (see RegisterBroker.UncleanShutdown); health reports use it
 	// to explain offline partitions.
 	UncleanRestart bool `json:"unclean_restart,omitempty"`
+	// Listeners are the broker's advertised named Kafka listeners
+	// (--advertised-listeners) as FormatListeners writes them; empty for a
+	// broker with the one unnamed --kafka listener, whose address is
+	// KafkaAddr. A string rather than a slice keeps Broker comparable.
+	Listeners string `json:"listeners,omitempty"`
+}
+
+// ListenerAddr is the address clients that came in on listener name reach
+// this broker at. A broker without named listeners answers KafkaAddr for
+// any name; one with them answers false for a name it does not have.
+func (b Broker) ListenerAddr(name string) (string, bool) {
+	if b.Listeners == "" {
+		return b.KafkaAddr, b.KafkaAddr != ""
+	}
+	for item := range strings.SplitSeq(b.Listeners, ",") {
+		if n, addr, ok := strings.Cut(item, "="); ok && n == name {
+			return addr, true
+		}
+	}
+	return "", false
+}
+
+// FormatListeners writes named listener addresses as Broker.Listeners
+// holds them: NAME=host:port, comma-separated, in the order given.
+func FormatListeners(names, addrs []string) string {
+	var sb strings.Builder
+	for i := range names {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(names[i] + "=" + addrs[i])
+	}
+	return sb.String()
 }
 
 // Partition is the replication state of one partition. Its slices are shared

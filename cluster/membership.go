@@ -30,6 +30,10 @@ type Member struct {
 	UncleanShutdown bool
 	// BootstrapExpect is the broker's --bootstrap-expect.
 	BootstrapExpect int
+	// Listeners are the broker's advertised named Kafka listeners (see
+	// Broker.Listeners); they change only with a restart, so with
+	// Incarnation.
+	Listeners string
 	// Bootstrapped is set once the broker belongs to a formed Raft cluster
 	// (it has Raft state, or bootstrapped, or follows a leader); brokers
 	// waiting to bootstrap stand down when they see it.
@@ -59,6 +63,8 @@ type memberMeta struct {
 	Dir     string `json:"d,omitempty"`
 	// Unclean is Member.UncleanShutdown; older brokers leave it out.
 	Unclean bool `json:"u,omitempty"`
+	// Listeners is Member.Listeners; older brokers leave it out.
+	Listeners string `json:"l,omitempty"`
 }
 
 const memberMetaVersion = 1
@@ -74,7 +80,7 @@ func decodeMeta(n *memberlist.Node) (Member, error) {
 	return Member{
 		ID: m.ID, KafkaAddr: m.Kafka, RaftAddr: m.Raft, HTTPAddr: m.HTTP, Rack: m.Rack, Incarnation: m.Inc,
 		GossipAddr: n.Address(), BootstrapExpect: m.Expect, Bootstrapped: m.Boot, UncleanShutdown: m.Unclean,
-		ClusterID: m.Cluster, DirectoryID: m.Dir,
+		ClusterID: m.Cluster, DirectoryID: m.Dir, Listeners: m.Listeners,
 	}, nil
 }
 
@@ -130,6 +136,17 @@ func newMembership(cfg *Config, meta memberMeta, log *slog.Logger) (*membership,
 		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	}
 	mc.Logger = newStdLogger(log)
+	if cfg.wrapGossip != nil {
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{host}, BindPort: port, Logger: mc.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("cluster: gossip transport on %s: %w", cfg.GossipAddr, err)
+		}
+		if port == 0 && cfg.AdvertisedGossipAddr == "" {
+			mc.BindPort, mc.AdvertisePort = nt.GetAutoBindPort(), nt.GetAutoBindPort()
+		}
+		mc.Transport = cfg.wrapGossip(nt)
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: start gossip on %s: %w", cfg.GossipAddr, err)

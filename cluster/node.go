@@ -57,6 +57,10 @@ type Node struct {
 	fwd Forwarder
 	// incarnation is random per process (see Incarnation).
 	incarnation string
+	// sessions is the controller's heartbeat table (liveness.go);
+	// shuttingDown is set by PrepareShutdown and sent in heartbeats.
+	sessions     *sessions
+	shuttingDown atomic.Bool
 
 	// Set by Start, read-only afterwards.
 	store     *raftboltdb.BoltStore
@@ -99,6 +103,9 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: c, log: log, fsm: newFSM(log), fwd: c.Forwarder, stop: make(chan struct{}), incarnation: newTopicID().String(),
 		keptLogged: map[int32]bool{}}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	t := c.Timeouts
+	n.sessions = newSessions(sessionConfig{Miss: t.BrokerHeartbeatMiss, Session: t.BrokerSession,
+		Grace: t.FailoverGrace, UnfenceHold: t.UnfenceHold})
 	if n.fwd == nil {
 		n.fwd = tcpForwarder{dialTimeout: 2 * time.Second, key: muxKey(c.ClusterSecret)}
 	}
@@ -191,7 +198,8 @@ func (n *Node) start() error {
 	meta := memberMeta{
 		Version: memberMetaVersion, ID: cfg.ID, Kafka: cfg.AdvertisedKafkaAddr, Raft: n.raftAddr,
 		HTTP: cfg.HTTPAddr, Rack: cfg.Rack, Expect: cfg.BootstrapExpect, Boot: hasState || alone,
-		Inc: n.incarnation, Unclean: cfg.UncleanShutdown, Cluster: ident.ClusterID, Dir: ident.DirectoryID,
+		Inc: n.incarnation, Unclean: cfg.UncleanShutdown, Listeners: cfg.Listeners,
+		Cluster: ident.ClusterID, Dir: ident.DirectoryID,
 	}
 	members, err := newMembership(cfg, meta, n.log.With("component", "gossip"))
 	if err != nil {
@@ -255,7 +263,8 @@ func (n *Node) start() error {
 	}
 	n.fwdSrv = newForwardServer(n.mux.forward, t.Submit, n.log, n.commit)
 
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go n.heartbeatLoop()
 	go n.joinLoop()
 	go n.bootstrapLoop(members.watch(), hasState || alone)
 	go n.controllerLoop(members.watch())
@@ -558,8 +567,14 @@ func (n *Node) commit(ctx context.Context, cmd Command) (uint64, error) {
 	if !n.IsController() {
 		return 0, notSent(errorf(ErrNotController, "broker %d", n.cfg.ID))
 	}
-	if cmd.Type() == TypeReadIndex {
+	switch p := cmd.Payload.(type) {
+	case ReadIndex:
 		return n.readIndex(ctx)
+	case BrokerHeartbeat:
+		n.sessions.heartbeat(p.member(), p.ShuttingDown, p.AppliedIndex, time.Now())
+		return n.fsm.appliedIndex(), nil
+	case AwaitReplay:
+		return n.awaitReplay(ctx, p.Index)
 	}
 	prepared, err := prepare(n.Image(), cmd, n.cfg.DefaultPartitions, n.cfg.DefaultReplicationFactor)
 	if err != nil {

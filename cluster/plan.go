@@ -110,34 +110,23 @@ func prepareCreateTopic(img *Image, p CreateTopic, defPartitions int32, defRF in
 }
 
 // planMetadata is the controller's membership reconciliation: the commands
-// that make the image agree with the live gossip members. It registers live
-// brokers the image lacks, has fenced, or knows at other addresses or from
-// an earlier process (a restart thus gets a new broker epoch); fences
-// registered brokers that are not live; sets the cluster id; and elects
-// leaders for offline partitions that a live replica can now lead. It is
-// pure: the driver passes the image and members and applies the result.
-func planMetadata(img *Image, members []Member, newClusterID func() string) []Command {
+// that carry out the liveness plan (see planLiveness) — register the
+// processes it lists, fence the brokers it lists — set the cluster id, and
+// elect leaders for offline partitions that a live replica can now lead.
+// It is pure: the driver passes the image and the plan and applies the
+// result.
+func planMetadata(img *Image, lp livenessPlan, newClusterID func() string) []Command {
 	var cmds []Command
 	if img.clusterID == "" {
 		cmds = append(cmds, NewCommand(InitCluster{ClusterID: newClusterID()}))
 	}
-	live := map[int32]bool{}
-	for _, m := range members {
-		live[m.ID] = true
-		want := RegisterBroker{ID: m.ID, KafkaAddr: m.KafkaAddr, RaftAddr: m.RaftAddr,
+	for _, m := range lp.register {
+		cmds = append(cmds, NewCommand(RegisterBroker{ID: m.ID, KafkaAddr: m.KafkaAddr, RaftAddr: m.RaftAddr,
 			GossipAddr: m.GossipAddr, HTTPAddr: m.HTTPAddr, Rack: m.Rack, Incarnation: m.Incarnation,
-			UncleanShutdown: m.UncleanShutdown, DirectoryID: m.DirectoryID}
-		b, ok := img.brokers[m.ID]
-		if !ok || b.Fenced || b.KafkaAddr != want.KafkaAddr || b.RaftAddr != want.RaftAddr ||
-			b.GossipAddr != want.GossipAddr || b.HTTPAddr != want.HTTPAddr || b.Rack != want.Rack ||
-			b.Incarnation != want.Incarnation || b.DirectoryID != want.DirectoryID {
-			cmds = append(cmds, NewCommand(want))
-		}
+			UncleanShutdown: m.UncleanShutdown, Listeners: m.Listeners, DirectoryID: m.DirectoryID}))
 	}
-	for _, b := range img.Brokers() {
-		if !b.Fenced && !live[b.ID] {
-			cmds = append(cmds, NewCommand(FenceBroker{ID: b.ID}))
-		}
+	for _, id := range lp.fence {
+		cmds = append(cmds, NewCommand(FenceBroker{ID: id}))
 	}
 	// Registration and fencing elect leaders themselves; this catches the
 	// partitions a live replica can lead for other reasons, e.g. a command

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -21,10 +20,6 @@ const (
 	// readBufBytes is the per-connection read buffer: most requests fit,
 	// larger frames are read straight into their own buffer.
 	readBufBytes = 16 << 10
-	// eagerFrameBytes is allocated up front for a frame; a larger frame's
-	// buffer grows as its bytes arrive, so a lying size prefix costs at
-	// most this much.
-	eagerFrameBytes = 1 << 20
 	// refusedDrainTimeout bounds how long a connection refused for a bad
 	// request keeps writing the responses to the requests before it.
 	refusedDrainTimeout = 10 * time.Second
@@ -231,7 +226,7 @@ func (c *conn) readLoop() error {
 		}
 		req.Received, req.Conn = received, c.info
 		if len(frame) >= framePoolMin && len(frame) <= framePoolMax {
-			req.pooled = frame
+			req.pooled = frame // from the pools (readFrame)
 		}
 		s := c.push(requestMeta{req.Key, req.Version, req.CorrelationID, len(frame), received, c.takeHold()}, req.Version)
 		if s == nil {
@@ -275,28 +270,44 @@ func (c *conn) readFrame() ([]byte, error) {
 	case n < minFrameBytes:
 		return nil, fmt.Errorf("%w: %d bytes", ErrFrameTooSmall, n)
 	}
-	if err := c.reserve(int64(4 + n)); err != nil {
+	if err := c.reserve(int64(4 + frameAllocBytes(n))); err != nil {
 		return nil, err
 	}
-	if n >= framePoolMin && n <= framePoolMax {
-		frame := getPooledFrame(n)
+	var frame []byte
+	switch {
+	case n < framePoolMin:
+		frame = make([]byte, n)
+		if err := c.readFull(frame); err != nil {
+			return nil, err
+		}
+	case n <= framePoolEager:
+		frame = getPooledFrame(n)
 		if err := c.readFull(frame); err != nil {
 			putPooledFrame(frame)
 			return nil, err
 		}
-		c.s.st.bytesIn.Add(uint64(4 + n))
-		return frame, nil
-	}
-	frame := make([]byte, 0, min(n, eagerFrameBytes))
-	for len(frame) < n {
-		if len(frame) == cap(frame) {
-			frame = slices.Grow(frame, min(n-len(frame), len(frame)))
-		}
-		end := min(cap(frame), n)
-		if err := c.readFull(frame[len(frame):end]); err != nil {
+	default:
+		// A large frame: its first framePoolEager bytes go to an eager
+		// buffer; once they have come, the peer is sending what it
+		// announced, and the rest goes straight into one buffer of the
+		// frame's size. The eager bytes are copied once — not the whole
+		// frame over and over as a doubling buffer would.
+		head := getPooledFrame(framePoolEager)
+		if err := c.readFull(head); err != nil {
+			putPooledFrame(head)
 			return nil, err
 		}
-		frame = frame[:end]
+		if n <= framePoolMax {
+			frame = getPooledFrame(n)
+		} else {
+			frame = make([]byte, n)
+		}
+		copy(frame, head)
+		putPooledFrame(head)
+		if err := c.readFull(frame[framePoolEager:]); err != nil {
+			putPooledFrame(frame)
+			return nil, err
+		}
 	}
 	c.s.st.bytesIn.Add(uint64(4 + n))
 	return frame, nil

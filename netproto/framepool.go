@@ -5,20 +5,33 @@ import (
 	"sync"
 )
 
-// Request frames between framePoolMin and framePoolMax bytes come from size-
-// classed pools (powers of two), so a steady stream of large produce requests
-// reuses buffers instead of allocating, and zeroing, a megabyte per request.
-// A buffer returns to its pool only through Request.Recycle, which the
-// handler calls once nothing aliases the frame any more. The upper bound also
-// caps what a lying size prefix can make the broker allocate up front.
+// Request frames from framePoolMin bytes up come from size-classed pools
+// (powers of two), so a steady stream of large produce requests reuses
+// buffers instead of allocating, and zeroing, megabytes per request. A
+// buffer returns to its pool only through Request.Recycle, which the handler
+// calls once nothing aliases the frame any more. A frame above
+// framePoolEager is not trusted with its whole buffer until its first
+// framePoolEager bytes have arrived (conn.readFrame), so a lying size prefix
+// makes the broker allocate at most that much up front.
 const (
-	framePoolMinShift = 16 // 64 KiB
-	framePoolMaxShift = 21 // 2 MiB
-	framePoolMin      = 1 << framePoolMinShift
-	framePoolMax      = 1 << framePoolMaxShift
+	framePoolMinShift   = 16 // 64 KiB
+	framePoolEagerShift = 21 // 2 MiB
+	framePoolMaxShift   = 28 // 256 MiB, above any socket.request.max.bytes Barge accepts
+	framePoolMin        = 1 << framePoolMinShift
+	framePoolEager      = 1 << framePoolEagerShift
+	framePoolMax        = 1 << framePoolMaxShift
 )
 
 var framePools [framePoolMaxShift - framePoolMinShift + 1]sync.Pool
+
+// frameAllocBytes is what a frame of n bytes occupies: its pool class, or n
+// itself below the pools. The request budget is charged this much.
+func frameAllocBytes(n int) int {
+	if n < framePoolMin || n > framePoolMax {
+		return n
+	}
+	return 1 << (frameClass(n) + framePoolMinShift)
+}
 
 // frameClass is the pool index for a frame of n bytes (framePoolMin <= n <= framePoolMax).
 func frameClass(n int) int {

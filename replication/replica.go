@@ -16,6 +16,8 @@ type Log interface {
 	LogEndOffset() int64
 	LogStartOffset() int64
 	Append(buf []byte, leaderEpoch int32) (storage.AppendResult, error)
+	Validate(buf []byte) (storage.Validated, error)
+	AppendValidated(v storage.Validated, leaderEpoch int32) (storage.AppendResult, error)
 	AppendReplicated(buf []byte) (storage.AppendResult, error)
 	TruncateTo(offset int64) error
 	RestartAt(offset int64) error
@@ -284,6 +286,12 @@ func (r *Replica) AppendAsLeader(buf []byte, acksAll bool) (storage.AppendResult
 // (the group coordinator): it refuses with ErrNotLeader unless this replica
 // leads at epoch (-1: any epoch).
 func (r *Replica) AppendAtEpoch(buf []byte, epoch int32, acksAll bool) (storage.AppendResult, error) {
+	// The CRCs are checked before the replica's lock: they have no side
+	// effects, and other produces to this partition need not wait for them.
+	v, err := r.log.Validate(buf)
+	if err != nil {
+		return storage.AppendResult{}, err
+	}
 	r.mu.Lock()
 	if r.role != RoleLeader || (epoch >= 0 && epoch != r.epoch) {
 		r.mu.Unlock()
@@ -294,7 +302,7 @@ func (r *Replica) AppendAtEpoch(buf []byte, epoch int32, acksAll bool) (storage.
 		r.mu.Unlock()
 		return storage.AppendResult{}, fmt.Errorf("%w: %s-%d has %d in sync, needs %d", ErrNotEnoughReplicas, r.Topic, r.Partition, isr, minISR)
 	}
-	res, err := r.log.Append(buf, r.epoch)
+	res, err := r.log.AppendValidated(v, r.epoch)
 	var wake []hwWait
 	advanced := false
 	if err == nil {

@@ -201,3 +201,48 @@ func TestDeleteRecordsDoesNotStallAppends(t *testing.T) {
 		t.Fatalf("log-start file says %d (ok %v), want 4", got, ok)
 	}
 }
+
+// TestValidationOutsideTheWriterLock: a batch's CRC is checked before the
+// writer lock, so a corrupt request is refused at once even while another
+// append holds the lock (here stalled in its pwrite); before, it queued
+// behind the lock and validated there.
+func TestValidationOutsideTheWriterLock(t *testing.T) {
+	efs := newErrorFS()
+	l, err := Open(t.TempDir(), DefaultConfig(), Options{Logger: testLogger(t), fs: efs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	stall, stalled := make(chan struct{}), make(chan struct{}, 1)
+	efs.inject(fault{op: opWriteAt, suffix: ".log", times: 1, stall: stall, stalled: stalled})
+	first := make(chan error, 1)
+	go func() {
+		_, err := l.Append(plainBatch(1, 10, 1).build(), 0)
+		first <- err
+	}()
+	select {
+	case <-stalled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first append never reached its pwrite")
+	}
+	bad := plainBatch(1, 10, 1).build()
+	bad[len(bad)-1] ^= 0xff // the CRC no longer matches
+	refused := make(chan error, 1)
+	go func() {
+		_, err := l.Append(bad, 0)
+		refused <- err
+	}()
+	select {
+	case err := <-refused:
+		if !errors.Is(err, ErrCorruptBatch) {
+			t.Fatalf("corrupt batch: %v, want ErrCorruptBatch", err)
+		}
+	case <-time.After(5 * time.Second):
+		close(stall)
+		t.Fatal("a corrupt batch waited for the writer lock to be validated")
+	}
+	close(stall)
+	if err := <-first; err != nil {
+		t.Fatalf("the stalled append: %v", err)
+	}
+}

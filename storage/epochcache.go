@@ -119,6 +119,11 @@ func (c *epochCache) assign(epoch int32, startOffset int64) error {
 	if epoch < 0 || startOffset < 0 {
 		return fmt.Errorf("storage: invalid leader epoch entry %d at offset %d", epoch, startOffset)
 	}
+	// The common case, every append of a leader: its epoch is the latest
+	// already. No clone of the entries, no lock beyond the read.
+	if latest, ok := c.latest(); ok && latest.epoch == epoch {
+		return nil
+	}
 	return c.update(func(epochs []epochEntry) []epochEntry {
 		if len(epochs) == 0 {
 			return append(epochs, epochEntry{epoch, startOffset})

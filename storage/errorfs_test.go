@@ -117,7 +117,7 @@ func (e *errorFS) OpenFile(path string, flag int, perm os.FileMode) (*os.File, e
 }
 
 func (e *errorFS) WriteAt(file *os.File, b []byte, off int64) (int, error) {
-	if f := e.check(opWriteAt, file.Name()); f != nil {
+	if f := e.check(opWriteAt, file.Name()); f != nil && !f.stalls() {
 		n := 0
 		if f.partial {
 			n, _ = e.fs.WriteAt(file, b[:len(b)/2], off)

@@ -36,14 +36,15 @@ type Log struct {
 	epochs    *epochCache     // locks itself
 	producers *producerStates // guarded by mu
 
-	startMu           sync.Mutex // serializes DeleteRecordsBefore, which fsyncs outside mu
-	mu                sync.Mutex // the writer lock: every change to the log
-	cfg               Config     // guarded by mu
-	recoveryPoint     int64      // guarded by mu
-	unflushedMessages int64      // guarded by mu
-	oldestUnflushedMs int64      // guarded by mu; -1 when everything is flushed
-	failed            error      // guarded by mu; set when the files are in an unknown state
-	closed            bool       // guarded by mu
+	startMu           sync.Mutex   // serializes DeleteRecordsBefore, which fsyncs outside mu
+	maxMessageBytes   atomic.Int64 // cfg.MaxMessageBytes, read by Validate without mu
+	mu                sync.Mutex   // the writer lock: every change to the log
+	cfg               Config       // guarded by mu
+	recoveryPoint     int64        // guarded by mu
+	unflushedMessages int64        // guarded by mu
+	oldestUnflushedMs int64        // guarded by mu; -1 when everything is flushed
+	failed            error        // guarded by mu; set when the files are in an unknown state
+	closed            bool         // guarded by mu
 
 	stopFlusher chan struct{}
 	flusherDone chan struct{}
@@ -88,8 +89,29 @@ func (l *Log) SetConfig(cfg Config) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.cfg = cfg
+	l.maxMessageBytes.Store(int64(cfg.MaxMessageBytes))
 	l.producers.expiration = cfg.ProducerIDExpiration
 	return nil
+}
+
+// Validated is a request's batches checked by Validate (framing, magic,
+// CRC-32C, record counts, size), ready for AppendValidated.
+type Validated struct {
+	buf      []byte
+	headers  []BatchHeader
+	maxBytes int // the max.message.bytes checked against
+}
+
+// Validate checks a producer's batches without taking the writer lock: the
+// CRC is the costly part of an append and has no side effects, so appends
+// to the same partition (and to the others) do not wait for it.
+func (l *Log) Validate(buf []byte) (Validated, error) {
+	maxBytes := int(l.maxMessageBytes.Load())
+	headers, err := ValidateBatches(buf, maxBytes)
+	if err != nil {
+		return Validated{}, err
+	}
+	return Validated{buf: buf, headers: headers, maxBytes: maxBytes}, nil
 }
 
 func (l *Log) activeLocked() *segment {
@@ -117,14 +139,30 @@ func (l *Log) usableLocked() error {
 // A single batch that duplicates one of its producer's last five is not
 // written; the result carries the original offsets and Duplicate=true.
 func (l *Log) Append(buf []byte, leaderEpoch int32) (AppendResult, error) {
+	v, err := l.Validate(buf)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return l.AppendValidated(v, leaderEpoch)
+}
+
+// AppendValidated is Append for batches Validate checked.
+func (l *Log) AppendValidated(v Validated, leaderEpoch int32) (AppendResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usableLocked(); err != nil {
 		return AppendResult{}, err
 	}
-	headers, err := ValidateBatches(buf, l.cfg.MaxMessageBytes)
-	if err != nil {
-		return AppendResult{}, err
+	buf, headers := v.buf, v.headers
+	if v.maxBytes != l.cfg.MaxMessageBytes {
+		// max.message.bytes changed since Validate: check again.
+		var err error
+		if headers, err = ValidateBatches(buf, l.cfg.MaxMessageBytes); err != nil {
+			return AppendResult{}, err
+		}
+	}
+	if len(headers) == 0 {
+		return AppendResult{}, invariantBroken("append of a validated request without batches")
 	}
 	now := l.opts.Now()
 	nowMs := now.UnixMilli()
@@ -183,13 +221,14 @@ func (l *Log) Append(buf []byte, leaderEpoch int32) (AppendResult, error) {
 // they are written verbatim with one write, and the leader-epoch cache and
 // producer state follow them without sequence validation.
 func (l *Log) AppendReplicated(buf []byte) (AppendResult, error) {
+	// Framing and CRCs are checked before the writer lock (no side effects).
+	headers, err := ValidateBatches(buf, 0)
+	if err != nil {
+		return AppendResult{}, err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usableLocked(); err != nil {
-		return AppendResult{}, err
-	}
-	headers, err := ValidateBatches(buf, 0)
-	if err != nil {
 		return AppendResult{}, err
 	}
 	next, pos := l.leo.Load(), 0

@@ -45,6 +45,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		flusherDone:       make(chan struct{}),
 		rollFlush:         make(chan struct{}, 1),
 	}
+	l.maxMessageBytes.Store(int64(cfg.MaxMessageBytes))
 	var err error
 	if l.epochs, err = openEpochCache(dir, l.logger); err != nil {
 		return nil, err

@@ -11,8 +11,8 @@ import (
 	"github.com/barge-broker/barge/cmd/barge/internal/cli"
 )
 
-// adminLeaves are the runnable admin commands (everything but serve and
-// cobra's help and completion).
+// adminLeaves are the runnable admin commands (everything but serve, dev,
+// which runs brokers like serve, and cobra's help and completion).
 func adminLeaves(t *testing.T) []*cobra.Command {
 	deps, _, _ := testDeps(t)
 	var out []*cobra.Command
@@ -20,7 +20,7 @@ func adminLeaves(t *testing.T) []*cobra.Command {
 	walk = func(c *cobra.Command) {
 		for _, sub := range c.Commands() {
 			switch sub.Name() {
-			case "serve", "help", "completion":
+			case "serve", "healthcheck", "dev", "help", "completion": // not admin commands: they act on this machine
 				continue
 			}
 			if sub.HasSubCommands() {

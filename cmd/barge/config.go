@@ -127,6 +127,34 @@ func listField(name, usage string, ptr func(*settings) *[]string) field {
 	}
 }
 
+// listenersField is a list of NAME=host:port listeners, parsed by
+// broker.ParseListener so that a malformed one is a usage error naming its
+// source.
+func listenersField(name, usage string, ptr func(*settings) *[]broker.Listener) field {
+	return field{
+		name: name, typ: "strings", usage: usage, list: true,
+		show: func(s *settings) string {
+			parts := make([]string, len(*ptr(s)))
+			for i, l := range *ptr(s) {
+				parts[i] = l.String()
+			}
+			return strings.Join(parts, ",")
+		},
+		set: func(s *settings, v []string) error {
+			ls := make([]broker.Listener, 0, len(v))
+			for _, item := range v {
+				l, err := broker.ParseListener(item)
+				if err != nil {
+					return err
+				}
+				ls = append(ls, l)
+			}
+			*ptr(s) = ls
+			return nil
+		},
+	}
+}
+
 func boolField(name, usage string, ptr func(*settings) *bool) field {
 	return field{
 		name: name, typ: "bool", usage: usage, isBool: true,

@@ -111,7 +111,7 @@ func newRootCommand(deps *cli.Deps, hooks serveHooks) *cobra.Command {
 	root.PersistentFlags().SortFlags = false
 	addFlags(root.PersistentFlags(), loggingFields(), defaultSettings())
 
-	root.AddCommand(newServeCommand(deps, hooks))
+	root.AddCommand(newServeCommand(deps, hooks), newHealthcheckCommand(deps), newDevCommand(deps))
 	// The admin CLI: one command per noun, built in cmd/barge/<noun>.
 	root.AddCommand(
 		clustercmd.NewCommand(deps),

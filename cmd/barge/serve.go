@@ -28,6 +28,12 @@ func serveFields() []field {
 			func(s *settings) *string { return &b(s).KafkaAddr }),
 		stringField("advertise", "Kafka address given to clients and other brokers in Metadata; empty: the --kafka listener's address",
 			func(s *settings) *string { return &b(s).AdvertisedKafkaAddr }),
+		listenersField("listeners", "named Kafka listeners, NAME=host:port,... (INTERNAL=0.0.0.0:9092,EXTERNAL=0.0.0.0:19092); replaces --kafka; a client is told every broker's address on the listener it connected to",
+			func(s *settings) *[]broker.Listener { return &b(s).Listeners }),
+		listenersField("advertised-listeners", "address clients dial for each of --listeners, NAME=host:port,... (INTERNAL=kafka1:9092,EXTERNAL=localhost:19092); a listener left out is advertised at its bound address",
+			func(s *settings) *[]broker.Listener { return &b(s).AdvertisedListeners }),
+		stringField("inter-broker-listener", "the listener of --listeners other brokers replicate from; needed with more than one listener",
+			func(s *settings) *string { return &b(s).InterBrokerListener }),
 		stringField("raft", "Raft transport address, host:port",
 			func(s *settings) *string { return &b(s).RaftAddr }),
 		stringField("gossip", "gossip (memberlist) address, host:port, TCP and UDP",
@@ -174,6 +180,13 @@ const serveExample = `  # A single broker with data in ./barge-data:
     --advertise kafka1:9092 --raft kafka1:9093 --gossip kafka1:9094 \
     --join kafka2:9094,kafka3:9094 --bootstrap-expect 3
 
+  # In a container: brokers replicate over INTERNAL, the host connects to
+  # EXTERNAL (published as localhost:19092):
+  barge serve --id 1 --listeners INTERNAL=0.0.0.0:9092,EXTERNAL=0.0.0.0:19092 \
+    --advertised-listeners INTERNAL=barge1:9092,EXTERNAL=localhost:19092 \
+    --inter-broker-listener INTERNAL --raft barge1:9093 --gossip 0.0.0.0:9094 \
+    --join barge2:9094,barge3:9094 --bootstrap-expect 3
+
   # Settings from a file, one overridden by the environment:
   BARGE_RACK=eu-west-1a barge serve --config /etc/barge/barge.yaml`
 
@@ -224,6 +237,9 @@ func serve(cmd *cobra.Command, deps *cli.Deps, hooks serveHooks, fields []field,
 		if src, ok := cfg.sources[all[i].name]; ok {
 			logger.Debug("setting", "name", all[i].name, "value", all[i].show(&cfg.settings), "source", src.String())
 		}
+	}
+	if _, kafka := cfg.sources["kafka"]; kafka && len(cfg.Broker.Listeners) > 0 {
+		return cli.Usagef("--kafka and --listeners both set the Kafka listeners; give --listeners only (--kafka is its one-listener shorthand)")
 	}
 	if err := cfg.Broker.Validate(); err != nil {
 		return cli.Usage(err)

@@ -46,6 +46,9 @@ func compatStart(t testing.TB, n int, opts Options, cluster bool) []*Broker {
 				}
 			}
 			brokers[i] = newBroker(t, i, dir, opts.ExtraArgs)
+			if opts.NamedListeners {
+				brokers[i].ExternalPort = FreePort(t)
+			}
 			seeds = append(seeds, brokers[i].Gossip)
 		}
 		for _, b := range brokers {

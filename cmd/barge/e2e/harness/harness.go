@@ -109,6 +109,10 @@ type Broker struct {
 	RaftAddr  string
 	Gossip    string
 	Args      []string // extra flags given at start
+	// ExternalPort, when not 0, gives the broker named listeners:
+	// INTERNAL on KafkaAddr (what brokers replicate over) and EXTERNAL
+	// bound on 127.0.0.1:ExternalPort, advertised as localhost:ExternalPort.
+	ExternalPort int
 
 	t       testing.TB
 	cmd     *exec.Cmd
@@ -125,6 +129,9 @@ type Options struct {
 	// per start attempt) instead of the test's temporary directory: a
 	// size-limited tmpfs the test mounted, say.
 	DataParent string
+	// NamedListeners gives every broker an INTERNAL and an EXTERNAL
+	// listener (see Broker.ExternalPort).
+	NamedListeners bool
 }
 
 // StartBroker starts a single-node broker with its data in a new temporary
@@ -159,11 +166,18 @@ func newBroker(t testing.TB, id int, dataDir string, extra []string) *Broker {
 // output goes to a log file that is copied into the test log on failure.
 func (b *Broker) Start() {
 	b.t.Helper()
-	args := append([]string{"serve",
+	listen := []string{"--kafka", b.KafkaAddr}
+	if b.ExternalPort != 0 {
+		ext := strconv.Itoa(b.ExternalPort)
+		listen = []string{"--listeners", "INTERNAL=" + b.KafkaAddr + ",EXTERNAL=127.0.0.1:" + ext,
+			"--advertised-listeners", "INTERNAL=" + b.KafkaAddr + ",EXTERNAL=localhost:" + ext,
+			"--inter-broker-listener", "INTERNAL"}
+	}
+	args := append(append([]string{"serve",
 		"--id", strconv.Itoa(b.ID), "--data", b.DataDir,
-		"--kafka", b.KafkaAddr, "--http", b.HTTPAddr, "--raft", b.RaftAddr, "--gossip", b.Gossip,
+		"--http", b.HTTPAddr, "--raft", b.RaftAddr, "--gossip", b.Gossip,
 		"--fast-failure-detection",
-	}, b.Args...)
+	}, listen...), b.Args...)
 	b.logPath = filepath.Join(b.DataDir, fmt.Sprintf("broker-%d-%d.log", b.ID, time.Now().UnixNano()))
 	logFile, err := os.Create(b.logPath)
 	if err != nil {
