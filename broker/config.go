@@ -38,6 +38,7 @@ type Config struct {
 	Join            []string // --join: gossip addresses of brokers to join
 	BootstrapExpect int      // --bootstrap-expect: brokers that form the first Raft voter set
 	MaxVoters       int      // --max-voters: Raft voters; later brokers join as non-voters
+	RecoverQuorum   bool     // --recover-quorum: become the only Raft voter at start (a majority lost for good)
 
 	// FastFailureDetection uses second-scale Raft and gossip timeouts, for
 	// clusters on one machine (tests, demos).

@@ -56,6 +56,10 @@ type Config struct {
 	// (--bootstrap-expect). 0 with Join set means: join an existing
 	// cluster and never bootstrap.
 	BootstrapExpect int
+	// RecoverQuorum (--recover-quorum) makes this broker the only Raft voter
+	// at start, from its own log: for when a majority of voters is lost
+	// for good (see Node.recoverQuorum).
+	RecoverQuorum bool
 	// MaxVoters caps the Raft voters (default 3); later brokers are added
 	// as non-voters.
 	MaxVoters int
