@@ -181,6 +181,7 @@ func (b *Broker) Start() error {
 		Join:                     b.cfg.Join,
 		BootstrapExpect:          b.cfg.BootstrapExpect,
 		MaxVoters:                b.cfg.MaxVoters,
+		RecoverQuorum:            b.cfg.RecoverQuorum,
 		DefaultPartitions:        b.cfg.DefaultPartitions,
 		DefaultReplicationFactor: b.cfg.DefaultReplicationFactor,
 		Timeouts:                 timeouts,

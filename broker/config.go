@@ -42,6 +42,7 @@ type Config struct {
 	// other on gossip and the Raft port; empty: no authentication. See
 	// cluster.Config.ClusterSecret.
 	ClusterSecret string
+	RecoverQuorum bool // --recover-quorum: become the only Raft voter at start (a majority lost for good)
 
 	// FastFailureDetection uses second-scale Raft and gossip timeouts, for
 	// clusters on one machine (tests, demos).

@@ -76,6 +76,10 @@ type healthInput struct {
 	// diskFull, when set, is why the answering broker holds writes (its
 	// data disk is below the free-space reserve).
 	diskFull string
+	// voters are the Raft voters in the answering broker's configuration
+	// (nil when unknown), to say whether a missing controller means a lost
+	// quorum.
+	voters []int32
 }
 
 // judgeHealth computes the verdict. Lists are sorted and capped at
@@ -128,7 +132,7 @@ func judgeHealth(in healthInput) ClusterHealth {
 		h.Reasons = append(h.Reasons, fmt.Sprintf("broker %d refuses produces: %s", in.self, in.diskFull))
 	}
 	if in.controller == cluster.NoLeader {
-		h.Reasons = append(h.Reasons, "no controller")
+		h.Reasons = append(h.Reasons, noControllerReason(in))
 	}
 	if len(in.brokers) == 0 {
 		h.Reasons = append(h.Reasons, "no broker registered")
@@ -164,6 +168,28 @@ func judgeHealth(in healthInput) ClusterHealth {
 	return h
 }
 
+// noControllerReason says why there is no controller: when the voters the
+// answering broker sees alive in gossip are no majority, the metadata
+// quorum is lost (writes of metadata stop until voters return, or an
+// operator recovers it as the README describes); else an election is under
+// way.
+func noControllerReason(in healthInput) string {
+	if len(in.voters) == 0 || in.alive == nil {
+		return "no controller"
+	}
+	var down []int32
+	for _, id := range in.voters {
+		if !in.alive[id] {
+			down = append(down, id)
+		}
+	}
+	if up := len(in.voters) - len(down); up <= len(in.voters)/2 {
+		return fmt.Sprintf("no controller: the metadata Raft quorum is lost, %d of %d voters down (%s); metadata changes and failovers stop until a majority is back (README: \"Losing the Raft quorum\")",
+			len(down), len(in.voters), joinIDs(down))
+	}
+	return "no controller (an election is under way)"
+}
+
 func joinIDs(ids []int32) string {
 	s := make([]string, len(ids))
 	for i, id := range ids {
@@ -194,6 +220,13 @@ func (b *Broker) serveHealth(w http.ResponseWriter, _ *http.Request) {
 		in.alive = make(map[int32]bool, len(members))
 		for _, m := range members {
 			in.alive[m.ID] = true
+		}
+	}
+	if servers, err := b.node.Servers(); err == nil {
+		for _, s := range servers {
+			if s.IsVoter {
+				in.voters = append(in.voters, s.ID)
+			}
 		}
 	}
 	b.writeJSON(w, "/v1/cluster/health", judgeHealth(in))

@@ -56,6 +56,10 @@ type Config struct {
 	// (--bootstrap-expect). 0 with Join set means: join an existing
 	// cluster and never bootstrap.
 	BootstrapExpect int
+	// RecoverQuorum (--recover-quorum) makes this broker the only Raft voter
+	// at start, from its own log: for when a majority of voters is lost
+	// for good (see Node.recoverQuorum).
+	RecoverQuorum bool
 	// MaxVoters caps the Raft voters (default 3); later brokers are added
 	// as non-voters.
 	MaxVoters int
@@ -269,8 +273,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxVoters == 0 {
 		c.MaxVoters = 3
 	}
-	if c.MaxVoters < 1 {
-		return bad("max voters %d is below 1", c.MaxVoters)
+	if c.MaxVoters < 1 || c.MaxVoters%2 == 0 {
+		return bad("max voters %d must be odd (1, 3, 5, ...): an even voter count tolerates no more failures than the odd one below it", c.MaxVoters)
 	}
 	if c.BootstrapExpect > c.MaxVoters {
 		return bad("bootstrap-expect %d exceeds max voters %d", c.BootstrapExpect, c.MaxVoters)

@@ -15,7 +15,7 @@ import (
 // cluster now, given the live gossip members: only when --bootstrap-expect
 // N > 1 brokers are visible, none of them already belongs to a formed
 // cluster, and self has the lowest id among them. The voters are then the N
-// lowest ids. Having a single broker write the first configuration means
+// lowest ids (N-1 when N is even). Having a single broker write the first configuration means
 // two brokers can never bootstrap different voter sets from the same view.
 func planBootstrap(self int32, expect int, members []Member) ([]Member, bool) {
 	if expect < 2 || len(members) < expect {
@@ -31,7 +31,14 @@ func planBootstrap(self int32, expect int, members []Member) ([]Member, bool) {
 	if sorted[0].ID != self {
 		return nil, false
 	}
-	return sorted[:expect], true
+	// An odd voter set: with --bootstrap-expect 2 (or 4) the highest id
+	// joins as a non-voter (planVoters), as two voters would make a quorum
+	// that either failure stops.
+	voters := expect
+	if voters%2 == 0 {
+		voters--
+	}
+	return sorted[:voters], true
 }
 
 // bootstrapLoop waits until this broker belongs to a formed Raft cluster,

@@ -227,6 +227,11 @@ func (n *Node) start() error {
 	rc.SnapshotInterval, rc.SnapshotThreshold = t.SnapshotInterval, t.SnapshotThreshold
 	rc.Logger = hlog
 	rc.NoLegacyTelemetry = true
+	if cfg.RecoverQuorum {
+		if err := n.recoverQuorum(rc, store, snaps, hasState); err != nil {
+			return err
+		}
+	}
 	r, err := raft.NewRaft(rc, n.fsm, store, store, snaps, n.transport)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)
@@ -270,6 +275,28 @@ func (n *Node) start() error {
 	go n.controllerLoop(members.watch())
 	n.log.Info("cluster node started", "raft_addr", n.raftAddr, "gossip_addr", members.addr(),
 		"existing_state", hasState, "join", cfg.Join, "bootstrap_expect", cfg.BootstrapExpect)
+	return nil
+}
+
+// recoverQuorum rewrites this broker's Raft configuration so that it is the
+// only voter, keeping its log and snapshots: the operator's way out when a
+// majority of the voters is gone for good (hashicorp/raft's RecoverCluster,
+// as Consul's peers.json recovery). Whatever the lost voters had committed
+// beyond this broker's log is lost; their data directories must be wiped
+// before they come back, and the controller then adds them as new brokers.
+func (n *Node) recoverQuorum(rc *raft.Config, store *raftboltdb.BoltStore, snaps raft.SnapshotStore, hasState bool) error {
+	if !hasState {
+		return errorf(ErrInvalidNodeConfig, "--recover-quorum: broker %d has no Raft state to recover from", n.cfg.ID)
+	}
+	conf := raft.Configuration{Servers: []raft.Server{
+		{Suffrage: raft.Voter, ID: rc.LocalID, Address: raft.ServerAddress(n.raftAddr)},
+	}}
+	// RecoverCluster replays the log into an FSM to write a snapshot; a
+	// scratch FSM keeps the node's own one for NewRaft.
+	if err := raft.RecoverCluster(rc, newFSM(n.log), store, store, snaps, n.transport, conf); err != nil {
+		return fmt.Errorf("cluster: recover the Raft quorum: %w", err)
+	}
+	n.log.Warn("recovered the metadata quorum: this broker is now the only Raft voter; wipe the data directories of the lost voters before they rejoin")
 	return nil
 }
 

@@ -166,10 +166,14 @@ func raftID(id int32) raft.ServerID { return raft.ServerID(strconv.Itoa(int(id))
 
 // planVoters is the controller's Raft membership reconciliation. Live
 // brokers missing from the configuration (or at a new address) are added,
-// as voters while there are fewer than maxVoters, else as non-voters. A
-// voter dead for replaceAfter or longer (per deadSince) is replaced by the
-// live non-voter with the lowest id, so the cluster keeps maxVoters live
-// voters; replaceAfter < 0 disables that. Pure: the driver keeps deadSince.
+// as voters while there are fewer than the voter target, else as
+// non-voters. The target is maxVoters, or fewer while fewer brokers are
+// live, and always odd: a second broker joins as a non-voter, since two
+// voters make a quorum that either failure stops, and the third makes both
+// voters. A voter dead for replaceAfter or longer (per deadSince) is
+// replaced by the live non-voter with the lowest id, so the cluster keeps
+// its live voters; a non-voter dead that long is removed. replaceAfter < 0
+// disables both. Pure: the driver keeps deadSince.
 func planVoters(servers []raft.Server, members []Member, maxVoters int,
 	deadSince map[raft.ServerID]time.Time, now time.Time, replaceAfter time.Duration) []serverChange {
 	var out []serverChange
@@ -177,6 +181,11 @@ func planVoters(servers []raft.Server, members []Member, maxVoters int,
 	for _, m := range members {
 		live[raftID(m.ID)] = m
 	}
+	target := min(maxVoters, len(members))
+	if target%2 == 0 {
+		target--
+	}
+	target = max(target, 1)
 	voters := 0
 	known := map[raft.ServerID]raft.Server{}
 	for _, s := range servers {
@@ -189,7 +198,7 @@ func planVoters(servers []raft.Server, members []Member, maxVoters int,
 		id, addr := raftID(m.ID), raft.ServerAddress(m.RaftAddr)
 		s, ok := known[id]
 		switch {
-		case !ok && voters < maxVoters:
+		case !ok && voters < target:
 			voters++
 			out = append(out, serverChange{opAddVoter, id, addr})
 		case !ok:
@@ -213,19 +222,30 @@ func planVoters(servers []raft.Server, members []Member, maxVoters int,
 		voters++
 		out = append(out, serverChange{opAddVoter, id, raft.ServerAddress(live[id].RaftAddr)})
 	}
-	for voters < maxVoters && len(liveNonvoters) > 0 {
+	for voters < target && len(liveNonvoters) > 0 {
 		promote()
 	}
 	if replaceAfter < 0 {
 		return out
 	}
 	dead := make([]raft.ServerID, 0)
+	var deadNonvoters []raft.ServerID
 	for _, s := range servers {
-		if _, ok := live[s.ID]; !ok && s.Suffrage == raft.Voter {
-			if since, ok := deadSince[s.ID]; ok && now.Sub(since) >= replaceAfter {
+		if _, ok := live[s.ID]; ok {
+			continue
+		}
+		if since, ok := deadSince[s.ID]; ok && now.Sub(since) >= replaceAfter {
+			if s.Suffrage == raft.Voter {
 				dead = append(dead, s.ID)
+			} else {
+				deadNonvoters = append(deadNonvoters, s.ID)
 			}
 		}
+	}
+	// A dead non-voter only costs the leader its replication attempts.
+	slices.SortFunc(deadNonvoters, compareIDs)
+	for _, id := range deadNonvoters {
+		out = append(out, serverChange{op: opRemove, id: id})
 	}
 	slices.SortFunc(dead, compareIDs)
 	for _, id := range dead {

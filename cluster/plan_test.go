@@ -83,6 +83,9 @@ func TestPlanBootstrap(t *testing.T) {
 	if _, ok := planBootstrap(1, 3, formed); ok {
 		t.Fatal("bootstrapped next to a formed cluster")
 	}
+	if voters, ok := planBootstrap(1, 2, members(2, 1)); !ok || len(voters) != 1 || voters[0].ID != 1 {
+		t.Fatalf("bootstrap-expect 2: voters %v (%v), want broker 1 alone (an odd voter set)", voters, ok)
+	}
 	if _, ok := planBootstrap(1, 1, members(1)); ok {
 		t.Fatal("expect 1 is the lone bootstrap at start, not this path")
 	}
@@ -108,6 +111,27 @@ func TestPlanVoters(t *testing.T) {
 	want = []serverChange{{opAddVoter, "2", "r2"}, {opAddVoter, "3", "r3"}, {opAddNonvoter, "4", "r4"}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+	// The voter count stays odd: a second broker joins as a non-voter (two
+	// voters would stop at either failure); the third makes both voters.
+	got = planVoters([]raft.Server{srv("1", true)}, members(1, 2), 3, nil, now, time.Second)
+	if want := []serverChange{{opAddNonvoter, "2", "r2"}}; !slices.Equal(got, want) {
+		t.Fatalf("second broker: got %v, want %v", got, want)
+	}
+	got = planVoters([]raft.Server{srv("1", true), srv("2", false)}, members(1, 2, 3), 3, nil, now, time.Second)
+	if want := []serverChange{{opAddVoter, "3", "r3"}, {opAddVoter, "2", "r2"}}; !slices.Equal(got, want) {
+		t.Fatalf("third broker: got %v, want %v", got, want)
+	}
+	// Five brokers with --max-voters 5 make five voters; four make three.
+	got = planVoters([]raft.Server{srv("1", true)}, members(1, 2, 3, 4), 5, nil, now, time.Second)
+	if want := []serverChange{{opAddVoter, "2", "r2"}, {opAddVoter, "3", "r3"}, {opAddNonvoter, "4", "r4"}}; !slices.Equal(got, want) {
+		t.Fatalf("four brokers, max 5: got %v, want %v", got, want)
+	}
+	// A non-voter dead long enough is removed.
+	got = planVoters([]raft.Server{srv("1", true), srv("2", true), srv("3", true), srv("4", false)}, members(1, 2, 3), 3,
+		map[raft.ServerID]time.Time{"4": now.Add(-2 * time.Second)}, now, time.Second)
+	if want := []serverChange{{op: opRemove, id: "4"}}; !slices.Equal(got, want) {
+		t.Fatalf("dead non-voter: got %v, want %v", got, want)
 	}
 	servers := []raft.Server{srv("1", true), srv("2", true), srv("3", true), srv("4", false), srv("5", false)}
 	// Voter 2 dead, but not for long enough: nothing.

@@ -50,6 +50,8 @@ func serveFields() []field {
 			func(s *settings) *int { return &b(s).MaxVoters }),
 		secretField("cluster-secret", "shared secret of the cluster's brokers, at least 16 bytes: gossip is encrypted with a key derived from it and Raft-port connections must prove they know it; every broker needs the same; empty: no authentication",
 			func(s *settings) *string { return &b(s).ClusterSecret }),
+		boolField("recover-quorum", "at start, make this broker the only Raft voter from its own log, when a majority of voters is lost for good; wipe the lost voters' data before they rejoin (see the README)",
+			func(s *settings) *bool { return &b(s).RecoverQuorum }),
 		boolField("auto-create-topics", "create a topic when a client asks for one that does not exist; --auto-create-topics=false turns it off (auto.create.topics.enable)",
 			func(s *settings) *bool { return &b(s).AutoCreateTopics }),
 		intField("default-partitions", "partitions of a topic created without a count (num.partitions)",
