@@ -153,17 +153,20 @@ func (n *Node) reconcile(deadSince map[raft.ServerID]time.Time) {
 	}
 	servers := cf.Configuration().Servers
 	members := n.ownClusterMembers(n.members.members(), servers)
+	now := time.Now()
+	hb := n.heartbeatCommand()
+	n.sessions.heartbeat(hb.member(), hb.ShuttingDown, hb.AppliedIndex, now)
 	// Before a wiped broker is registered anew (which records its new
 	// directory id), take it out of the Raft configuration; see
-	// removeReplacedVoters.
-	kept, ok := n.removeReplacedVoters(ctx, members)
+	// removeReplacedVoters. Its new directory id can arrive by heartbeat
+	// before gossip has it (gossip takes seconds), so the heartbeating
+	// members are looked at too: registration goes by heartbeats.
+	sessionMembers := n.sessions.plan(n.Image(), members, now).alive
+	kept, ok := n.removeReplacedVoters(ctx, append(slices.Clone(members), sessionMembers...))
 	if !ok {
 		return
 	}
 	members = slices.DeleteFunc(members, func(m Member) bool { return kept[m.ID] })
-	now := time.Now()
-	hb := n.heartbeatCommand()
-	n.sessions.heartbeat(hb.member(), hb.ShuttingDown, hb.AppliedIndex, now)
 	lp := n.sessions.plan(n.Image(), members, now)
 	// Heartbeats reach the controller from any broker that can: register
 	// none of another cluster, and fence rather than register the wiped

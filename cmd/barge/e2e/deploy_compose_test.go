@@ -14,11 +14,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/barge-broker/barge/cmd/barge/e2e/harness"
 	"github.com/barge-broker/barge/internal/testutil"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // deployComposeFile is the compose file under test, from this package's
@@ -164,6 +167,114 @@ func TestDeployCompose(t *testing.T) {
 	if got := readAll("127.0.0.1:29092"); !slices.Equal(got, want) {
 		t.Fatalf("after the restart, read %d records back through 127.0.0.1:29092, want the %d produced", len(got), len(want))
 	}
+
+	restart := fmt.Sprintf("%s -f %s -p %s restart -t 60 {}", strings.Join(compose, " "), deployAbs(t, deployComposeFile), project)
+	deployRollingRestartUnderLoad(t, ctx, env, restart)
+}
+
+func deployAbs(t *testing.T, path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+// deployRollingRestartUnderLoad runs deploy/scripts/rolling-restart.sh on
+// the compose cluster (restart being how one container is restarted, {}
+// its service name) while an idempotent acks=all producer writes through
+// the published EXTERNAL listeners and a consumer reads: every
+// acknowledged record must be read back exactly once at its offset, and
+// the test prints the longest time any partition went without an
+// acknowledgement.
+func deployRollingRestartUnderLoad(t *testing.T, ctx context.Context, env []string, restart string) {
+	const topic, partitions = "rolling", 3
+	seeds := []string{"127.0.0.1:19092", "127.0.0.1:29092", "127.0.0.1:39092"}
+	admins := "127.0.0.1:19644,127.0.0.1:29644,127.0.0.1:39644"
+	adminCl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adminCl.Close()
+	adm := kadm.NewClient(adminCl)
+	if _, err := adm.CreateTopic(ctx, partitions, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	waitFullISR(ctx, t, adm, topic)
+	ledger := newReplLedger(partitions)
+	producer, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+		kgo.ProducerLinger(time.Millisecond), kgo.RecordDeliveryTimeout(2*time.Minute),
+		kgo.RetryTimeout(2*time.Minute), kgo.MaxBufferedRecords(2000), kgo.MetadataMinAge(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond),
+		kgo.MetadataMinAge(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var produceErrs sync.Map
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := 0; runCtx.Err() == nil; i++ {
+			producer.Produce(runCtx, &kgo.Record{Value: []byte(fmt.Sprintf("v-%09d", i))}, func(r *kgo.Record, err error) {
+				if err != nil {
+					if !errors.Is(err, context.Canceled) {
+						produceErrs.Store(err.Error(), true)
+					}
+					return
+				}
+				ledger.ack(r)
+			})
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for runCtx.Err() == nil {
+			consumer.PollFetches(runCtx).EachRecord(ledger.consume)
+		}
+	}()
+	since := time.Now()
+	testutil.Wait(t, time.Minute, "acknowledgements on every partition", func() bool { return ledger.ackedAllSince(since) })
+	ledger.takePhaseGap()
+
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, rollingRestartScript(t), "-c", restart, "-t", "3m", "barge1", "barge2", "barge3",
+		"--", "--brokers", strings.Join(seeds, ","), "--admin", admins)
+	cmd.Env = append(slices.Clone(env), "BARGE_BIN="+harness.Binary(t))
+	out, err := cmd.CombinedOutput()
+	t.Logf("rolling-restart.sh on the compose cluster (%v):\n%s", time.Since(start).Round(time.Millisecond), out)
+	if err != nil {
+		t.Fatalf("rolling-restart.sh: %v", err)
+	}
+	since = time.Now()
+	testutil.Wait(t, time.Minute, "acknowledgements on every partition after the rolling restart", func() bool { return ledger.ackedAllSince(since) })
+	gap, from := ledger.takePhaseGap()
+	stop()
+	wg.Wait()
+	flushCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	producer.Flush(flushCtx)
+	cancel()
+	produceErrs.Range(func(k, _ any) bool {
+		t.Logf("produce error (the record counts as not acknowledged): %v", k)
+		return true
+	})
+	deadline := time.Now().Add(time.Minute)
+	for ledger.missing() > 0 && time.Now().Before(deadline) {
+		pollCtx, cancel := context.WithTimeout(ctx, time.Second)
+		consumer.PollFetches(pollCtx).EachRecord(ledger.consume)
+		cancel()
+	}
+	ledger.check(t)
+	t.Logf("rolling restart of the compose cluster: %d records acknowledged and read back once each; longest time any partition went without acknowledgements %v (from %v after the script started)",
+		ackedCount(ledger), gap.Round(time.Millisecond), from.Sub(start).Round(time.Millisecond))
 }
 
 // deployComposeCommand is docker-compose (1.x) if installed, else the
