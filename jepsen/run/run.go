@@ -282,7 +282,11 @@ func (a *applier) begin(ctx context.Context, f nemesis.Fault) {
 	var heal func(context.Context) error
 	switch f.Kind {
 	case nemesis.Kill:
-		err = a.c.Kill(n)
+		if f.Node == nemesis.Leader {
+			err = a.isolateThenKill(ctx, n)
+		} else {
+			err = a.c.Kill(n)
+		}
 		heal = func(context.Context) error { return a.c.Start(n) }
 	case nemesis.Pause:
 		err = a.c.Pause(n)
@@ -301,6 +305,30 @@ func (a *applier) begin(ctx context.Context, f nemesis.Fault) {
 	a.active = append(a.active, heal)
 	a.targets = append(a.targets, f.Kind+" "+n.Name())
 	a.mu.Unlock()
+}
+
+// unsafeLeadWindow is how long the unsafe control's targeted leader is cut
+// off from the other brokers before it is killed.
+const unsafeLeadWindow = 2 * time.Second
+
+// isolateThenKill is the unsafe control's leader kill, Kafka's 2013 loss
+// made certain: a leader killed at a random moment has usually replicated
+// everything it acknowledged (followers fetch within a millisecond), so
+// the leader is first cut off from the other brokers while clients still
+// reach it. With acks=1 it goes on acknowledging writes no follower gets;
+// the controller meanwhile fences it and elects a follower, and the kill
+// and restart make it truncate to the new leader's log. With acks=all the
+// same steps acknowledge nothing while the leader is cut off.
+func (a *applier) isolateThenKill(ctx context.Context, n *netns.Node) error {
+	if err := a.c.Isolate(ctx, n); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(unsafeLeadWindow):
+	}
+	err := a.c.Kill(n)
+	return errors.Join(err, a.c.HealNetwork(ctx))
 }
 
 // healAll undoes every active fault. It is called at each window's end

@@ -191,4 +191,3 @@ func report(w io.Writer, v checker.Verdict, dir string) error {
 	}
 	return nil
 }
-
