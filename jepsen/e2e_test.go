@@ -5,13 +5,16 @@
 package jepsen_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,6 +97,49 @@ func TestJepsenSuite(t *testing.T) {
 		if code, out := runJepsen(t, jepsen, "run", "--barge", "/nonexistent/barge", "--out", t.TempDir()); code != 3 {
 			t.Errorf("missing barge binary: exit %d, want 3\n%s", code, out)
 		}
+	})
+
+	t.Run("interrupted", func(t *testing.T) {
+		// Ctrl-C once the cluster is up: exit 3, everything removed.
+		cmd := exec.Command(jepsen, "run", "--barge", barge, "--time", "60s", "--rate", "100", "--out", t.TempDir())
+		pr, pw := io.Pipe()
+		cmd.Stdout, cmd.Stderr = pw, pw
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		up := make(chan bool, 1)
+		go func() {
+			sc := bufio.NewScanner(pr)
+			sent := false
+			for sc.Scan() {
+				if !sent && strings.Contains(sc.Text(), "cluster up") {
+					up <- true
+					sent = true
+				}
+			}
+		}()
+		select {
+		case <-up:
+		case <-time.After(90 * time.Second):
+			cmd.Process.Kill()
+			t.Fatal("cluster not up within 90s")
+		}
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(90 * time.Second):
+			cmd.Process.Kill()
+			t.Fatal("no exit within 90s of SIGINT")
+		}
+		pw.Close()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+			t.Errorf("interrupted run: %v, want exit 3", err)
+		}
+		assertNothingLeft(t)
 	})
 
 	t.Run("safe", func(t *testing.T) {

@@ -43,7 +43,10 @@ type Options struct {
 	Producers  int
 	Partitions int
 	Unsafe     bool
-	Log        *slog.Logger
+	// TargetLeader aims kills at partition leaders, cut off for 2 s
+	// first (isolateThenKill); the unsafe control always does.
+	TargetLeader bool
+	Log          *slog.Logger
 }
 
 const topic = "jepsen-queue"
@@ -67,7 +70,7 @@ func Run(ctx context.Context, o Options) (checker.Verdict, error) {
 		return checker.Verdict{}, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	schedule := nemesis.Schedule(nemesis.Plan{Seed: o.Seed, Kinds: o.Nemesis, Nodes: o.Nodes,
-		Partitions: o.Partitions, Total: o.Time, TargetLeader: o.Unsafe})
+		Partitions: o.Partitions, Total: o.Time, TargetLeader: o.Unsafe || o.TargetLeader})
 	if err := writeJSON(filepath.Join(o.Out, "schedule.json"), schedule); err != nil {
 		return checker.Verdict{}, err
 	}

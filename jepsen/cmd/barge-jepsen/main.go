@@ -6,10 +6,12 @@
 //	barge-jepsen cleanup
 //
 // Exit status: 0 the history is valid, 1 the checker found an anomaly, 2
-// usage error, 3 the cluster could not be set up (the reason on stderr).
+// usage error, 3 the cluster could not be set up (the reason on stderr) or
+// the run was interrupted (Ctrl-C, SIGTERM; the cluster is removed first).
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -119,6 +121,9 @@ func newRunCommand(log *slog.Logger, stdout io.Writer) *cobra.Command {
 			if errors.Is(err, run.ErrSetup) {
 				return &exitError{exitSetup, err}
 			}
+			if errors.Is(err, context.Canceled) {
+				return &exitError{exitSetup, fmt.Errorf("interrupted: the cluster was removed; the partial history is in %s", o.Out)}
+			}
 			if err != nil {
 				return &exitError{exitSetup, fmt.Errorf("run: %w", err)}
 			}
@@ -138,6 +143,7 @@ func newRunCommand(log *slog.Logger, stdout io.Writer) *cobra.Command {
 	f.IntVar(&o.Partitions, "partitions", 3, "partitions of the topic")
 	f.StringVar(&workloadName, "workload", "queue", "workload: queue")
 	f.BoolVar(&o.Unsafe, "unsafe", false, "negative control: acks=1, min.insync.replicas=1, unclean.leader.election.enable=true, no idempotence; kills aim at leaders")
+	f.BoolVar(&o.TargetLeader, "target-leader", false, "aim kills at partition leaders, cut off from the other brokers for 2s before the kill (always on with --unsafe)")
 	return cmd
 }
 
