@@ -146,8 +146,8 @@ func definitelyFailed(err error) bool {
 }
 
 // Consume polls every partition from offset 0 in assign mode (no group,
-// no reassignment) until ctx ends, recording each poll that returned
-// records or errors.
+// no reassignment) until ctx ends, recording each poll: ok with what it
+// returned (maybe nothing), or info when a partition reported an error.
 func Consume(ctx context.Context, cfg Config) error {
 	parts := map[int32]kgo.Offset{}
 	for p := range cfg.Partitions {
@@ -168,9 +168,6 @@ func Consume(ctx context.Context, cfg Config) error {
 		fs := cl.PollFetches(pctx)
 		cancel()
 		reads, errs := collect(fs)
-		if len(reads) == 0 && len(errs) == 0 {
-			continue // an empty poll says nothing; its invoke stands alone
-		}
 		op := history.Op{Process: ConsumerProcess, Type: history.OK, F: history.FPoll, Reads: reads}
 		if len(errs) > 0 {
 			op.Type, op.Error = history.Info, strings.Join(errs, "; ")
