@@ -160,7 +160,7 @@ func TestJepsenSuite(t *testing.T) {
 		if code, out := runJepsen(t, jepsen, "check", dir); code != 0 {
 			t.Fatalf("check of a valid history: exit %d\n%s", code, out)
 		}
-		for _, f := range []string{"history.jsonl", "schedule.json", "n1.log", "n2.log", "n3.log"} {
+		for _, f := range []string{"history.jsonl", "schedule.json", "report.html", "n1.log", "n2.log", "n3.log"} {
 			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 				t.Errorf("run left no %s: %v", f, err)
 			}

@@ -1,7 +1,8 @@
 // Package run drives one barge-jepsen test: it sets up a cluster on a
 // backend, creates the topic, runs the workload while the nemesis applies
 // its schedule, heals, reads everything back, checks the history and
-// writes DIR/history.jsonl, DIR/schedule.json and DIR/verdict.json. The
+// writes DIR/history.jsonl, DIR/schedule.json, DIR/verdict.json and
+// DIR/report.html. The
 // cluster is torn down on every path out, including cancellation.
 package run
 
@@ -23,6 +24,7 @@ import (
 	"github.com/barge-broker/barge/jepsen/history"
 	"github.com/barge-broker/barge/jepsen/nemesis"
 	"github.com/barge-broker/barge/jepsen/netns"
+	"github.com/barge-broker/barge/jepsen/report"
 	"github.com/barge-broker/barge/jepsen/workload"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -134,21 +136,29 @@ func Run(ctx context.Context, o Options) (checker.Verdict, error) {
 	if err := rec.WriteFile(filepath.Join(o.Out, "history.jsonl")); err != nil {
 		return checker.Verdict{}, err
 	}
-	v := checker.Check(rec.Ops())
+	ops := rec.Ops()
+	v := checker.Check(ops)
 	if err := writeJSON(filepath.Join(o.Out, "verdict.json"), v); err != nil {
 		return v, err
+	}
+	if err := report.Write(filepath.Join(o.Out, "report.html"), ops, v); err != nil {
+		log.Warn("report.html not written", "err", err)
 	}
 	return v, ctx.Err()
 }
 
-// CheckDir rechecks DIR/history.jsonl and rewrites DIR/verdict.json.
+// CheckDir rechecks DIR/history.jsonl and rewrites DIR/verdict.json and
+// DIR/report.html.
 func CheckDir(dir string) (checker.Verdict, error) {
 	ops, err := history.ReadFile(filepath.Join(dir, "history.jsonl"))
 	if err != nil {
 		return checker.Verdict{}, err
 	}
 	v := checker.Check(ops)
-	return v, writeJSON(filepath.Join(dir, "verdict.json"), v)
+	if err := writeJSON(filepath.Join(dir, "verdict.json"), v); err != nil {
+		return v, err
+	}
+	return v, report.Write(filepath.Join(dir, "report.html"), ops, v)
 }
 
 func writeJSON(path string, v any) error {
