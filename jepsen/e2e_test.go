@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -96,6 +97,36 @@ func TestJepsenSuite(t *testing.T) {
 		}
 		if code, out := runJepsen(t, jepsen, "run", "--barge", "/nonexistent/barge", "--out", t.TempDir()); code != 3 {
 			t.Errorf("missing barge binary: exit %d, want 3\n%s", code, out)
+		}
+	})
+
+	t.Run("not root", func(t *testing.T) {
+		// The binary in a directory nobody may enter, run as nobody:
+		// exit 3 with the reason, before anything is created.
+		dir, err := os.MkdirTemp("", "bjep-nonroot-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		bin := filepath.Join(dir, "barge-jepsen")
+		b, err := os.ReadFile(jepsen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		cmd := exec.Command(bin, "run", "--barge", barge, "--out", filepath.Join(dir, "out"))
+		cmd.Stdout, cmd.Stderr = &out, &out
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		err = cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(out.String(), "need root") {
+			t.Fatalf("run as nobody: %v, want exit 3 saying root is needed\n%s", err, out.String())
 		}
 	})
 
