@@ -132,32 +132,8 @@ func TestJepsenSuite(t *testing.T) {
 
 	t.Run("interrupted", func(t *testing.T) {
 		// Ctrl-C once the cluster is up: exit 3, everything removed.
-		cmd := exec.Command(jepsen, "run", "--barge", barge, "--time", "60s", "--rate", "100", "--out", t.TempDir())
-		pr, pw := io.Pipe()
-		cmd.Stdout, cmd.Stderr = pw, pw
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		up := make(chan bool, 1)
-		go func() {
-			sc := bufio.NewScanner(pr)
-			sent := false
-			for sc.Scan() {
-				if !sent && strings.Contains(sc.Text(), "cluster up") {
-					up <- true
-					sent = true
-				}
-			}
-		}()
-		select {
-		case <-up:
-		case <-time.After(90 * time.Second):
-			cmd.Process.Kill()
-			t.Fatal("cluster not up within 90s")
-		}
+		cmd, done := startUntilUp(t, jepsen, barge)
 		cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
 		var err error
 		select {
 		case err = <-done:
@@ -165,10 +141,24 @@ func TestJepsenSuite(t *testing.T) {
 			cmd.Process.Kill()
 			t.Fatal("no exit within 90s of SIGINT")
 		}
-		pw.Close()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 3 {
 			t.Errorf("interrupted run: %v, want exit 3", err)
+		}
+		assertNothingLeft(t)
+	})
+
+	t.Run("killed, then cleanup", func(t *testing.T) {
+		// kill -9 leaves the brokers (their own process group), the
+		// namespaces, links and FORWARD rule; cleanup removes them all.
+		cmd, done := startUntilUp(t, jepsen, barge)
+		cmd.Process.Kill()
+		<-done
+		if left, err := netns.Leftovers(); err != nil || len(left) == 0 {
+			t.Fatalf("a killed run left nothing to clean (%v): the test shows nothing", err)
+		}
+		if code, out := runJepsen(t, jepsen, "cleanup"); code != 0 {
+			t.Fatalf("cleanup: exit %d\n%s", code, out)
 		}
 		assertNothingLeft(t)
 	})
@@ -213,6 +203,44 @@ func TestJepsenSuite(t *testing.T) {
 			t.Fatalf("check of an invalid history: exit %d, want 1", code)
 		}
 	})
+}
+
+// startUntilUp starts a 60 s run and returns once its cluster is up, with
+// a channel that gets the process's Wait result. Its output is drained
+// until it exits.
+func startUntilUp(t *testing.T, jepsen, barge string) (*exec.Cmd, <-chan error) {
+	t.Helper()
+	cmd := exec.Command(jepsen, "run", "--barge", barge, "--time", "60s", "--rate", "100", "--out", t.TempDir())
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		pw.Close()
+		done <- err
+	}()
+	up := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "cluster up") {
+				close(up)
+				break
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	select {
+	case <-up:
+	case <-time.After(90 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("cluster not up within 90s")
+	}
+	return cmd, done
 }
 
 func tailLines(s string, n int) string {
