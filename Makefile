@@ -6,12 +6,13 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 # Debian packages the tests need; installed by `make deps` when missing:
 # kcat and python3-kafka for client tests, prometheus for promtool and
-# shellcheck and systemd (systemd-analyze) for the files under deploy/.
-APT_PACKAGES ?= kcat python3-kafka prometheus shellcheck systemd
+# shellcheck and systemd (systemd-analyze) for the files under deploy/,
+# iproute2 and iptables for barge-jepsen's network namespaces and partitions.
+APT_PACKAGES ?= kcat python3-kafka prometheus shellcheck systemd iproute2 iptables
 
-.PHONY: test deps vet fmt-check unit peer peer-librdkafka peer-franz-go fuzz bench bench-r3 bench-partitions build run image dev
+.PHONY: test deps vet fmt-check unit jepsen jepsen-test peer peer-librdkafka peer-franz-go fuzz bench bench-r3 bench-partitions build run image dev
 
-test: deps vet fmt-check unit peer fuzz
+test: deps vet fmt-check unit jepsen-test peer fuzz
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -36,8 +37,20 @@ fmt-check:
 # and real clients, and share the 2 cores with nothing else that way.
 E2E := ./cmd/barge/e2e/...
 unit:
-	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v /cmd/barge/e2e)
+	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /cmd/barge/e2e -e /jepsen)
 	$(GO) test -count=1 -timeout 15m $(E2E)
+
+# barge-jepsen, the fault-injection harness (jepsen/): `make jepsen` builds
+# bin/barge-jepsen; jepsen-test runs its unit tests and the short suite
+# (three brokers in network namespaces: a safe run under kill, pause and
+# partition that must be valid, and the unsafe control that must lose
+# writes; about 1.5 minutes). One package at a time: the suite wants the
+# cores to itself. Without root or ip the namespace tests skip.
+jepsen:
+	CGO_ENABLED=0 $(GO) build -o bin/barge-jepsen ./jepsen/cmd/barge-jepsen
+
+jepsen-test:
+	$(GO) test -race -count=1 -p 1 -timeout 10m ./jepsen/...
 
 # Kafka clients' own test suites against real brokers (cmd/barge/e2e/peer):
 # librdkafka's regression suite, built once from Debian's source package
