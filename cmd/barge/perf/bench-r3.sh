@@ -11,6 +11,7 @@
 #
 #   usage: cmd/barge/perf/bench-r3.sh        (make bench-r3)
 #          RECORDS=2000000 NATS=0 cmd/barge/perf/bench-r3.sh
+#          PROFILE_DIR=/tmp/prof cmd/barge/perf/bench-r3.sh  (CPU profiles of the latency run)
 set -euo pipefail
 export LC_ALL=C
 
@@ -72,14 +73,24 @@ print(v)' "$1"; }
 
 echo "bench-r3: ceiling (three fresh-file writers)"
 CEIL_TOGETHER=$(ceiling)
+cpu_of() { awk '{printf "%.2f", ($14+$15)/100}' "/proc/$1/stat"; }
 echo "bench-r3: RF=3 acks=all throughput, $RECORDS x 1 KiB, $PRODUCERS producers, 6 partitions"
+for i in 0 1 2; do CPU0[$i]=$(cpu_of "${PIDS[$i]}"); done
 THROUGHPUT_JSON=$(produce tput --records "$RECORDS" --producers "$PRODUCERS" --partitions 6)
+for i in 0 1 2; do CPU1[$i]=$(cpu_of "${PIDS[$i]}"); done
 MIBS=$(echo "$THROUGHPUT_JSON" | field mib_per_sec)
 MBS=$(awk -v m="$MIBS" 'BEGIN{printf "%.1f", m*1048576/1e6}')
 echo "bench-r3: ceiling again"
 CEIL_TOGETHER2=$(ceiling)
 echo "bench-r3: single-record acks=all latency, $LAT_RECORDS records at 500/s, no linger"
+if [ -n "${PROFILE_DIR:-}" ]; then # CPU profiles of the three brokers during the latency run
+	mkdir -p "$PROFILE_DIR"
+	for i in 0 1 2; do
+		curl -s "http://${HTTP[$i]}/debug/pprof/profile?seconds=$((LAT_RECORDS / 500 - 1))" -o "$PROFILE_DIR/broker-$i.pprof" &
+	done
+fi
 LAT_JSON=$(produce lat --records "$LAT_RECORDS" --rate 500 --linger 0 --partitions 1)
+wait
 P50=$(echo "$LAT_JSON" | field latency_ms.p50)
 P99=$(echo "$LAT_JSON" | field latency_ms.p99)
 
@@ -118,3 +129,6 @@ if [ -n "$NATS_P99" ]; then
 	printf '%-58s %10s\n' "  ratio p99 Barge / JetStream (goal <= 1)" "$(ratio "$(awk -v p="$P99" 'BEGIN{print p*1000}')" "$NATS_P99")"
 fi
 printf '%-58s %10s\n' "broker CPU seconds over both runs (0 / 1 / 2)" "${CPU[0]} / ${CPU[1]} / ${CPU[2]}"
+GB=$(echo "$THROUGHPUT_JSON" | field bytes | awk '{printf "%.3f", $1/1e9}')
+printf '%-58s %10s\n' "broker CPU s per GB produced, throughput run (0 / 1 / 2)" "$(for i in 0 1 2; do awk -v a="${CPU0[$i]}" -v b="${CPU1[$i]}" -v g="$GB" 'BEGIN{printf "%.2f ", (b-a)/g}'; done)"
+echo "(each broker leads 2 of the 6 partitions and follows 4: its CPU per GB covers both roles)"
