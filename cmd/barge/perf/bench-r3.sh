@@ -83,14 +83,16 @@ MBS=$(awk -v m="$MIBS" 'BEGIN{printf "%.1f", m*1048576/1e6}')
 echo "bench-r3: ceiling again"
 CEIL_TOGETHER2=$(ceiling)
 echo "bench-r3: single-record acks=all latency, $LAT_RECORDS records at 500/s, no linger"
+PROFILERS=()
 if [ -n "${PROFILE_DIR:-}" ]; then # CPU profiles of the three brokers during the latency run
 	mkdir -p "$PROFILE_DIR"
 	for i in 0 1 2; do
 		curl -s "http://${HTTP[$i]}/debug/pprof/profile?seconds=$((LAT_RECORDS / 500 - 1))" -o "$PROFILE_DIR/broker-$i.pprof" &
+		PROFILERS+=($!)
 	done
 fi
 LAT_JSON=$(produce lat --records "$LAT_RECORDS" --rate 500 --linger 0 --partitions 1)
-wait
+for p in "${PROFILERS[@]}"; do wait "$p" || true; done # not the brokers
 P50=$(echo "$LAT_JSON" | field latency_ms.p50)
 P99=$(echo "$LAT_JSON" | field latency_ms.p99)
 
