@@ -47,6 +47,17 @@ func loadK8s(t *testing.T) k8sObjects {
 		t.Fatalf("no manifests in deploy/k8s (%v)", err)
 	}
 	var objs k8sObjects
+	// kinds maps each kind the manifests may hold to a constructor that
+	// files the decoded object under objs.
+	kinds := map[string]func() any{
+		"apps/v1 StatefulSet":                             collect(&objs.statefulSets),
+		"v1 Service":                                      collect(&objs.services),
+		"policy/v1 PodDisruptionBudget":                   collect(&objs.pdbs),
+		"v1 ServiceAccount":                               collect(&objs.accounts),
+		"rbac.authorization.k8s.io/v1 ClusterRoleBinding": collect(&objs.bindings),
+		"rbac.authorization.k8s.io/v1 ClusterRole":        collect(&objs.roles),
+		"v1 Namespace":                                    collect(&objs.namespaces),
+	}
 	for _, file := range files {
 		raw, err := os.ReadFile(file)
 		if err != nil {
@@ -60,38 +71,26 @@ func loadK8s(t *testing.T) k8sObjects {
 			if meta.Kind == "" && strings.TrimSpace(stripComments(doc)) == "" {
 				continue
 			}
-			var obj any
-			switch meta.APIVersion + " " + meta.Kind {
-			case "apps/v1 StatefulSet":
-				o := &appsv1.StatefulSet{}
-				objs.statefulSets, obj = append(objs.statefulSets, o), o
-			case "v1 Service":
-				o := &corev1.Service{}
-				objs.services, obj = append(objs.services, o), o
-			case "policy/v1 PodDisruptionBudget":
-				o := &policyv1.PodDisruptionBudget{}
-				objs.pdbs, obj = append(objs.pdbs, o), o
-			case "v1 ServiceAccount":
-				o := &corev1.ServiceAccount{}
-				objs.accounts, obj = append(objs.accounts, o), o
-			case "rbac.authorization.k8s.io/v1 ClusterRoleBinding":
-				o := &rbacv1.ClusterRoleBinding{}
-				objs.bindings, obj = append(objs.bindings, o), o
-			case "rbac.authorization.k8s.io/v1 ClusterRole":
-				o := &rbacv1.ClusterRole{}
-				objs.roles, obj = append(objs.roles, o), o
-			case "v1 Namespace":
-				o := &corev1.Namespace{}
-				objs.namespaces, obj = append(objs.namespaces, o), o
-			default:
+			newObj, known := kinds[meta.APIVersion+" "+meta.Kind]
+			if !known {
 				t.Fatalf("%s document %d: unexpected %q %q; add it to the test", file, i+1, meta.APIVersion, meta.Kind)
 			}
+			obj := newObj()
 			if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
 				t.Fatalf("%s document %d (%s): %v", file, i+1, meta.Kind, err)
 			}
 		}
 	}
 	return objs
+}
+
+// collect returns a constructor of a new T that is also appended to list.
+func collect[T any](list *[]*T) func() any {
+	return func() any {
+		o := new(T)
+		*list = append(*list, o)
+		return o
+	}
 }
 
 func stripComments(doc string) string {
