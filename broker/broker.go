@@ -154,6 +154,17 @@ func (b *Broker) Start() error {
 	if err := b.listen(); err != nil {
 		return err
 	}
+	// The HTTP port is bound now, before joining, so that the address the
+	// cluster records (and peers and `barge cluster quorum` dial) is the
+	// bound one: with --http :0 it would otherwise be ":0".
+	if b.cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", b.cfg.HTTPAddr)
+		if err != nil {
+			b.closeListeners()
+			return fmt.Errorf("broker: listen on --http %s: %w", b.cfg.HTTPAddr, err)
+		}
+		b.httpLn = ln
+	}
 	ib := b.listeners[b.interBroker]
 	var registered string // the named listeners' advertised addresses, for the image
 	if b.listenersNamed {
@@ -175,7 +186,7 @@ func (b *Broker) Start() error {
 		Listeners:                registered,
 		RaftAddr:                 b.cfg.RaftAddr,
 		GossipAddr:               b.cfg.GossipAddr,
-		HTTPAddr:                 b.cfg.HTTPAddr,
+		HTTPAddr:                 b.HTTPAddr(),
 		Rack:                     b.cfg.Rack,
 		UncleanShutdown:          !clean,
 		Join:                     b.cfg.Join,
@@ -231,11 +242,8 @@ func (b *Broker) Start() error {
 			}
 		})
 	}
-	if b.cfg.HTTPAddr != "" {
-		if err := b.startHTTP(); err != nil {
-			b.stopAll()
-			return err
-		}
+	if b.httpLn != nil {
+		b.serveHTTP()
 	}
 	b.logger.Info("broker started", "kafka", b.KafkaAddr(), "advertised", ib.advertised, "listeners", b.listenerSummary(),
 		"raft", b.node.RaftAddr(), "gossip", b.node.GossipAddr(), "http", b.HTTPAddr(), "data", b.cfg.DataDir)
@@ -577,6 +585,9 @@ func (b *Broker) stopAll() {
 	b.cancel()
 	if b.server != nil {
 		b.server.Close()
+		if b.httpSrv == nil && b.httpLn != nil {
+			b.httpLn.Close() // bound but never served
+		}
 	} else {
 		b.closeListeners()
 	}

@@ -172,3 +172,17 @@ func metricValue(page, name string) (float64, bool) {
 	}
 	return 0, false
 }
+
+// The address the cluster records for a broker's HTTP listener is the
+// bound one: peers and `barge cluster quorum` dial it, and with --http on
+// port 0 the configured ":0" reaches nothing.
+func TestRegisteredHTTPAddrIsTheBoundOne(t *testing.T) {
+	b := startTestBroker(t, t.TempDir())
+	br, ok := b.Node().Image().Broker(b.cfg.ID)
+	if !ok {
+		t.Fatalf("broker %d not in the image", b.cfg.ID)
+	}
+	if br.HTTPAddr != b.HTTPAddr() || strings.HasSuffix(br.HTTPAddr, ":0") {
+		t.Fatalf("image records http %q, the listener is bound to %q", br.HTTPAddr, b.HTTPAddr())
+	}
+}

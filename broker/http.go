@@ -3,7 +3,6 @@ package broker
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -11,14 +10,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// startHTTP serves /metrics, /healthz, /readyz, /v1/cluster (and its
+// serveHTTP serves, on the listener Start bound, /metrics, /healthz, /readyz, /v1/cluster (and its
 // health and quorum, health.go) and /debug/pprof.
-func (b *Broker) startHTTP() error {
-	ln, err := net.Listen("tcp", b.cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("broker: listen on --http %s: %w", b.cfg.HTTPAddr, err)
-	}
-	b.httpLn = ln
+func (b *Broker) serveHTTP() {
+	ln := b.httpLn
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(b.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -45,7 +40,6 @@ func (b *Broker) startHTTP() error {
 			b.logger.Error("http listener stopped", "err", err)
 		}
 	})
-	return nil
 }
 
 // serveClusterJSON answers /v1/cluster with this broker's view of the

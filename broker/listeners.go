@@ -243,6 +243,9 @@ func (b *Broker) closeListeners() {
 	for _, l := range b.listeners {
 		l.ln.Close()
 	}
+	if b.httpLn != nil {
+		b.httpLn.Close()
+	}
 }
 
 // listenerFor names the listener a connection with local address local
