@@ -116,6 +116,17 @@ func newMembership(cfg *Config, meta memberMeta, log *slog.Logger) (*membership,
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = m.name
 	host, port, _ := splitHostPort(cfg.GossipAddr)
+	if host != "" && net.ParseIP(host) == nil {
+		// memberlist binds and advertises IP literals only: given a name
+		// (barge-0:9094 in Compose or Kubernetes) it would listen on every
+		// address and advertise the unspecified one, which peers cannot
+		// dial. Resolve the name once, as the Raft address is.
+		a, err := net.ResolveTCPAddr("tcp", cfg.GossipAddr)
+		if err != nil {
+			return nil, errorf(ErrInvalidNodeConfig, "gossip address %q: %v", cfg.GossipAddr, err)
+		}
+		host = a.IP.String()
+	}
 	mc.BindAddr, mc.BindPort = host, port
 	if cfg.AdvertisedGossipAddr != "" {
 		mc.AdvertiseAddr, mc.AdvertisePort, _ = splitHostPort(cfg.AdvertisedGossipAddr)

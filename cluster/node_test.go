@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -418,4 +419,30 @@ func sameTopics(a, b *Image) bool {
 		}
 	}
 	return true
+}
+
+// A gossip address given by name (as in Compose or Kubernetes) is resolved:
+// memberlist would otherwise advertise the unspecified address, which a
+// peer cannot dial, and the image would record it.
+func TestGossipAddressByName(t *testing.T) {
+	tc := newTestCluster(t)
+	named := func(id int32, expect int, join []string) Config {
+		cfg := tc.config(id, expect, join)
+		cfg.GossipAddr = "localhost:0"
+		return cfg
+	}
+	first := tc.start(named(1, 2, nil))
+	host, _, err := net.SplitHostPort(first.GossipAddr())
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		t.Fatalf("gossip address %q: want a loopback IP (%v)", first.GossipAddr(), err)
+	}
+	tc.start(named(2, 2, []string{first.GossipAddr()}))
+	tc.waitController(20 * time.Second)
+	img := tc.waitSameImage(20*time.Second, 2)
+	for _, id := range []int32{1, 2} {
+		b, _ := img.Broker(id)
+		if h, _, _ := net.SplitHostPort(b.GossipAddr); net.ParseIP(h) == nil || net.ParseIP(h).IsUnspecified() {
+			t.Errorf("broker %d registered gossip address %q", id, b.GossipAddr)
+		}
+	}
 }
