@@ -186,6 +186,8 @@ func (b *Broker) Start() error {
 		Listeners:                registered,
 		RaftAddr:                 b.cfg.RaftAddr,
 		GossipAddr:               b.cfg.GossipAddr,
+		AdvertisedRaftAddr:       b.cfg.AdvertisedRaftAddr,
+		AdvertisedGossipAddr:     b.cfg.AdvertisedGossipAddr,
 		HTTPAddr:                 b.HTTPAddr(),
 		Rack:                     b.cfg.Rack,
 		UncleanShutdown:          !clean,

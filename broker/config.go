@@ -32,8 +32,13 @@ type Config struct {
 	InterBrokerListener string
 	RaftAddr            string // --raft: Raft transport and controller forwarding
 	GossipAddr          string // --gossip: memberlist, TCP and UDP
-	HTTPAddr            string // --http: /metrics, /healthz, /readyz, /v1/cluster, /debug/pprof; empty disables
-	Rack                string // --rack
+	// AdvertisedRaftAddr and AdvertisedGossipAddr (--advertise-raft,
+	// --advertise-gossip) are what peers dial when the bound addresses are
+	// not routable (0.0.0.0, or behind NAT); empty: the bound addresses.
+	AdvertisedRaftAddr   string
+	AdvertisedGossipAddr string
+	HTTPAddr             string // --http: /metrics, /healthz, /readyz, /v1/cluster, /debug/pprof; empty disables
+	Rack                 string // --rack
 
 	Join            []string // --join: gossip addresses of brokers to join
 	BootstrapExpect int      // --bootstrap-expect: brokers that form the first Raft voter set
