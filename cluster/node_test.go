@@ -446,3 +446,49 @@ func TestGossipAddressByName(t *testing.T) {
 		}
 	}
 }
+
+// Brokers bound to the unspecified address are reachable through their
+// advertised Raft and gossip addresses, and the image records those.
+func TestAdvertisedRaftAndGossipAddresses(t *testing.T) {
+	tc := newTestCluster(t)
+	advertised := func(id int32, expect int, join []string) Config {
+		cfg := tc.config(id, expect, join)
+		raftPort, gossipPort := freeLoopbackPort(t), freeLoopbackPort(t)
+		cfg.RaftAddr, cfg.AdvertisedRaftAddr = fmt.Sprintf("0.0.0.0:%d", raftPort), fmt.Sprintf("127.0.0.1:%d", raftPort)
+		cfg.GossipAddr, cfg.AdvertisedGossipAddr = fmt.Sprintf("0.0.0.0:%d", gossipPort), fmt.Sprintf("127.0.0.1:%d", gossipPort)
+		return cfg
+	}
+	c1 := advertised(1, 2, nil)
+	first := tc.start(c1)
+	c2 := advertised(2, 2, []string{first.GossipAddr()})
+	tc.start(c2)
+	tc.waitController(20 * time.Second)
+	img := tc.waitSameImage(20*time.Second, 2)
+	for _, c := range []Config{c1, c2} {
+		b, _ := img.Broker(c.ID)
+		if b.RaftAddr != c.AdvertisedRaftAddr || b.GossipAddr != c.AdvertisedGossipAddr {
+			t.Errorf("broker %d registered raft %q gossip %q, want the advertised %q and %q",
+				c.ID, b.RaftAddr, b.GossipAddr, c.AdvertisedRaftAddr, c.AdvertisedGossipAddr)
+		}
+	}
+}
+
+// freeLoopbackPort returns a TCP and UDP port free on 127.0.0.1 a moment
+// ago, for a test that must know a port before the broker binds it.
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			pc.Close()
+			return port
+		}
+	}
+	t.Fatal("no free TCP+UDP port on 127.0.0.1")
+	return 0
+}
