@@ -8,21 +8,14 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/barge-broker/barge/internal/testutil"
 )
 
 // TestDiskFull fills a real 1 MiB tmpfs: the append that hits ENOSPC fails
 // cleanly, nothing partial is visible or left in the file, and the log works
 // again once space is freed.
 func TestDiskFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: mounting a size-limited tmpfs needs root")
-	}
-	mnt := t.TempDir()
-	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
-		t.Skipf("skipping: cannot mount tmpfs here: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	mnt := testutil.MountTmpfs(t, "1m")
 
 	// A filler file holds space that the test frees later.
 	filler := filepath.Join(mnt, "filler")

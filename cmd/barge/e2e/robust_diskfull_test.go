@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/barge-broker/barge/cmd/barge/e2e/harness"
+	"github.com/barge-broker/barge/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -26,18 +26,7 @@ import (
 // acknowledged reads back; health and metrics say why; the topic can be
 // deleted, and writes resume by themselves.
 func TestDiskFullKeepsAReserve(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: mounting a size-limited tmpfs needs root")
-	}
-	mnt := t.TempDir()
-	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=96m"); err != nil {
-		t.Skipf("skipping: cannot mount tmpfs here: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", mnt, err)
-		}
-	})
+	mnt := testutil.MountTmpfs(t, "96m")
 	const reserve = 16 << 20
 	b := harness.StartBroker(t, harness.Options{DataParent: mnt,
 		ExtraArgs: []string{"--storage-min-free-bytes", fmt.Sprint(reserve), "--log-segment-bytes", fmt.Sprint(8 << 20)}})
