@@ -184,8 +184,10 @@ func (b *Broker) Start() error {
 		RecoverQuorum:            b.cfg.RecoverQuorum,
 		DefaultPartitions:        b.cfg.DefaultPartitions,
 		DefaultReplicationFactor: b.cfg.DefaultReplicationFactor,
-		Timeouts:                 timeouts,
-		Logger:                   b.cfg.Logger, // cluster adds its own broker and component keys
+		LeaderRebalance: cluster.LeaderRebalance{Enabled: b.cfg.AutoLeaderRebalance,
+			ImbalancePercentage: b.cfg.LeaderImbalancePercentage, CheckInterval: b.cfg.LeaderImbalanceCheckInterval},
+		Timeouts: timeouts,
+		Logger:   b.cfg.Logger, // cluster adds its own broker and component keys
 	})
 	if err != nil {
 		b.closeListeners()
