@@ -70,7 +70,9 @@ func handleDescribeLogDirs(b *Broker, _ context.Context, req *netproto.Request) 
 		byTopic[p.topic] = append(byTopic[p.topic], sp)
 	}
 	for topic, parts := range byTopic {
-		slices.SortFunc(parts, func(a, b kmsg.DescribeLogDirsResponseDirTopicPartition) int { return cmp.Compare(a.Partition, b.Partition) })
+		slices.SortFunc(parts, func(a, b kmsg.DescribeLogDirsResponseDirTopicPartition) int {
+			return cmp.Compare(a.Partition, b.Partition)
+		})
 		st := kmsg.NewDescribeLogDirsResponseDirTopic()
 		st.Topic, st.Partitions = topic, parts
 		dir.Topics = append(dir.Topics, st)
