@@ -250,9 +250,11 @@ func TestElectLeadersAndLogDirs(t *testing.T) {
 
 // Automatic rebalancing (check interval 2 s): after a kill -9 and restart
 // the broker gets back the leadership of the partitions it is the
-// preferred replica of within a check interval of rejoining their ISRs;
-// while it is stopped (SIGSTOP: fenced and out of every ISR) and after it
-// resumes, it never leads a partition whose ISR does not hold it.
+// preferred replica of within a check interval of rejoining their ISRs.
+// While it is live but out of the ISRs (restarted with its follower
+// fetches held by a free-space reserve larger than the disk), and while it
+// is stopped (SIGSTOP: fenced), it gets none; at no time does it lead a
+// partition whose ISR does not hold it.
 func TestAutoLeaderRebalance(t *testing.T) {
 	const topic, partitions = "rebalance", 3
 	const interval = 2 * time.Second
@@ -287,88 +289,119 @@ func TestAutoLeaderRebalance(t *testing.T) {
 	}
 	waitPartitions(ctx, t, adm, topic, "preferred leaders at start", xLeadsAll)
 
-	// Kill -9 and restart: x comes back as a follower, rejoins the ISRs,
-	// and the next check hands its partitions back.
-	byID[x].Kill()
-	waitPartitions(ctx, t, adm, topic, fmt.Sprintf("broker %d leads nothing", x), func(ps map[int32]kadm.PartitionDetail) bool {
-		for _, p := range ps {
-			if p.Leader == x || p.Leader < 0 {
-				return false
-			}
-		}
-		return true
-	})
-	restarted := time.Now()
-	byID[x].Restart()
-	var inISR, back time.Time
-	waitPartitions(ctx, t, adm, topic, fmt.Sprintf("broker %d leading %v again", x, preferredOfX), func(ps map[int32]kadm.PartitionDetail) bool {
-		if inISR.IsZero() && isrHoldsEverywhere(ps, x) {
-			inISR = time.Now()
-		}
-		if xLeadsAll(ps) {
-			back = time.Now()
-			return true
-		}
-		return false
-	})
-	if inISR.IsZero() {
-		inISR = back // rejoined and elected between two polls
-	}
-	t.Logf("kill -9 and restart of broker %d: in every ISR %v after the restart, leading %v again %v after that (check interval %v)",
-		x, inISR.Sub(restarted).Round(time.Millisecond), preferredOfX, back.Sub(inISR).Round(time.Millisecond), interval)
-	// One interval, plus the poll period and a commit.
-	if d := back.Sub(inISR); d > interval+time.Second {
-		t.Errorf("leadership came back %v after broker %d rejoined the ISR; the check interval is %v", d, x, interval)
-	}
-
-	// SIGSTOP: x is fenced and drops out of every ISR; for three check
-	// intervals it must lead nothing. Then, resumed, it must never lead a
-	// partition whose ISR lacks it, and gets its partitions back.
-	pid := byID[x].Pid()
-	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
 	var live []*harness.Broker
 	for _, b := range brokers {
 		if int32(b.ID) != x {
 			live = append(live, b)
 		}
 	}
+	// Metadata is read from the brokers other than x: one stopped or just
+	// resumed answers from an image of before, until it has caught up.
 	liveAdm := newLeaderAdmin(t, live...)
-	waitPartitions(ctx, t, liveAdm, topic, fmt.Sprintf("stopped broker %d out of every ISR", x), func(ps map[int32]kadm.PartitionDetail) bool {
+	baseArgs := slices.Clone(byID[x].Args)
+	// killRestart kills x -9, waits until the others lead everything, and
+	// starts x again with extra flags; it returns when x started.
+	killRestart := func(extra ...string) time.Time {
+		t.Helper()
+		byID[x].Kill()
+		waitPartitions(ctx, t, liveAdm, topic, fmt.Sprintf("broker %d leads nothing", x), func(ps map[int32]kadm.PartitionDetail) bool {
+			for _, p := range ps {
+				if p.Leader == x || p.Leader < 0 {
+					return false
+				}
+			}
+			return true
+		})
+		byID[x].Args = append(slices.Clone(baseArgs), extra...)
+		started := time.Now()
+		byID[x].Restart()
+		return started
+	}
+	// awaitBack waits until x leads its preferred partitions again, and
+	// checks that it did within a check interval of rejoining the ISRs.
+	awaitBack := func(what string, since time.Time) {
+		t.Helper()
+		var inISR, back time.Time
+		waitPartitions(ctx, t, liveAdm, topic, fmt.Sprintf("broker %d leading %v again", x, preferredOfX), func(ps map[int32]kadm.PartitionDetail) bool {
+			checkNotLedOutsideISR(t, ps, x)
+			if inISR.IsZero() && isrHoldsEverywhere(ps, x) {
+				inISR = time.Now()
+			}
+			if xLeadsAll(ps) {
+				back = time.Now()
+				return true
+			}
+			return false
+		})
+		if inISR.IsZero() {
+			inISR = back // rejoined and elected between two polls
+		}
+		t.Logf("%s of broker %d: in every ISR %v after, leading %v again %v after that (check interval %v)",
+			what, x, inISR.Sub(since).Round(time.Millisecond), preferredOfX, back.Sub(inISR).Round(time.Millisecond), interval)
+		// One interval, plus the poll period and a commit.
+		if d := back.Sub(inISR); d > interval+time.Second {
+			t.Errorf("%s: leadership came back %v after broker %d rejoined the ISR; the check interval is %v", what, d, x, interval)
+		}
+	}
+	// mustStayAway samples the metadata for two check intervals: x never
+	// leads, nor is in an ISR; with alive, it is a live broker throughout.
+	mustStayAway := func(what string, alive bool) int {
+		t.Helper()
+		samples := 0
+		for start := time.Now(); time.Since(start) < 2*interval; samples++ {
+			md, err := liveAdm.Metadata(ctx, topic)
+			if err != nil {
+				t.Fatalf("%s: metadata: %v", what, err)
+			}
+			if listed := slices.Contains(md.Brokers.NodeIDs(), x); listed != alive {
+				t.Fatalf("%s: broker %d live in metadata: %v, want %v", what, x, listed, alive)
+			}
+			for _, p := range md.Topics[topic].Partitions {
+				if p.Leader == x || slices.Contains(p.ISR, x) {
+					t.Fatalf("%s: partition %d leader %d isr %v", what, p.Partition, p.Leader, p.ISR)
+				}
+			}
+			time.Sleep(100 * time.Millisecond) // sampling a state that must not change
+		}
+		return samples
+	}
+	outOfISR := func(ps map[int32]kadm.PartitionDetail) bool {
 		for _, p := range ps {
 			if p.Leader == x || p.Leader < 0 || slices.Contains(p.ISR, x) {
 				return false
 			}
 		}
 		return true
-	})
-	stopped := time.Now()
-	checks := 0
-	for time.Since(stopped) < 3*interval {
-		ps := topicPartitions(ctx, t, liveAdm, topic)
-		checkNotLedOutsideISR(t, ps, x)
-		for _, p := range ps {
-			if p.Leader == x {
-				t.Fatalf("partition %d led by the stopped broker %d", p.Partition, x)
-			}
-		}
-		checks++
-		time.Sleep(100 * time.Millisecond) // sampling a state that must not change
 	}
+
+	// Kill -9 and restart: x comes back as a follower, rejoins the ISRs,
+	// and the next check hands its partitions back.
+	awaitBack("kill -9 and restart", killRestart())
+
+	// Live but out of the ISR: x restarts after a kill -9 (which takes it
+	// out of every ISR) with a free-space reserve larger than its disk, so
+	// its follower fetches are held and it never catches up. It heartbeats
+	// and is unfenced, yet no check may give it leadership.
+	killRestart("--storage-min-free-bytes", fmt.Sprint(int64(1)<<62))
+	waitPartitions(ctx, t, liveAdm, topic, fmt.Sprintf("broker %d out of every ISR", x), outOfISR)
+	n := mustStayAway("live broker out of the ISR", true)
+	t.Logf("broker %d live with its fetches held: out of every ISR and leading nothing over %d samples in %v", x, n, 2*interval)
+	awaitBack("restart with the default reserve", killRestart())
+
+	// SIGSTOP: x is fenced and drops out of every ISR, and must lead
+	// nothing; resumed, it catches up and gets its partitions back.
+	pid := byID[x].Pid()
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitPartitions(ctx, t, liveAdm, topic, fmt.Sprintf("stopped broker %d out of every ISR", x), outOfISR)
+	n = mustStayAway("stopped broker", false)
+	t.Logf("broker %d stopped: fenced, leading nothing over %d samples in %v", x, n, 2*interval)
 	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	resumed := time.Now()
-	// Asked of the brokers that ran on: the resumed one answers from its
-	// image of before the stop until it has applied the newer entries.
-	waitPartitions(ctx, t, liveAdm, topic, fmt.Sprintf("resumed broker %d leading %v again", x, preferredOfX), func(ps map[int32]kadm.PartitionDetail) bool {
-		checkNotLedOutsideISR(t, ps, x)
-		return xLeadsAll(ps)
-	})
-	t.Logf("SIGSTOP of broker %d: led nothing over %d samples in %v; %v after SIGCONT it leads %v again",
-		x, checks, 3*interval, time.Since(resumed).Round(time.Millisecond), preferredOfX)
+	awaitBack("SIGCONT", time.Now())
 }
 
 // newLeaderAdmin is a kadm client seeded with brokers, with fresh metadata
