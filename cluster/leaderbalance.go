@@ -14,6 +14,10 @@ import (
 // lead nothing and the load stays skewed; every check interval the
 // controller hands leadership back to the preferred replica (the first of
 // the replica list) where that is safe.
+//
+// The per-broker percentage gate is the ZooKeeper controller's rule; KRaft's
+// controller has none and rebalances every misplaced leader it can, which
+// is what percentage 0 does here.
 
 // LeaderRebalance configures the controller's automatic preferred-leader
 // elections. The zero value disables them, so that tests and tools that
@@ -38,10 +42,10 @@ const (
 	DefaultLeaderImbalanceCheckInterval = 300 * time.Second
 )
 
-// maxRebalanceElections bounds the elections of one check, so a cluster
-// with many thousands of misplaced leaders moves them over several checks
-// rather than holding the controller in one long burst of commits (KRaft
-// caps its batch the same way).
+// maxRebalanceElections bounds the elections of one plan, so a cluster
+// with many thousands of misplaced leaders moves them in several batches
+// (planned again at once, from the newer image) rather than in one long
+// burst of commits (KRaft caps its batch the same way).
 const maxRebalanceElections = 1000
 
 // planLeaderRebalance returns the preferred-leader elections one check
@@ -113,19 +117,25 @@ func (n *Node) leaderRebalanceLoop() {
 			return
 		case <-tick.C:
 		}
-		if n.IsController() {
-			n.rebalanceLeaders(rb.ImbalancePercentage)
+		// A full batch leaves more to do: plan again at once.
+		for n.IsController() && n.rebalanceLeaders(rb.ImbalancePercentage) == maxRebalanceElections {
+			select {
+			case <-n.stop:
+				return
+			default:
+			}
 		}
 	}
 }
 
-// rebalanceLeaders carries out one check. A refused election (the image
-// moved on between the plan and the commit) is logged and skipped: the
-// next check plans from the new image.
-func (n *Node) rebalanceLeaders(percentage int) {
+// rebalanceLeaders carries out one plan and returns how many elections
+// succeeded (a full batch of successes leaves more to do). A refused
+// election (the image moved on between the plan and the commit) is logged
+// and skipped: the next check plans from the new image.
+func (n *Node) rebalanceLeaders(percentage int) int {
 	plan := planLeaderRebalance(n.Image(), percentage)
 	if len(plan) == 0 {
-		return
+		return 0
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.Timeouts.Submit)
 	defer cancel()
@@ -133,7 +143,7 @@ func (n *Node) rebalanceLeaders(percentage int) {
 	for _, e := range plan {
 		if _, err := n.commit(ctx, NewCommand(e)); err != nil {
 			if errors.Is(err, ErrNotController) || errors.Is(err, ErrClosed) || ctx.Err() != nil {
-				return
+				return 0
 			}
 			n.log.Info("preferred leader election skipped", "topic", e.Topic, "partition", e.Partition, "err", err)
 			continue
@@ -141,4 +151,5 @@ func (n *Node) rebalanceLeaders(percentage int) {
 		moved++
 	}
 	n.log.Info("leader rebalance: elected preferred leaders", "partitions", moved, "planned", len(plan))
+	return moved
 }
