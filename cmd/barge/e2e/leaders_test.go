@@ -82,6 +82,40 @@ func TestElectLeadersAndLogDirs(t *testing.T) {
 		t.Errorf("broker list: %d brokers leading %d partitions, want 3 and %d", len(list.Brokers), leaders, partitions)
 	}
 
+	var desc struct {
+		ID      int32 `json:"id"`
+		LogDirs []struct {
+			Path        string `json:"path"`
+			Bytes       int64  `json:"bytes"`
+			TotalBytes  int64  `json:"total_bytes"`
+			UsableBytes int64  `json:"usable_bytes"`
+		} `json:"log_dirs"`
+		Partitions []struct {
+			Topic     string `json:"topic"`
+			Partition int32  `json:"partition"`
+			InISR     bool   `json:"in_isr"`
+			Bytes     int64  `json:"bytes"`
+			OffsetLag int64  `json:"offset_lag"`
+		} `json:"partitions"`
+	}
+	b1 := brokers[1]
+	cliRun(t, env, "broker", "describe", fmt.Sprint(b1.ID), "-o", "json").must(t, 0).json(t, &desc)
+	abs, _ := filepath.Abs(b1.DataDir)
+	if desc.ID != int32(b1.ID) || len(desc.LogDirs) != 1 || desc.LogDirs[0].Path != abs ||
+		desc.LogDirs[0].Bytes != diskLogBytes(t, b1, topic, partitions) || desc.LogDirs[0].UsableBytes <= 0 {
+		t.Errorf("broker describe %d: %+v, want one log dir %s of %d bytes", b1.ID, desc, abs, diskLogBytes(t, b1, topic, partitions))
+	}
+	if len(desc.Partitions) != partitions {
+		t.Errorf("broker describe %d: %d partitions, want %d", b1.ID, len(desc.Partitions), partitions)
+	}
+	for _, p := range desc.Partitions {
+		if p.Topic != topic || !p.InISR || p.OffsetLag != 0 || p.Bytes != partitionDiskBytes(t, b1, topic, p.Partition) {
+			t.Errorf("broker describe %d: %+v, want in the ISR with the bytes on disk", b1.ID, p)
+		}
+	}
+	mustContain(t, "broker describe 99", cliRun(t, env, "broker", "describe", "99").must(t, 1).stderr, "broker 99 is not registered")
+	cliRun(t, env, "broker", "describe", "two").must(t, 2)
+
 	// Broker x, the preferred replica of partition 0, is killed -9 and
 	// restarted: with automatic rebalancing off it stays a follower.
 	md0 := topicPartitions(ctx, t, adm, topic)
