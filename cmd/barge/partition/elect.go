@@ -121,7 +121,10 @@ func newElectCommand(c *cli.Common) *cobra.Command {
 			if err := c.Print(res, func(w io.Writer) error { return electTable(w, res) }); err != nil {
 				return err
 			}
-			return cli.Failed(failed, len(res.Partitions), "partitions")
+			if failed > 0 {
+				return fmt.Errorf("%d of %d partitions refused", failed, len(res.Partitions))
+			}
+			return nil
 		},
 	}
 	fs := cmd.Flags()
@@ -380,7 +383,7 @@ func nonNil(ids []int32) []int32 {
 
 func electTable(w io.Writer, res ElectResult) error {
 	if !res.Executed {
-		fmt.Fprintf(w, "Dry run of a %s election: nothing changed. Add --execute to elect.\n\n", res.Election)
+		fmt.Fprintf(w, "Dry run (%s election): nothing changed. Add --execute to elect.\n\n", res.Election)
 	}
 	if len(res.Partitions) == 0 {
 		_, err := fmt.Fprintln(w, "Every partition already has the leader asked for; nothing to elect.")
