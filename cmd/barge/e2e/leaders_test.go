@@ -372,8 +372,9 @@ func TestAutoLeaderRebalance(t *testing.T) {
 		}
 		t.Logf("%s of broker %d: in every ISR %v after, leading %v again %v after that (check interval %v)",
 			what, x, inISR.Sub(since).Round(time.Millisecond), preferredOfX, back.Sub(inISR).Round(time.Millisecond), interval)
-		// One interval, plus the poll period and a commit.
-		if d := back.Sub(inISR); d > interval+time.Second {
+		// One interval, plus the poll period, a commit and its way to the
+		// broker answering (slack for a loaded CI machine).
+		if d := back.Sub(inISR); d > interval+2*time.Second {
 			t.Errorf("%s: leadership came back %v after broker %d rejoined the ISR; the check interval is %v", what, d, x, interval)
 		}
 	}
