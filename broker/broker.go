@@ -167,6 +167,8 @@ func (b *Broker) Start() error {
 	if b.cfg.FastFailureDetection {
 		timeouts = cluster.LoopbackTimeouts()
 	}
+	rebalance := cluster.LeaderRebalance{Enabled: b.cfg.AutoLeaderRebalance,
+		ImbalancePercentage: b.cfg.LeaderImbalancePercentage, CheckInterval: b.cfg.LeaderImbalanceCheckInterval}
 	b.node, err = cluster.New(cluster.Config{
 		ID:                       b.cfg.ID,
 		DataDir:                  b.cfg.DataDir,
@@ -184,10 +186,9 @@ func (b *Broker) Start() error {
 		RecoverQuorum:            b.cfg.RecoverQuorum,
 		DefaultPartitions:        b.cfg.DefaultPartitions,
 		DefaultReplicationFactor: b.cfg.DefaultReplicationFactor,
-		LeaderRebalance: cluster.LeaderRebalance{Enabled: b.cfg.AutoLeaderRebalance,
-			ImbalancePercentage: b.cfg.LeaderImbalancePercentage, CheckInterval: b.cfg.LeaderImbalanceCheckInterval},
-		Timeouts: timeouts,
-		Logger:   b.cfg.Logger, // cluster adds its own broker and component keys
+		LeaderRebalance:          rebalance,
+		Timeouts:                 timeouts,
+		Logger:                   b.cfg.Logger, // cluster adds its own broker and component keys
 	})
 	if err != nil {
 		b.closeListeners()
