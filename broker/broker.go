@@ -178,6 +178,8 @@ func (b *Broker) Start() error {
 	if b.cfg.FastFailureDetection {
 		timeouts = cluster.LoopbackTimeouts()
 	}
+	rebalance := cluster.LeaderRebalance{Enabled: b.cfg.AutoLeaderRebalance,
+		ImbalancePercentage: b.cfg.LeaderImbalancePercentage, CheckInterval: b.cfg.LeaderImbalanceCheckInterval}
 	b.node, err = cluster.New(cluster.Config{
 		ID:                       b.cfg.ID,
 		DataDir:                  b.cfg.DataDir,
@@ -197,6 +199,7 @@ func (b *Broker) Start() error {
 		RecoverQuorum:            b.cfg.RecoverQuorum,
 		DefaultPartitions:        b.cfg.DefaultPartitions,
 		DefaultReplicationFactor: b.cfg.DefaultReplicationFactor,
+		LeaderRebalance:          rebalance,
 		Timeouts:                 timeouts,
 		Logger:                   b.cfg.Logger, // cluster adds its own broker and component keys
 	})

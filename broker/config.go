@@ -57,6 +57,17 @@ type Config struct {
 	DefaultPartitions        int32 // num.partitions
 	DefaultReplicationFactor int16 // default.replication.factor; -1 (the default): min(3, live brokers)
 
+	// AutoLeaderRebalance (auto.leader.rebalance.enable, default true):
+	// while this broker is the controller it hands leadership back to the
+	// preferred replicas every LeaderImbalanceCheckInterval
+	// (leader.imbalance.check.interval.seconds, default 300 s) for each
+	// broker whose share of misplaced leaders exceeds
+	// LeaderImbalancePercentage (leader.imbalance.per.broker.percentage,
+	// default 10). See cluster.LeaderRebalance.
+	AutoLeaderRebalance          bool
+	LeaderImbalancePercentage    int
+	LeaderImbalanceCheckInterval time.Duration
+
 	// ReplicaLagMax is replica.lag.time.max.ms: a follower that has not
 	// caught up for this long leaves the ISR (default 30 s).
 	ReplicaLagMax time.Duration
@@ -141,6 +152,11 @@ func DefaultConfig() Config {
 		SendTimeout:              60 * time.Second,
 		RetentionCheckInterval:   5 * time.Minute,
 		ShutdownTimeout:          30 * time.Second,
+
+		// Leader balance (cluster.LeaderRebalance), Kafka's defaults.
+		AutoLeaderRebalance:          true,
+		LeaderImbalancePercentage:    cluster.DefaultLeaderImbalancePercentage,
+		LeaderImbalanceCheckInterval: cluster.DefaultLeaderImbalanceCheckInterval,
 	}
 }
 
@@ -157,6 +173,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("broker: num.partitions %d must be at least 1", c.DefaultPartitions)
 	case c.DefaultReplicationFactor < 1 && c.DefaultReplicationFactor != cluster.AutoReplicationFactor:
 		return fmt.Errorf("broker: default.replication.factor %d must be at least 1 (or -1: min(3, live brokers))", c.DefaultReplicationFactor)
+	case c.LeaderImbalancePercentage < 0 || c.LeaderImbalancePercentage > 100:
+		return fmt.Errorf("broker: leader.imbalance.per.broker.percentage %d must be between 0 and 100", c.LeaderImbalancePercentage)
+	case c.LeaderImbalanceCheckInterval <= 0:
+		return fmt.Errorf("broker: leader.imbalance.check.interval.seconds must be at least 1 second, have %v", c.LeaderImbalanceCheckInterval)
 	case c.ReplicaLagMax < 0 || c.ReplicaFetchMaxWait < 0:
 		return fmt.Errorf("broker: replica.lag.time.max.ms and replica.fetch.wait.max.ms must not be negative")
 	case c.MinFreeBytes < 0 && c.MinFreeBytes != AutoMinFreeBytes:

@@ -7,9 +7,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// DescribeCluster v0-1: the live brokers, the controller and the cluster id
-// (sarama pinned at 2.8+ asks for it).
-func init() { register(kmsg.DescribeCluster, 0, 1, replying(handleDescribeCluster)) }
+// DescribeCluster v0-2: the live brokers, the controller and the cluster id
+// (sarama pinned at 2.8+ asks for it). v2 (KIP-1073) lists the fenced
+// brokers too when asked, marked IsFenced: `barge broker list` shows the
+// brokers that are down that way.
+func init() { register(kmsg.DescribeCluster, 0, 2, replying(handleDescribeCluster)) }
 
 func handleDescribeCluster(b *Broker, _ context.Context, req *netproto.Request) kmsg.Response {
 	r := req.Body.(*kmsg.DescribeClusterRequest)
@@ -21,13 +23,17 @@ func handleDescribeCluster(b *Broker, _ context.Context, req *netproto.Request) 
 		resp.ControllerID = id
 	}
 	listener := b.listenerFor(req.Conn.LocalAddr)
-	for _, br := range img.LiveBrokers() {
+	brokers := img.LiveBrokers()
+	if r.IncludeFencedBrokers {
+		brokers = img.Brokers()
+	}
+	for _, br := range brokers {
 		host, port, ok := advertisedAddr(br, listener)
 		if !ok {
 			continue
 		}
 		sb := kmsg.NewDescribeClusterResponseBroker()
-		sb.NodeID, sb.Host, sb.Port = br.ID, host, port
+		sb.NodeID, sb.Host, sb.Port, sb.IsFenced = br.ID, host, port, br.Fenced
 		if br.Rack != "" {
 			rack := br.Rack
 			sb.Rack = &rack

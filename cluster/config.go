@@ -71,6 +71,10 @@ type Config struct {
 	DefaultPartitions        int32
 	DefaultReplicationFactor int16
 
+	// LeaderRebalance configures automatic preferred-leader elections
+	// (leaderbalance.go); the zero value disables them.
+	LeaderRebalance LeaderRebalance
+
 	// ClusterSecret (--cluster-secret), when set, authenticates the
 	// brokers to each other: gossip is encrypted and authenticated with a
 	// key derived from it, and every connection to the Raft port (Raft and
@@ -288,6 +292,13 @@ func (c Config) withDefaults() (Config, error) {
 	if c.DefaultPartitions < 1 || (c.DefaultReplicationFactor < 1 && c.DefaultReplicationFactor != AutoReplicationFactor) {
 		return bad("default partitions %d / replication factor %d below 1",
 			c.DefaultPartitions, c.DefaultReplicationFactor)
+	}
+	if c.LeaderRebalance.CheckInterval == 0 {
+		c.LeaderRebalance.CheckInterval = DefaultLeaderImbalanceCheckInterval
+	}
+	if lr := c.LeaderRebalance; lr.CheckInterval < 0 || lr.ImbalancePercentage < 0 || lr.ImbalancePercentage > 100 {
+		return bad("leader rebalance check interval %v must be positive and imbalance percentage %d in 0..100",
+			lr.CheckInterval, lr.ImbalancePercentage)
 	}
 	c.Timeouts = c.Timeouts.withDefaults()
 	t := c.Timeouts

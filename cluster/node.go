@@ -273,6 +273,10 @@ func (n *Node) start() error {
 	go n.joinLoop()
 	go n.bootstrapLoop(members.watch(), hasState || alone)
 	go n.controllerLoop(members.watch())
+	if cfg.LeaderRebalance.Enabled {
+		n.wg.Add(1)
+		go n.leaderRebalanceLoop()
+	}
 	n.log.Info("cluster node started", "raft_addr", n.raftAddr, "gossip_addr", members.addr(),
 		"existing_state", hasState, "join", cfg.Join, "bootstrap_expect", cfg.BootstrapExpect)
 	return nil

@@ -18,10 +18,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	brokercmd "github.com/barge-broker/barge/cmd/barge/broker"
 	clustercmd "github.com/barge-broker/barge/cmd/barge/cluster"
 	"github.com/barge-broker/barge/cmd/barge/dumplog"
 	"github.com/barge-broker/barge/cmd/barge/group"
 	"github.com/barge-broker/barge/cmd/barge/internal/cli"
+	"github.com/barge-broker/barge/cmd/barge/partition"
 	"github.com/barge-broker/barge/cmd/barge/perf"
 	"github.com/barge-broker/barge/cmd/barge/record"
 	"github.com/barge-broker/barge/cmd/barge/topic"
@@ -115,6 +117,8 @@ func newRootCommand(deps *cli.Deps, hooks serveHooks) *cobra.Command {
 	// The admin CLI: one command per noun, built in cmd/barge/<noun>.
 	root.AddCommand(
 		clustercmd.NewCommand(deps),
+		brokercmd.NewCommand(deps),
+		partition.NewCommand(deps),
 		topic.NewCommand(deps),
 		group.NewCommand(deps),
 		record.NewProduceCommand(deps),
