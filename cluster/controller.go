@@ -124,7 +124,12 @@ func (n *Node) controllerLoop(changes <-chan struct{}) {
 				n.log.Info("no longer the controller")
 			}
 			leading = false
-			clear(deadSince)
+			// Keep timing dead voters from this broker's own gossip view,
+			// so that a controller elected while one is down goes on from
+			// how long it has been down instead of starting over: under
+			// leadership churn (two voters left on a loaded machine) no
+			// reign might otherwise last the replacement delay.
+			n.trackDeadVoters(deadSince)
 			continue
 		}
 		if !leading {
@@ -208,16 +213,7 @@ func (n *Node) reconcile(deadSince map[raft.ServerID]time.Time) {
 	for _, m := range members {
 		live[raftID(m.ID)] = true
 	}
-	for id := range deadSince {
-		if live[id] || !slices.ContainsFunc(servers, func(s raft.Server) bool { return s.ID == id }) {
-			delete(deadSince, id)
-		}
-	}
-	for _, s := range servers {
-		if _, ok := deadSince[s.ID]; !ok && !live[s.ID] {
-			deadSince[s.ID] = now
-		}
-	}
+	markDead(deadSince, servers, live, now)
 	for _, c := range planVoters(servers, members, n.cfg.MaxVoters, deadSince, now, n.cfg.Timeouts.DeadVoterReplace) {
 		var fut raft.IndexFuture
 		timeout := n.cfg.Timeouts.Submit
@@ -247,4 +243,51 @@ func (o serverOp) String() string {
 		return "remove"
 	}
 	return "unknown"
+}
+
+// trackDeadVoters updates deadSince from the Raft configuration and this
+// broker's gossip members, as a broker that is not the controller sees them.
+func (n *Node) trackDeadVoters(deadSince map[raft.ServerID]time.Time) {
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return
+	}
+	servers := cf.Configuration().Servers
+	live := map[raft.ServerID]bool{}
+	for _, m := range n.ownClusterMembers(n.members.members(), servers) {
+		live[raftID(m.ID)] = true
+	}
+	// A broker cut off from the others sees them all dead; what it timed
+	// then must not make it replace live voters the moment it is elected.
+	// Only a view that holds a majority of the voters counts.
+	voters, liveVoters := 0, 0
+	for _, s := range servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+			if live[s.ID] {
+				liveVoters++
+			}
+		}
+	}
+	if liveVoters <= voters/2 {
+		clear(deadSince)
+		return
+	}
+	markDead(deadSince, servers, live, time.Now())
+}
+
+// markDead records now as the time of death of each server of the
+// configuration not in live that has none yet, and forgets servers that
+// are live again or no longer configured.
+func markDead(deadSince map[raft.ServerID]time.Time, servers []raft.Server, live map[raft.ServerID]bool, now time.Time) {
+	for id := range deadSince {
+		if live[id] || !slices.ContainsFunc(servers, func(s raft.Server) bool { return s.ID == id }) {
+			delete(deadSince, id)
+		}
+	}
+	for _, s := range servers {
+		if _, ok := deadSince[s.ID]; !ok && !live[s.ID] {
+			deadSince[s.ID] = now
+		}
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // TestSingleBrokerBootstrapAndRestart: a lone broker bootstraps itself,
@@ -491,4 +493,66 @@ func freeLoopbackPort(t *testing.T) int {
 	}
 	t.Fatal("no free TCP+UDP port on 127.0.0.1")
 	return 0
+}
+
+// TestDeadVoterTimingSurvivesControllerChange: the time a voter has been
+// dead is kept across a change of controller, so the replacement does not
+// start over with every new controller (under leadership churn none might
+// last DeadVoterReplace). Leadership moves to the other live voter shortly
+// before the dead voter is due; the new controller replaces it well before
+// a full DeadVoterReplace of its own.
+func TestDeadVoterTimingSurvivesControllerChange(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t)
+	first := tc.start(tc.config(1, 3, nil))
+	for id := int32(2); id <= 4; id++ {
+		tc.start(tc.config(id, 3, []string{first.GossipAddr()}))
+	}
+	tc.waitController(30 * time.Second)
+	tc.waitSameImage(30*time.Second, 4)
+	ctrl, _ := tc.controller()
+	servers, _ := ctrl.Servers()
+	var victim, heir int32 = -1, -1
+	for _, s := range servers {
+		switch {
+		case !s.IsVoter || s.ID == ctrl.ID():
+		case victim < 0:
+			victim = s.ID
+		default:
+			heir = s.ID
+		}
+	}
+	if victim < 0 || heir < 0 {
+		t.Fatalf("want two voters besides the controller: %+v", servers)
+	}
+	replaceAfter := ctrl.cfg.Timeouts.DeadVoterReplace
+	tc.kill(victim)
+	waitFor(t, 10*time.Second, "the heir's gossip to see the victim dead", func() (bool, string) {
+		ms := tc.nodes[heir].members.members()
+		return !slices.ContainsFunc(ms, func(m Member) bool { return m.ID == victim }), fmt.Sprintf("%+v", ms)
+	})
+	time.Sleep(replaceAfter * 3 / 4) // the dead time under test: nothing to await
+	if err := ctrl.raft.LeadershipTransferToServer(raftID(heir), raft.ServerAddress(tc.cfgs[heir].RaftAddr)).Error(); err != nil {
+		t.Fatalf("leadership transfer to broker %d: %v", heir, err)
+	}
+	moved := time.Now()
+	took := waitFor(t, 3*replaceAfter, "dead voter replaced by the new controller", func() (bool, string) {
+		servers, err := tc.nodes[heir].Servers()
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, s := range servers {
+			if s.ID == victim {
+				return false, fmt.Sprintf("%+v", servers)
+			}
+		}
+		return true, ""
+	})
+	if c, _ := tc.controller(); c == nil || c.ID() != heir {
+		t.Logf("controller moved on from broker %d during the test", heir)
+	}
+	if since := time.Since(moved); since >= replaceAfter {
+		t.Fatalf("dead voter replaced %v after the controller changed (waited %v): the new controller timed it from scratch (%v)", since, took, replaceAfter)
+	}
+	t.Logf("dead voter replaced %v after the controller changed", time.Since(moved).Round(time.Millisecond))
 }
