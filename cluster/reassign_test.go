@@ -77,11 +77,11 @@ func TestMoveBadInput(t *testing.T) {
 		p    AlterReassignment
 		code int16
 	}{
-		{AlterReassignment{Topic: "t", Replicas: []int32{1, 9}}, 39},   // unknown broker
-		{AlterReassignment{Topic: "t", Replicas: []int32{1, 1}}, 39},   // duplicate
-		{AlterReassignment{Topic: "t", Replicas: nil}, 39},             // empty
-		{AlterReassignment{Topic: "t", Cancel: true}, 85},              // nothing to cancel
-		{AlterReassignment{Topic: "nope", Replicas: []int32{1}}, 3},    // unknown topic
+		{AlterReassignment{Topic: "t", Replicas: []int32{1, 9}}, 39}, // unknown broker
+		{AlterReassignment{Topic: "t", Replicas: []int32{1, 1}}, 39}, // duplicate
+		{AlterReassignment{Topic: "t", Replicas: nil}, 39},           // empty
+		{AlterReassignment{Topic: "t", Cancel: true}, 85},            // nothing to cancel
+		{AlterReassignment{Topic: "nope", Replicas: []int32{1}}, 3},  // unknown topic
 		{AlterReassignment{Topic: "t", Partition: 7, Replicas: []int32{1}}, 3},
 	} {
 		err := b.try(c.p)
