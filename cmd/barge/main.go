@@ -18,10 +18,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	brokercmd "github.com/barge-broker/barge/cmd/barge/broker"
 	clustercmd "github.com/barge-broker/barge/cmd/barge/cluster"
 	"github.com/barge-broker/barge/cmd/barge/dumplog"
 	"github.com/barge-broker/barge/cmd/barge/group"
 	"github.com/barge-broker/barge/cmd/barge/internal/cli"
+	"github.com/barge-broker/barge/cmd/barge/partition"
 	"github.com/barge-broker/barge/cmd/barge/perf"
 	"github.com/barge-broker/barge/cmd/barge/record"
 	"github.com/barge-broker/barge/cmd/barge/topic"
@@ -117,6 +119,8 @@ func newRootCommand(deps *cli.Deps, hooks serveHooks) *cobra.Command {
 		clustercmd.NewCommand(deps),
 		topic.NewCommand(deps),
 		group.NewCommand(deps),
+		partition.NewCommand(deps),
+		brokercmd.NewCommand(deps),
 		record.NewProduceCommand(deps),
 		record.NewConsumeCommand(deps),
 		perf.NewCommand(deps),
