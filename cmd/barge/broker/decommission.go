@@ -129,7 +129,9 @@ func parseID(s string) (int32, error) {
 	return int32(id), nil
 }
 
-func decommissionPath(id int32) string { return "/v1/brokers/" + strconv.Itoa(int(id)) + "/decommission" }
+func decommissionPath(id int32) string {
+	return "/v1/brokers/" + strconv.Itoa(int(id)) + "/decommission"
+}
 
 // adminFor is the admin API with broker id's own address tried last: once
 // out of the Raft configuration it no longer hears of metadata changes.
