@@ -200,7 +200,7 @@ func (n *Node) reconcile(deadSince map[raft.ServerID]time.Time) {
 	// unregistered, and is not added back while it still runs.
 	members = slices.DeleteFunc(members, func(m Member) bool { return n.Image().Retired(m.ID) })
 	lp.alive = slices.DeleteFunc(lp.alive, func(m Member) bool { return n.Image().Retired(m.ID) })
-	if !n.removeRetiredServers(ctx, servers) {
+	if !n.removeRetiredServers(ctx, servers, append(slices.Clone(members), lp.alive...)) {
 		return
 	}
 	// A broker that heartbeats is live for the Raft configuration too,

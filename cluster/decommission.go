@@ -296,14 +296,32 @@ func (s DecommissionStatus) String() string {
 }
 
 // removeRetiredServers takes the decommissioned brokers out of the Raft
-// configuration (the next planVoters round promotes a non-voter if a voter
-// left). It reports false when a change failed.
-func (n *Node) removeRetiredServers(ctx context.Context, servers []raft.Server) bool {
+// configuration. A voter is first replaced by a live non-voter, if there is
+// one, so the voter count never dips. It reports false when a change
+// failed.
+func (n *Node) removeRetiredServers(ctx context.Context, servers []raft.Server, live []Member) bool {
 	img := n.Image()
+	promoted := map[raft.ServerID]bool{}
 	for _, s := range servers {
 		id, err := strconv.Atoi(string(s.ID))
 		if err != nil || !img.Retired(int32(id)) {
 			continue
+		}
+		if s.Suffrage == raft.Voter {
+			for _, o := range servers {
+				oid, _ := strconv.Atoi(string(o.ID))
+				if o.Suffrage == raft.Voter || promoted[o.ID] || img.Retired(int32(oid)) ||
+					!slices.ContainsFunc(live, func(m Member) bool { return raftID(m.ID) == o.ID }) {
+					continue
+				}
+				if err := n.waitFuture(ctx, n.raft.AddVoter(o.ID, o.Address, 0, n.cfg.Timeouts.Submit)); err != nil {
+					n.log.Warn("promoting a non-voter before removing a decommissioned voter failed", "server", o.ID, "err", err)
+					return false
+				}
+				promoted[o.ID] = true
+				n.log.Info("raft configuration changed", "server", o.ID, "addr", o.Address, "op", "add_voter")
+				break
+			}
 		}
 		if err := n.waitFuture(ctx, n.raft.RemoveServer(s.ID, 0, n.cfg.Timeouts.Submit)); err != nil {
 			n.log.Warn("removing a decommissioned broker from the raft configuration failed", "server", s.ID, "err", err)

@@ -416,13 +416,14 @@ func TestDecommissionLeaderUnderLoad(t *testing.T) {
 	if len(q.Voters) != 3 {
 		t.Errorf("quorum has %d voters after the decommission, want 3: %+v", len(q.Voters), q)
 	}
-	md, err = adm.Metadata(ctx, topic)
+	rest := slices.DeleteFunc(slices.Clone(brokers), func(b *harness.Broker) bool { return int32(b.ID) == victim })
+	md, err = newAdmin(t, rest...).Metadata(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range md.Topics[topic].Partitions {
 		if slices.Contains(p.Replicas, victim) {
-			t.Fatalf("partition %d still on broker %d: %v", p.Partition, victim, p.Replicas)
+			t.Fatalf("partition %d still on broker %d: %v (metadata %+v)", p.Partition, victim, p.Replicas, md)
 		}
 	}
 	if slices.Contains(md.Brokers.NodeIDs(), victim) {
@@ -439,7 +440,6 @@ func TestDecommissionLeaderUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	load.finish(t, ctx)
-	rest := slices.DeleteFunc(slices.Clone(brokers), func(b *harness.Broker) bool { return int32(b.ID) == victim })
 	cliRun(t, cliEnvOf(rest...), "cluster", "health", "--exit-when-healthy", "--timeout", "30s").must(t, 0)
 	t.Logf("decommissioned broker %d (leader of %d of %d partitions) under load in %v; longest wait for an ack on any partition meanwhile %v",
 		victim, led, partitions, took.Round(time.Millisecond), gap.Round(time.Millisecond))
