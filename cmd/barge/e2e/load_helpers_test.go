@@ -30,7 +30,8 @@ type ackLoad struct {
 }
 
 // loadOptions shape an ackLoad: keyBytes of padding in each record's key
-// (the ledger reads only values), and a starting rate (0: as fast as the
+// (the ledger reads only values; batches are then sent uncompressed, so the
+// bytes are real), and a starting rate (0: as fast as the
 // producer goes).
 type loadOptions struct {
 	keyBytes int
@@ -44,12 +45,17 @@ func startAckLoad(t *testing.T, ctx context.Context, seeds []string, topic strin
 	l := &ackLoad{ledger: newReplLedger(partitions)}
 	l.rate.Store(o.rate)
 	var err error
-	l.producer, err = kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic),
+	opts := []kgo.Opt{}
+	if o.keyBytes > 0 {
+		// The padding is there to be copied: uncompressed.
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.NoCompression()))
+	}
+	l.producer, err = kgo.NewClient(append(opts, kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
 		kgo.ProducerLinger(time.Millisecond), kgo.RecordDeliveryTimeout(2*time.Minute),
 		kgo.RetryTimeout(2*time.Minute), kgo.MaxBufferedRecords(2000),
 		// Look up a moved leader again quickly (kgo's default waits 5 s).
-		kgo.MetadataMinAge(100*time.Millisecond))
+		kgo.MetadataMinAge(100*time.Millisecond))...)
 	if err != nil {
 		t.Fatal(err)
 	}

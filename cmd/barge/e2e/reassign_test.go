@@ -33,7 +33,9 @@ type moveOutput struct {
 
 func newAdmin(t *testing.T, brokers ...*harness.Broker) *kadm.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(harness.Seeds(brokers...)...))
+	// kgo answers metadata requests from a cache younger than
+	// MetadataMinAge (5 s by default): the tests need it fresh.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(harness.Seeds(brokers...)...), kgo.MetadataMinAge(10*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +161,7 @@ func runBalanceOntoNewBroker(t *testing.T, throttle int64) {
 		copied += segmentBytesOf(t, filepath.Join(newcomer.DataDir, dir))
 	}
 	if hosted != onNew {
-		t.Fatalf("broker 3 hosts %d partitions, the plan moved %d there", hosted, onNew)
+		t.Fatalf("broker 3 hosts %d partitions, the plan moved %d there: %+v", hosted, onNew, md.Topics[topic].Partitions)
 	}
 	// The throttle is gone once the moves completed.
 	cfgs, err := adm.DescribeBrokerConfigs(ctx)
