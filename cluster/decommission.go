@@ -134,6 +134,9 @@ func (img *Image) unregisterBroker(version uint16, p UnregisterBroker, ch *Chang
 			p.ID, len(hosted), hosted[0].Topic, hosted[0].Partition)
 	}
 	delete(img.brokers, p.ID)
+	if img.retired == nil {
+		img.retired = map[int32]bool{}
+	}
 	img.retired[p.ID] = true
 	ch.addBroker(p.ID)
 	return nil
