@@ -248,9 +248,10 @@ func TestKadmReassignListCancel(t *testing.T) {
 	}
 	t.Logf("full move of %s-0: %v -> %v; the old replicas' logs deleted", topic, from, to)
 
-	// Held in flight by a 1 KiB/s throttle, listed, then cancelled.
+	// Held in flight by a 1 KiB/s leader throttle (the leader side alone:
+	// the balance test sets both), listed, then cancelled.
 	rate := "1024"
-	if _, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "follower.replication.throttled.rate", Value: &rate}}); err != nil {
+	if _, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "leader.replication.throttled.rate", Value: &rate}}); err != nil {
 		t.Fatal(err)
 	}
 	orig := replicasOf(1)
@@ -283,6 +284,19 @@ func TestKadmReassignListCancel(t *testing.T) {
 		_, err := os.Stat(spareDir)
 		return err == nil
 	})
+	// The throttle holds the copy back: observed for 1.5 s, the added
+	// replica stays well short of the leader's log, still adding (without
+	// a throttle the whole copy takes milliseconds, as the full move above).
+	leaderDir := filepath.Join(brokers[orig[0]].DataDir, topic+"-1")
+	for until := time.Now().Add(1500 * time.Millisecond); time.Now().Before(until); time.Sleep(100 * time.Millisecond) {
+		if got, full := segmentBytesOf(t, spareDir), segmentBytesOf(t, leaderDir); got > full/4 {
+			t.Fatalf("the leader throttle let %d of %d bytes through", got, full)
+		}
+	}
+	if listed, err := adm.ListPartitionReassignments(ctx, kadm.TopicsSet{topic: {1: {}}}); err != nil || len(listed[topic]) != 1 {
+		t.Fatalf("the throttled move is no longer in flight: %+v %v", listed, err)
+	}
+	t.Logf("throttled at 1 KiB/s: broker %d holds %d of the leader's %d bytes", spare, segmentBytesOf(t, spareDir), segmentBytesOf(t, leaderDir))
 	req = nil
 	req.CancelAssign(topic, 1)
 	if resp, err := adm.AlterPartitionAssignments(ctx, req); err != nil || resp.Error() != nil {
@@ -300,7 +314,7 @@ func TestKadmReassignListCancel(t *testing.T) {
 		_, err := os.Stat(spareDir)
 		return errors.Is(err, os.ErrNotExist)
 	})
-	if _, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "follower.replication.throttled.rate"}}); err != nil {
+	if _, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "leader.replication.throttled.rate"}}); err != nil {
 		t.Fatal(err)
 	}
 
