@@ -137,7 +137,9 @@ func (img *Image) moveTo(t *Topic, p Partition, target []int32) (Partition, bool
 	} else {
 		np.ELR = slices.DeleteFunc(slices.Clone(np.ELR), func(r int32) bool { return !slices.Contains(replicas, r) })
 	}
-	if p.Leader != NoLeader && !slices.Contains(replicas, p.Leader) {
+	dropped := slices.ContainsFunc(p.Replicas, func(r int32) bool { return !slices.Contains(replicas, r) })
+	switch {
+	case p.Leader != NoLeader && !slices.Contains(replicas, p.Leader):
 		// The leader was added by an earlier target that this one drops.
 		np.Leader = NoLeader
 		if elected, ok := img.elect(t, np, false); ok {
@@ -145,6 +147,10 @@ func (img *Image) moveTo(t *Topic, p Partition, target []int32) (Partition, bool
 		} else {
 			np.LeaderEpoch++
 		}
+	case dropped:
+		// Replicas added by a cancelled or replaced target leave now: as
+		// at completion, a new leader epoch fences their fetches.
+		np.LeaderEpoch++
 	}
 	return np, true, nil
 }

@@ -222,6 +222,13 @@ func (r *Replica) update(st State, now time.Time) (transition, error) {
 				r.followers[id] = &follower{leo: -1, logStart: -1}
 			}
 		}
+		// A replica a move took away is no follower any more: its fetches
+		// must not count, nor make it a candidate for the ISR.
+		for id := range r.followers {
+			if !slices.Contains(r.replicas, id) {
+				delete(r.followers, id)
+			}
+		}
 		if !r.pending {
 			r.maximal = r.isr
 		}
