@@ -16,7 +16,9 @@ import (
 // Configs: DescribeConfigs v0-4, AlterConfigs v0-2 (replaces a topic's whole
 // config, the legacy API librdkafka and kafka-python use), and
 // IncrementalAlterConfigs v0-1 (set, delete, append, subtract). Topics are
-// configurable; broker configs are described but static (set by flags).
+// configurable; broker configs are described and static (set by flags),
+// except the replication throttle rates, which are cluster-wide dynamic
+// configs (broker_configs_dynamic.go).
 func init() {
 	register(kmsg.DescribeConfigs, 0, 4, replying(handleDescribeConfigs))
 	register(kmsg.AlterConfigs, 0, 2, replying(handleAlterConfigs))
@@ -108,7 +110,19 @@ func handleDescribeConfigs(b *Broker, ctx context.Context, req *netproto.Request
 				continue
 			}
 			entries = b.brokerConfigs()
-			sourceOf = func(name string) (string, int8) { return entries[name], int8(kmsg.ConfigSourceStaticBrokerConfig) }
+			dynamic := img.BrokerConfigs()
+			for _, name := range cluster.DynamicBrokerConfigs() {
+				entries[name] = dynamic[name] // empty when unset: unthrottled
+			}
+			sourceOf = func(name string) (string, int8) {
+				if v, ok := dynamic[name]; ok {
+					return v, int8(kmsg.ConfigSourceDynamicDefaultBrokerConfig)
+				}
+				if slices.Contains(cluster.DynamicBrokerConfigs(), name) {
+					return "", int8(kmsg.ConfigSourceDefaultConfig)
+				}
+				return entries[name], int8(kmsg.ConfigSourceStaticBrokerConfig)
+			}
 		default:
 			sr.ErrorCode = kerr.InvalidRequest.Code
 			msg := fmt.Sprintf("config resource type %d is not supported", res.ResourceType)
@@ -130,7 +144,7 @@ func handleDescribeConfigs(b *Broker, ctx context.Context, req *netproto.Request
 			c.Name, c.Value = name, &v
 			c.Source = kmsg.ConfigSource(source)
 			c.IsDefault = source == int8(kmsg.ConfigSourceDefaultConfig)
-			c.ReadOnly = res.ResourceType == kmsg.ConfigResourceTypeBroker
+			c.ReadOnly = res.ResourceType == kmsg.ConfigResourceTypeBroker && !slices.Contains(cluster.DynamicBrokerConfigs(), name)
 			if r.IncludeSynonyms {
 				syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
 				syn.Name, syn.Value, syn.Source = name, &v, c.Source
@@ -152,7 +166,7 @@ func (b *Broker) alterTopicConfigs(ctx context.Context, resourceType kmsg.Config
 	switch resourceType {
 	case kmsg.ConfigResourceTypeTopic:
 	case kmsg.ConfigResourceTypeBroker:
-		return fail(kerr.InvalidRequest.Code, "broker configs are static in Barge: set them with barge serve flags, the environment or the config file")
+		return b.alterDynamicBrokerConfigs(ctx, name, cmd, validateOnly)
 	default:
 		return fail(kerr.InvalidRequest.Code, "config resource type %d is not supported", resourceType)
 	}

@@ -274,6 +274,15 @@ func (f *fetch) readPartition(topic string, rp kmsg.FetchRequestTopicPartition, 
 	if maxBytes <= 0 {
 		return fp // out of budget: an empty record set
 	}
+	var throttle *replication.Throttle
+	if follower && p.rep.ThrottledFollower(f.replicaID) {
+		// A replica being added by a move reads within this leader's
+		// replication throttle; an empty answer makes it wait.
+		throttle = f.b.repl.LeaderThrottle()
+		if maxBytes, _ = throttle.Allow(time.Now(), maxBytes); maxBytes == 0 {
+			return fp
+		}
+	}
 	rr, err := p.log.Read(rp.FetchOffset, int(maxBytes), upTo)
 	if err != nil {
 		fp.ErrorCode = errorCode(err)
@@ -281,6 +290,9 @@ func (f *fetch) readPartition(topic string, rp kmsg.FetchRequestTopicPartition, 
 			f.b.logger.Warn("fetch read failed", "topic", topic, "partition", rp.Partition, "err", err)
 		}
 		return fp
+	}
+	if throttle != nil {
+		throttle.Take(time.Now(), int(rr.Size))
 	}
 	res.reads = append(res.reads, rr)
 	for _, reg := range rr.Regions {

@@ -117,7 +117,9 @@ func judgeHealth(in healthInput) ClusterHealth {
 					h.LeaderlessPartitions = append(h.LeaderlessPartitions, id)
 				}
 			}
-			if len(p.ISR) < len(p.Replicas) {
+			// During a move the replicas are the union of the old and new
+			// ones; as in Kafka, the target is what must be in sync.
+			if len(p.ISR) < len(p.TargetReplicas()) {
 				h.UnderReplicatedCount++
 				if len(h.UnderReplicatedPartitions) < healthListCap {
 					h.UnderReplicatedPartitions = append(h.UnderReplicatedPartitions, id)
@@ -219,7 +221,11 @@ func (b *Broker) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	if members := b.node.Members(); len(members) > 0 {
 		in.alive = make(map[int32]bool, len(members))
 		for _, m := range members {
-			in.alive[m.ID] = true
+			// A decommissioned broker may run on until it is stopped; it
+			// is no longer part of the cluster.
+			if !img.Retired(m.ID) {
+				in.alive[m.ID] = true
+			}
 		}
 	}
 	if servers, err := b.node.Servers(); err == nil {

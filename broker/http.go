@@ -29,6 +29,7 @@ func (b *Broker) serveHTTP() {
 	mux.HandleFunc("/v1/cluster", b.serveClusterJSON)
 	mux.HandleFunc("/v1/cluster/health", b.serveHealth)
 	mux.HandleFunc("/v1/cluster/quorum", b.serveQuorum)
+	mux.HandleFunc("/v1/brokers/{id}/decommission", b.serveDecommission)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

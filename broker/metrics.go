@@ -246,7 +246,7 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 					offline++
 				case p.Leader == c.b.cfg.ID:
 					led++
-					if len(p.ISR) < len(p.Replicas) {
+					if len(p.ISR) < len(p.TargetReplicas()) {
 						urp++
 					}
 					if len(p.ISR) < minISR {

@@ -232,9 +232,12 @@ func (rm *replicaManager) all() []*partition {
 
 // reconcile makes the hosted partitions match img: every partition that
 // lists this broker as a replica has an open log and the right role; every
-// hosted partition the image no longer assigns here is closed, and deleted
-// when its topic is gone. Called from the apply goroutine only.
+// hosted partition the image no longer assigns here is closed and deleted:
+// its topic is gone, or a move took it off this broker (the move completed
+// only once its target replicas were all in sync, or it was cancelled
+// before this broker's copy counted). Called from the apply goroutine only.
 func (rm *replicaManager) reconcile(img *cluster.Image) {
+	rm.repl.SetThrottles(img.ThrottleRate(cluster.ConfigLeaderThrottledRate), img.ThrottleRate(cluster.ConfigFollowerThrottledRate))
 	want := map[topicPartition]bool{}
 	for _, t := range img.Topics() {
 		for _, p := range t.Partitions {
@@ -252,8 +255,7 @@ func (rm *replicaManager) reconcile(img *cluster.Image) {
 		if want[topicPartition{p.topic, p.index}] {
 			continue
 		}
-		_, topicExists := img.TopicByID(p.topicID)
-		rm.drop(p, !topicExists)
+		rm.drop(p, true)
 	}
 	rm.setApplied(img)
 }
@@ -288,7 +290,7 @@ func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition, minISR
 	wasLeader, oldEpoch := p.rep.IsLeader(), p.rep.LeaderEpoch()
 	err := rm.repl.Update(p.rep, replication.State{
 		Leader: meta.Leader, LeaderEpoch: meta.LeaderEpoch, PartitionEpoch: meta.PartitionEpoch,
-		Replicas: meta.Replicas, ISR: meta.ISR, MinISR: minISR,
+		Replicas: meta.Replicas, ISR: meta.ISR, MinISR: minISR, Adding: meta.AddingReplicas,
 	})
 	if errors.Is(err, replication.ErrClosed) {
 		return nil // shutting down: the replicas stopped before the apply loop

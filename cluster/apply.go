@@ -41,12 +41,24 @@ func (img *Image) apply(index uint64, cmd Command) (*Image, *Change, error) {
 		err = next.electLeader(p, ch)
 	case ReassignPartition:
 		err = next.reassign(p, ch)
+	case AlterReassignment:
+		err = next.alterReassignment(cmd.Version, p, ch)
+	case DecommissionBroker:
+		err = next.decommissionBroker(cmd.Version, p, ch)
+	case UnregisterBroker:
+		err = next.unregisterBroker(cmd.Version, p, ch)
+	case AlterBrokerConfigs:
+		err = next.alterBrokerConfigs(cmd.Version, p, ch)
 	default:
 		err = errorf(ErrInvalidCommand, "unknown payload %T", cmd.Payload)
 	}
 	if err != nil {
 		return img, nil, err
 	}
+	// A change that put every target replica of a move in the ISR (or
+	// unfenced its last one) completes it in the same step, as Kafka's
+	// controller does in the AlterPartition that makes it so.
+	next.completeReassignments(ch)
 	next.owned = nil
 	if !ch.changed {
 		return img, nil, nil
@@ -77,7 +89,13 @@ func checkTransitions(prev, next *Image, ch *Change, cmd Command) error {
 			continue // created or deleted
 		}
 		unclean := nt.uncleanAllowed() || (isElect && el.Election == ElectUnclean)
-		if err := checkLeaderTransition(pt.Partitions[ref.Partition], nt.Partitions[ref.Partition], unclean); err != nil {
+		before := pt.Partitions[ref.Partition]
+		if ap, ok := cmd.Payload.(AlterPartition); ok && ap.Topic == ref.Topic && ap.Partition == ref.Partition {
+			// A move completed by this ISR change may hand leadership to a
+			// member the leader just added: it vouched that it caught up.
+			before.ISR = union(before.ISR, ap.ISR)
+		}
+		if err := checkLeaderTransition(before, nt.Partitions[ref.Partition], unclean); err != nil {
 			return fmt.Errorf("%s-%d: %w", ref.Topic, ref.Partition, err)
 		}
 	}
@@ -128,6 +146,9 @@ func (img *Image) registerBroker(index uint64, version uint16, p RegisterBroker,
 	if p.UncleanShutdown && version < 2 {
 		return errorf(ErrInvalidCommand, "register broker %d: unclean_shutdown needs command version 2, got %d", p.ID, version)
 	}
+	if img.retired[p.ID] {
+		return errorf(ErrBrokerRemoved, "register broker %d: it was decommissioned and removed (barge broker recommission %d lets it back)", p.ID, p.ID)
+	}
 	old, known := img.brokers[p.ID]
 	// Only a new process can have lost records: the same incarnation
 	// registering again (unfenced after a pause) kept its page cache. An
@@ -138,7 +159,7 @@ func (img *Image) registerBroker(index uint64, version uint16, p RegisterBroker,
 		ID: p.ID, KafkaAddr: p.KafkaAddr, RaftAddr: p.RaftAddr, GossipAddr: p.GossipAddr,
 		HTTPAddr: p.HTTPAddr, Rack: p.Rack, Incarnation: p.Incarnation, DirectoryID: p.DirectoryID,
 		Epoch: int64(index), UncleanRestart: unclean || (!newProcess && old.UncleanRestart),
-		Listeners: p.Listeners,
+		Listeners: p.Listeners, Decommissioning: known && old.Decommissioning,
 	}
 	ch.addBroker(p.ID)
 	if known && directoryReplaced(old.DirectoryID, p.DirectoryID) {
@@ -334,6 +355,11 @@ func (img *Image) validateAssignment(assignment [][]int32, rf int) error {
 		if err := img.validateReplicas(replicas); err != nil {
 			return fmt.Errorf("partition %d: %w", i, err)
 		}
+		for _, r := range replicas {
+			if img.brokers[r].Decommissioning {
+				return errorf(ErrInvalidReplicaAssignment, "partition %d: broker %d is being decommissioned", i, r)
+			}
+		}
 	}
 	return nil
 }
@@ -522,11 +548,19 @@ func (img *Image) reassign(p ReassignPartition, ch *Change) error {
 		return fmt.Errorf("reassign: %w", err)
 	}
 	where := fmt.Sprintf("reassign %s-%d", p.Topic, p.Partition)
+	if part.Reassigning() {
+		return errorf(ErrReassignmentInProgress, "%s: a move to %v is in flight", where, part.TargetReplicas())
+	}
 	if err := img.validateReplicas(p.Replicas); err != nil {
 		return fmt.Errorf("%s: %w", where, err)
 	}
 	if slices.Equal(p.Replicas, part.Replicas) {
 		return nil
+	}
+	for _, r := range p.Replicas {
+		if !slices.Contains(part.Replicas, r) && img.brokers[r].Decommissioning {
+			return errorf(ErrInvalidReplicaAssignment, "%s: broker %d is being decommissioned", where, r)
+		}
 	}
 	isr := slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return !slices.Contains(part.ISR, r) })
 	if len(isr) == 0 {

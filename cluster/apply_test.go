@@ -351,6 +351,9 @@ func TestCommandCodec(t *testing.T) {
 		AlterConfigs{Topic: "t", Set: map[string]string{"x": "y"}, Delete: []string{"z"}, Replace: true},
 		AlterPartition{Topic: "t", Partition: 2, Leader: 1, BrokerEpoch: 7, LeaderEpoch: 3, PartitionEpoch: 4, ISR: []int32{1, 2}},
 		ElectLeader{Topic: "t", Partition: 1, Election: ElectUnclean}, ReassignPartition{Topic: "t", Replicas: []int32{3, 2}},
+		AlterReassignment{Topic: "t", Partition: 1, Replicas: []int32{4, 5}}, AlterReassignment{Topic: "t", Cancel: true},
+		DecommissionBroker{ID: 2}, DecommissionBroker{ID: 2, Cancel: true}, UnregisterBroker{ID: 2},
+		AlterBrokerConfigs{Set: map[string]string{ConfigLeaderThrottledRate: "10"}, Delete: []string{ConfigFollowerThrottledRate}},
 	}
 	for _, p := range cmds {
 		data, err := encodeCommand(NewCommand(p))
@@ -368,7 +371,7 @@ func TestCommandCodec(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{
-		`{"v":3,"type":"fence_broker","body":{"id":1}}`, // above CommandVersion
+		`{"v":4,"type":"fence_broker","body":{"id":1}}`, // above CommandVersion
 		`{"v":0,"type":"fence_broker","body":{"id":1}}`,
 		`{"v":1,"type":"launch_rockets","body":{}}`,
 		`{"v":1,"type":"fence_broker","body":[]}`,

@@ -12,7 +12,11 @@ import (
 //
 // Version 2 adds RegisterBroker.UncleanShutdown and the partitions' ELR;
 // a version 1 command never carries them, so old logs replay as before.
-const CommandVersion uint16 = 2
+// Version 3 adds reassignments in flight (AlterReassignment, the
+// partitions' adding and removing replicas), decommissioning
+// (DecommissionBroker, UnregisterBroker) and the cluster's dynamic broker
+// configs (AlterBrokerConfigs); see reassign.go and decommission.go.
+const CommandVersion uint16 = 3
 
 // CommandType names a command in the Raft log. The names are part of the
 // on-disk format and never change.
@@ -20,16 +24,20 @@ type CommandType string
 
 // The command types.
 const (
-	TypeInitCluster       CommandType = "init_cluster"
-	TypeRegisterBroker    CommandType = "register_broker"
-	TypeFenceBroker       CommandType = "fence_broker"
-	TypeCreateTopic       CommandType = "create_topic"
-	TypeDeleteTopic       CommandType = "delete_topic"
-	TypeCreatePartitions  CommandType = "create_partitions"
-	TypeAlterConfigs      CommandType = "alter_configs"
-	TypeAlterPartition    CommandType = "alter_partition"
-	TypeElectLeader       CommandType = "elect_leader"
-	TypeReassignPartition CommandType = "reassign_partition"
+	TypeInitCluster        CommandType = "init_cluster"
+	TypeRegisterBroker     CommandType = "register_broker"
+	TypeFenceBroker        CommandType = "fence_broker"
+	TypeCreateTopic        CommandType = "create_topic"
+	TypeDeleteTopic        CommandType = "delete_topic"
+	TypeCreatePartitions   CommandType = "create_partitions"
+	TypeAlterConfigs       CommandType = "alter_configs"
+	TypeAlterPartition     CommandType = "alter_partition"
+	TypeElectLeader        CommandType = "elect_leader"
+	TypeReassignPartition  CommandType = "reassign_partition"
+	TypeAlterReassignment  CommandType = "alter_reassignment"
+	TypeDecommissionBroker CommandType = "decommission_broker"
+	TypeUnregisterBroker   CommandType = "unregister_broker"
+	TypeAlterBrokerConfigs CommandType = "alter_broker_configs"
 	// TypeReadIndex is never written to the log: the controller answers it
 	// with the Raft index a reader must have applied (see Node.Sync).
 	TypeReadIndex CommandType = "read_index"
@@ -199,11 +207,13 @@ type ElectLeader struct {
 	Election  ElectionType `json:"election"`
 }
 
-// ReassignPartition replaces a partition's replica list. The new ISR is the
+// ReassignPartition replaces a partition's replica list at once (version 1;
+// AlterReassignment is the move that copies the data first). The new ISR is the
 // old ISR restricted to the new replicas and must not be empty, so no
 // committed data is lost; added replicas start outside the ISR and join it
 // through AlterPartition once caught up. The leader stays if it is still a
-// replica, otherwise the first live replica of the new ISR leads.
+// replica, otherwise the first live replica of the new ISR leads. It is
+// refused while an AlterReassignment of the partition is in flight.
 type ReassignPartition struct {
 	Topic     string  `json:"topic"`
 	Partition int32   `json:"partition"`
@@ -296,6 +306,14 @@ func newPayload(t CommandType) (Payload, bool) {
 		return &ElectLeader{}, true
 	case TypeReassignPartition:
 		return &ReassignPartition{}, true
+	case TypeAlterReassignment:
+		return &AlterReassignment{}, true
+	case TypeDecommissionBroker:
+		return &DecommissionBroker{}, true
+	case TypeUnregisterBroker:
+		return &UnregisterBroker{}, true
+	case TypeAlterBrokerConfigs:
+		return &AlterBrokerConfigs{}, true
 	case TypeReadIndex:
 		return &ReadIndex{}, true
 	case TypeBrokerHeartbeat:
@@ -328,6 +346,14 @@ func deref(p Payload) Payload {
 	case *ElectLeader:
 		return *v
 	case *ReassignPartition:
+		return *v
+	case *AlterReassignment:
+		return *v
+	case *DecommissionBroker:
+		return *v
+	case *UnregisterBroker:
+		return *v
+	case *AlterBrokerConfigs:
 		return *v
 	case *ReadIndex:
 		return *v

@@ -201,6 +201,13 @@ func (n *Node) reconcile(deadSince map[raft.ServerID]time.Time) {
 		return
 	}
 	servers = f.Configuration().Servers
+	// A decommissioned broker leaves the Raft configuration once it is
+	// unregistered, and is not added back while it still runs.
+	members = slices.DeleteFunc(members, func(m Member) bool { return n.Image().Retired(m.ID) })
+	lp.alive = slices.DeleteFunc(lp.alive, func(m Member) bool { return n.Image().Retired(m.ID) })
+	if !n.removeRetiredServers(ctx, servers, append(slices.Clone(members), lp.alive...)) {
+		return
+	}
 	// A broker that heartbeats is live for the Raft configuration too,
 	// whatever this broker's gossip says (unless of another cluster).
 	for _, m := range n.ownClusterMembers(slices.Clone(lp.alive), servers) {

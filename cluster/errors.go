@@ -101,6 +101,15 @@ var (
 	// ErrEligibleLeadersNotAvailable: no live replica may lead
 	// (ELIGIBLE_LEADERS_NOT_AVAILABLE, 83).
 	ErrEligibleLeadersNotAvailable = errors.New("cluster: no eligible leader available")
+	// ErrNoReassignmentInProgress: a cancel of a move that is not in
+	// flight (NO_REASSIGNMENT_IN_PROGRESS, 85).
+	ErrNoReassignmentInProgress = errors.New("cluster: no reassignment in progress")
+	// ErrReassignmentInProgress: a change that a move in flight forbids
+	// (REASSIGNMENT_IN_PROGRESS, 60).
+	ErrReassignmentInProgress = errors.New("cluster: reassignment in progress")
+	// ErrBrokerRemoved: the broker was decommissioned and unregistered
+	// (BROKER_ID_NOT_REGISTERED, 102).
+	ErrBrokerRemoved = errors.New("cluster: broker decommissioned and removed")
 )
 
 // sentinels lists every sentinel once; the forwarding protocol sends an
@@ -115,6 +124,7 @@ var sentinels = []error{
 	ErrUnknownLeaderEpoch, ErrStalePartitionEpoch, ErrStaleBrokerEpoch,
 	ErrIneligibleReplica, ErrInvalidISR, ErrElectionNotNeeded,
 	ErrPreferredLeaderNotAvailable, ErrEligibleLeadersNotAvailable,
+	ErrNoReassignmentInProgress, ErrReassignmentInProgress, ErrBrokerRemoved,
 }
 
 // sentinelOf returns the first sentinel err wraps, in the order of sentinels,

@@ -72,6 +72,10 @@ type Broker struct {
 	// broker with the one unnamed --kafka listener, whose address is
 	// KafkaAddr. A string rather than a slice keeps Broker comparable.
 	Listeners string `json:"listeners,omitempty"`
+	// Decommissioning says the operator asked for the broker to be
+	// removed: it gets no new replicas, the controller moves its replicas
+	// away, then unregisters it (see decommission.go).
+	Decommissioning bool `json:"decommissioning,omitempty"`
 }
 
 // ListenerAddr is the address clients that came in on listener name reach
@@ -122,6 +126,14 @@ type Partition struct {
 	// PartitionEpoch grows by one on every change of the partition: ISR,
 	// leader or replicas.
 	PartitionEpoch int32 `json:"partition_epoch"`
+	// AddingReplicas and RemovingReplicas describe a move in flight
+	// (KIP-455): Replicas is then the union of the target replicas (first,
+	// in target order) and the original ones; the adding replicas copy the
+	// log by ordinary follower fetches, and once every target replica is
+	// in the ISR the move completes and Replicas becomes the target. Both
+	// are empty when no move is in flight (see reassign.go).
+	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
+	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
 }
 
 // Topic is one topic of the image. Its map and slices are shared by every
@@ -133,12 +145,13 @@ type Topic struct {
 	Partitions []Partition       `json:"partitions"`
 }
 
-// ReplicationFactor returns the number of replicas of partition 0.
+// ReplicationFactor returns the number of replicas of partition 0: of its
+// target replicas while it is being moved, not of the union it has then.
 func (t Topic) ReplicationFactor() int {
 	if len(t.Partitions) == 0 {
 		return 0
 	}
-	return len(t.Partitions[0].Replicas)
+	return len(t.Partitions[0].TargetReplicas())
 }
 
 // Image is an immutable snapshot of the cluster metadata: what the FSM held
@@ -151,6 +164,13 @@ type Image struct {
 	brokers   map[int32]Broker
 	topics    map[string]*Topic
 	topicIDs  map[TopicID]string
+	// retired holds the ids of brokers decommissioned and unregistered:
+	// the controller registers none of them again until a recommission.
+	retired map[int32]bool
+	// brokerConfigs are the dynamic broker configs every broker applies
+	// (Kafka's cluster-wide default broker configs, the resource with an
+	// empty name): the replication throttle rates.
+	brokerConfigs map[string]string
 	// owned names the topics whose Topic and partition slice this image
 	// copied while it is being built by apply, so several partition changes
 	// copy them once; nil once the image is published.
@@ -163,6 +183,7 @@ func emptyImage() *Image {
 		brokers:  map[int32]Broker{},
 		topics:   map[string]*Topic{},
 		topicIDs: map[TopicID]string{},
+		retired:  map[int32]bool{},
 	}
 }
 
@@ -248,6 +269,7 @@ func (img *Image) isLive(id int32) bool {
 func (img *Image) Equal(o *Image) bool {
 	if img.index != o.index || img.clusterID != o.clusterID ||
 		!maps.Equal(img.brokers, o.brokers) || !maps.Equal(img.topicIDs, o.topicIDs) ||
+		!maps.Equal(img.retired, o.retired) || !maps.Equal(img.brokerConfigs, o.brokerConfigs) ||
 		len(img.topics) != len(o.topics) {
 		return false
 	}
@@ -276,7 +298,8 @@ func topicEqual(a, b *Topic) bool {
 func partitionEqual(a, b Partition) bool {
 	return a.Index == b.Index && a.Leader == b.Leader && a.LeaderEpoch == b.LeaderEpoch &&
 		a.PartitionEpoch == b.PartitionEpoch && slices.Equal(a.Replicas, b.Replicas) &&
-		slices.Equal(a.ISR, b.ISR) && slices.Equal(a.ELR, b.ELR)
+		slices.Equal(a.ISR, b.ISR) && slices.Equal(a.ELR, b.ELR) &&
+		slices.Equal(a.AddingReplicas, b.AddingReplicas) && slices.Equal(a.RemovingReplicas, b.RemovingReplicas)
 }
 
 // String summarises the image for logs and test failures.
@@ -294,6 +317,9 @@ func (img *Image) clone(index uint64) *Image {
 		brokers:   maps.Clone(img.brokers),
 		topics:    maps.Clone(img.topics),
 		topicIDs:  maps.Clone(img.topicIDs),
+		retired:   maps.Clone(img.retired),
+		// Replaced, never modified: AlterBrokerConfigs builds a new map.
+		brokerConfigs: img.brokerConfigs,
 	}
 }
 
@@ -322,10 +348,15 @@ type imageDoc struct {
 	ClusterID string   `json:"cluster_id"`
 	Brokers   []Broker `json:"brokers"`
 	Topics    []Topic  `json:"topics"`
+	// Retired and BrokerConfigs are new in command version 3; older
+	// snapshots lack them, which reads as none.
+	Retired       []int32           `json:"retired_brokers,omitempty"`
+	BrokerConfigs map[string]string `json:"broker_configs,omitempty"`
 }
 
 func (img *Image) doc() imageDoc {
-	return imageDoc{Index: img.index, ClusterID: img.clusterID, Brokers: img.Brokers(), Topics: img.Topics()}
+	return imageDoc{Index: img.index, ClusterID: img.clusterID, Brokers: img.Brokers(), Topics: img.Topics(),
+		Retired: img.RetiredBrokers(), BrokerConfigs: img.brokerConfigs}
 }
 
 // imageFromDoc rebuilds an image and checks the invariants that the FSM keeps,
@@ -333,6 +364,12 @@ func (img *Image) doc() imageDoc {
 func imageFromDoc(d imageDoc) (*Image, error) {
 	img := emptyImage()
 	img.index, img.clusterID = d.Index, d.ClusterID
+	for _, id := range d.Retired {
+		img.retired[id] = true
+	}
+	if len(d.BrokerConfigs) > 0 {
+		img.brokerConfigs = d.BrokerConfigs
+	}
 	for _, b := range d.Brokers {
 		if _, dup := img.brokers[b.ID]; dup {
 			return nil, fmt.Errorf("duplicate broker %d", b.ID)
@@ -363,6 +400,11 @@ func imageFromDoc(d imageDoc) (*Image, error) {
 func (img *Image) checkInvariants() error {
 	if len(img.topicIDs) != len(img.topics) {
 		return fmt.Errorf("%d topic ids for %d topics", len(img.topicIDs), len(img.topics))
+	}
+	for id := range img.retired {
+		if _, ok := img.brokers[id]; ok {
+			return fmt.Errorf("broker %d both registered and retired", id)
+		}
 	}
 	for name, t := range img.topics {
 		if t.Name != name || img.topicIDs[t.ID] != name || t.ID.IsZero() {
@@ -398,6 +440,9 @@ func checkPartition(img *Image, p Partition) error {
 		}
 	}
 	if err := checkELR(p); err != nil {
+		return err
+	}
+	if err := checkReassignment(p); err != nil {
 		return err
 	}
 	if p.Leader != NoLeader {

@@ -45,6 +45,9 @@ var errorCodes = []struct {
 	{ErrElectionNotNeeded, kerr.ElectionNotNeeded.Code},
 	{ErrPreferredLeaderNotAvailable, kerr.PreferredLeaderNotAvailable.Code},
 	{ErrEligibleLeadersNotAvailable, kerr.EligibleLeadersNotAvailable.Code},
+	{ErrNoReassignmentInProgress, kerr.NoReassignmentInProgress.Code},
+	{ErrReassignmentInProgress, kerr.ReassignmentInProgress.Code},
+	{ErrBrokerRemoved, kerr.BrokerIDNotRegistered.Code},
 }
 
 // ErrorCode returns the Kafka error code for an error returned by this

@@ -35,7 +35,7 @@ func prepare(img *Image, cmd Command, defPartitions int32, defRF int16) (Command
 			return cmd, errorf(ErrInvalidPartitions, "topic %q has %d partitions, asked for %d", p.Topic, have, p.Count)
 		}
 		if len(p.Assignment) == 0 {
-			live := img.LiveBrokers()
+			live := img.assignableBrokers()
 			if rf := t.ReplicationFactor(); rf > len(live) {
 				return cmd, errorf(ErrInvalidReplicationFactor, "topic %q has replication factor %d, %d live brokers",
 					p.Topic, rf, len(live))
@@ -90,7 +90,7 @@ func prepareCreateTopic(img *Image, p CreateTopic, defPartitions int32, defRF in
 		if p.NumPartitions < 1 || p.NumPartitions > maxPartitions {
 			return p, errorf(ErrInvalidPartitions, "topic %q: %d partitions", p.Name, p.NumPartitions)
 		}
-		live := img.LiveBrokers()
+		live := img.assignableBrokers()
 		if p.ReplicationFactor == -1 {
 			p.ReplicationFactor = defaultReplicationFactor(defRF, len(live))
 		}
@@ -121,6 +121,9 @@ func planMetadata(img *Image, lp livenessPlan, newClusterID func() string) []Com
 		cmds = append(cmds, NewCommand(InitCluster{ClusterID: newClusterID()}))
 	}
 	for _, m := range lp.register {
+		if img.retired[m.ID] {
+			continue // decommissioned: stays out until a recommission
+		}
 		cmds = append(cmds, NewCommand(RegisterBroker{ID: m.ID, KafkaAddr: m.KafkaAddr, RaftAddr: m.RaftAddr,
 			GossipAddr: m.GossipAddr, HTTPAddr: m.HTTPAddr, Rack: m.Rack, Incarnation: m.Incarnation,
 			UncleanShutdown: m.UncleanShutdown, Listeners: m.Listeners, DirectoryID: m.DirectoryID}))
@@ -143,7 +146,7 @@ func planMetadata(img *Image, lp livenessPlan, newClusterID func() string) []Com
 			}
 		}
 	}
-	return cmds
+	return append(cmds, planDecommission(img)...)
 }
 
 // serverOp is a change to the Raft configuration.

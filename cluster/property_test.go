@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -46,7 +47,8 @@ func TestImageProperties(t *testing.T) {
 	var index uint64
 	accepted := map[CommandType]int{}
 	allTypes := []CommandType{TypeRegisterBroker, TypeFenceBroker, TypeCreateTopic, TypeDeleteTopic,
-		TypeCreatePartitions, TypeAlterConfigs, TypeAlterPartition, TypeElectLeader, TypeReassignPartition}
+		TypeCreatePartitions, TypeAlterConfigs, TypeAlterPartition, TypeElectLeader, TypeReassignPartition,
+		TypeAlterReassignment, TypeDecommissionBroker, TypeUnregisterBroker, TypeAlterBrokerConfigs}
 	missing := func() bool {
 		for _, typ := range allTypes {
 			if accepted[typ] == 0 {
@@ -158,6 +160,7 @@ func checkStep(t *testing.T, step int, prev, next *Image, ch *Change, p Payload,
 		}
 	}
 	checkElections(t, fail, prev, next, p, err, listed)
+	checkReassignments(fail, prev, next, p, err)
 	if dt, ok := p.(DeleteTopic); ok && err == nil {
 		old, _ := prev.Topic(dt.Name)
 		if _, ok := next.Topic(dt.Name); ok {
@@ -240,7 +243,7 @@ func (g *cmdGen) somePartition(img *Image) (string, int32, Partition, bool) {
 
 func (g *cmdGen) next(img *Image) Payload {
 	r := g.rng
-	switch r.IntN(12) {
+	switch r.IntN(16) {
 	case 0, 1:
 		reg := registerCmd(int32(r.IntN(6)), []string{"", "r1", "r2"}[r.IntN(3)])
 		// The same incarnation again is a re-registration of one process
@@ -303,9 +306,46 @@ func (g *cmdGen) next(img *Image) Payload {
 			}
 		}
 		return ElectLeader{Topic: name, Partition: i, Election: ElectionType(r.IntN(4))}
-	default:
+	case 11:
 		name, i, _, _ := g.somePartition(img)
 		return ReassignPartition{Topic: name, Partition: i, Replicas: g.replicas(1 + r.IntN(3))}
+	case 12, 13:
+		name, i, p, ok := g.somePartition(img)
+		// Moves in flight are where cancels and new targets matter.
+		if refs := img.Reassignments(); len(refs) > 0 && r.IntN(2) == 0 {
+			ref := refs[r.IntN(len(refs))]
+			name, i = ref.Topic, ref.Partition
+			p, ok = img.Partition(name, i)
+		}
+		if ok && p.Reassigning() && r.IntN(3) == 0 {
+			// The leader adds every target replica: the move completes.
+			return AlterPartition{Topic: name, Partition: i, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
+				PartitionEpoch: p.PartitionEpoch, ISR: union([]int32{p.Leader}, p.TargetReplicas())}
+		}
+		return AlterReassignment{Topic: name, Partition: i, Replicas: g.replicas(1 + r.IntN(4)), Cancel: r.IntN(4) == 0}
+	case 14:
+		// What the controller plans for decommissioning brokers, or a new
+		// decommission or recommission.
+		if cmds := planDecommission(img); len(cmds) > 0 && r.IntN(2) == 0 {
+			return cmds[r.IntN(len(cmds))].Payload
+		}
+		return DecommissionBroker{ID: g.brokerID(), Cancel: r.IntN(3) == 0}
+	default:
+		if r.IntN(2) == 0 {
+			return UnregisterBroker{ID: g.brokerID()}
+		}
+		a := AlterBrokerConfigs{Set: map[string]string{}}
+		switch r.IntN(4) {
+		case 0:
+			a.Set[ConfigLeaderThrottledRate] = strconv.Itoa(r.IntN(3) * 1000)
+		case 1:
+			a.Set[ConfigFollowerThrottledRate] = "1048576"
+		case 2:
+			a.Set["no.such.config"] = "1"
+		default:
+			a.Delete = []string{ConfigLeaderThrottledRate}
+		}
+		return a
 	}
 }
 
@@ -406,6 +446,11 @@ func checkElections(t *testing.T, fail func(string, ...any), prev, next *Image, 
 			unclean := nt.uncleanAllowed() || (isElect && el.Election == ElectUnclean && el.Topic == name && el.Partition == int32(i))
 			if existed && i < len(pt.Partitions) {
 				a := pt.Partitions[i]
+				if ap, ok := p.(AlterPartition); ok && ap.Topic == name && ap.Partition == int32(i) {
+					// A move this ISR change completes may pass leadership
+					// to a member the leader has just added.
+					a.ISR = union(a.ISR, ap.ISR)
+				}
 				if b.Leader != NoLeader && b.Leader != a.Leader && !unclean &&
 					!slices.Contains(a.ISR, b.Leader) && !slices.Contains(a.ELR, b.Leader) {
 					fail("%s-%d: leader %d was in neither isr %v nor elr %v: %+v -> %+v", name, i, b.Leader, a.ISR, a.ELR, a, b)
@@ -427,4 +472,89 @@ func checkElections(t *testing.T, fail func(string, ...any), prev, next *Image, 
 			}
 		}
 	}
+}
+
+// checkReassignments checks the rules of moves (KIP-455) over one step: no
+// move is left in flight that could complete (every target replica in the
+// ISR and a leader for the target); a move that completes ends with its
+// target as the replicas, all of them in the ISR; a cancel ends with the
+// original replicas; no replica is ever added on a broker being
+// decommissioned, and a retired broker is never registered.
+func checkReassignments(fail func(string, ...any), prev, next *Image, p Payload, err error) {
+	for name, nt := range next.topics {
+		for _, b := range nt.Partitions {
+			if _, ok := next.completion(nt, b); ok {
+				fail("%s-%d: move could complete but is still in flight: %+v", name, b.Index, b)
+			}
+		}
+		pt, existed := prev.topics[name]
+		if !existed || pt.ID != nt.ID {
+			for _, b := range nt.Partitions {
+				for _, r := range b.Replicas {
+					if prev.brokers[r].Decommissioning {
+						fail("%s-%d: new replica on decommissioning broker %d", name, b.Index, r)
+					}
+				}
+			}
+			continue
+		}
+		for i, b := range nt.Partitions {
+			if i >= len(pt.Partitions) {
+				for _, r := range b.Replicas {
+					if prev.brokers[r].Decommissioning {
+						fail("%s-%d: new partition on decommissioning broker %d", name, i, r)
+					}
+				}
+				continue
+			}
+			a := pt.Partitions[i]
+			for _, r := range b.Replicas {
+				if !slices.Contains(a.Replicas, r) && prev.brokers[r].Decommissioning {
+					fail("%s-%d: replica added on decommissioning broker %d: %+v -> %+v", name, i, r, a, b)
+				}
+			}
+			if !a.Reassigning() || b.Reassigning() {
+				continue
+			}
+			ar, isAlter := p.(AlterReassignment)
+			mine := isAlter && ar.Topic == name && ar.Partition == int32(i)
+			switch {
+			case mine && ar.Cancel:
+				if !sameSet(b.Replicas, a.OriginalReplicas()) {
+					fail("%s-%d: cancel left replicas %v, original %v", name, i, b.Replicas, a.OriginalReplicas())
+				}
+			case mine:
+				// A new target that equals the original replicas ends the move.
+			default:
+				if !slices.Equal(b.Replicas, a.TargetReplicas()) {
+					fail("%s-%d: move completed to %v, target was %v", name, i, b.Replicas, a.TargetReplicas())
+				}
+				if !sameSet(b.ISR, b.Replicas) {
+					fail("%s-%d: move completed with isr %v of replicas %v", name, i, b.ISR, b.Replicas)
+				}
+			}
+		}
+	}
+	for id := range next.retired {
+		if _, ok := next.brokers[id]; ok {
+			fail("retired broker %d registered", id)
+		}
+	}
+	if ur, ok := p.(UnregisterBroker); ok && err == nil {
+		if len(prev.HostedBy(ur.ID)) > 0 {
+			fail("broker %d unregistered while hosting replicas", ur.ID)
+		}
+	}
+}
+
+func sameSet(a, b []int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, r := range a {
+		if !slices.Contains(b, r) {
+			return false
+		}
+	}
+	return true
 }

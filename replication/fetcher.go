@@ -91,9 +91,11 @@ func (f *fetcher) stop() {
 
 // sent is one partition of a request in flight.
 type sent struct {
-	r      *Replica
-	epoch  int32
-	offset int64
+	r         *Replica
+	epoch     int32
+	offset    int64
+	maxBytes  int32 // PartitionMaxBytes asked for it
+	throttled bool  // a replica being added: its bytes count against the follower throttle
 }
 
 func (f *fetcher) run(ctx context.Context) {
@@ -230,7 +232,22 @@ func (f *fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, []sent, time.
 		if !ok {
 			continue
 		}
-		ready = append(ready, pos{sent{r, fp.epoch, offset}, lastEpoch, logStart})
+		maxBytes := int64(f.m.cfg.PartitionMaxBytes)
+		throttled := r.throttledHere()
+		if throttled {
+			// A replica being added catches up within the follower
+			// throttle; the partitions in sync are never held back.
+			allowed, wait := f.m.followerThrottle.Allow(now, maxBytes)
+			if allowed == 0 {
+				fp.delayUntil = now.Add(wait)
+				if next.IsZero() || fp.delayUntil.Before(next) {
+					next = fp.delayUntil
+				}
+				continue
+			}
+			maxBytes = allowed
+		}
+		ready = append(ready, pos{sent{r, fp.epoch, offset, int32(maxBytes), throttled}, lastEpoch, logStart})
 	}
 	f.mu.Unlock()
 	if len(ready) == 0 {
@@ -274,7 +291,7 @@ func (f *fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, []sent, time.
 		rp.FetchOffset = p.s.offset
 		rp.LastFetchedEpoch = p.lastEpoch
 		rp.LogStartOffset = p.logStart
-		rp.PartitionMaxBytes = f.m.cfg.PartitionMaxBytes
+		rp.PartitionMaxBytes = p.s.maxBytes
 		t.Partitions = append(t.Partitions, rp)
 		batch = append(batch, p.s)
 	}
@@ -313,6 +330,9 @@ func (f *fetcher) apply(batch []sent, resp *kmsg.FetchResponse) {
 			f.logger.Warn("follower fetch not applied", "topic", s.r.Topic, "partition", s.r.Partition, "offset", s.offset, "err", err)
 		}
 		f.m.metrics.fetched(f.source, n)
+		if s.throttled {
+			f.m.followerThrottle.Take(now, n)
+		}
 		if backoff > 0 {
 			f.logger.Debug("follower fetch backs off", "topic", s.r.Topic, "partition", s.r.Partition, "offset", s.offset,
 				"error", kerr.ErrorForCode(fp.ErrorCode), "backoff", backoff)

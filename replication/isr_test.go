@@ -184,3 +184,28 @@ func TestHighWatermarkCheckpoint(t *testing.T) {
 		t.Fatalf("restored hw %d, want 5", r.HighWatermark())
 	}
 }
+
+// A replica a move took away, still fetching at the leader's epoch before
+// its broker applied the change, is refused and never proposed for the
+// ISR; a replica the move added is followed from the start.
+func TestRemovedReplicaIsNoFollower(t *testing.T) {
+	m := testManager(t, 10*time.Second)
+	l := openNode(t, m, 0, t.TempDir())
+	ctl := &fakeController{t: t, leader: l}
+	ctl.set(state(0, 1, 1, 0, 1))
+	mustAppend(t, l, batch(3, "a"))
+	moved := state(0, 1, 2, 0, 1)
+	moved.Replicas, moved.Adding = []int32{0, 1, 3}, []int32{3}
+	ctl.set(moved)
+	res := l.r.HandleFollowerFetch(FollowerFetch{ReplicaID: 2, FetchOffset: 3, LastFetchedEpoch: 1, CurrentLeaderEpoch: 1}, time.Now())
+	if res.ErrorCode == 0 {
+		t.Fatal("a removed replica's fetch was taken")
+	}
+	noProposal(t, m)
+	if !l.r.ThrottledFollower(3) || l.r.ThrottledFollower(1) {
+		t.Fatal("only the added replica is throttled")
+	}
+	if res := l.r.HandleFollowerFetch(FollowerFetch{ReplicaID: 3, FetchOffset: 0, LastFetchedEpoch: -1, CurrentLeaderEpoch: 1}, time.Now()); res.ErrorCode != 0 {
+		t.Fatalf("the added replica's fetch: code %d", res.ErrorCode)
+	}
+}

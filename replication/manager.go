@@ -141,6 +141,9 @@ type Manager struct {
 	clientID string
 	metrics  Metrics
 
+	// The replication throttles of this broker (throttle.go).
+	leaderThrottle, followerThrottle Throttle
+
 	checkpointed map[string]int64 // loaded at start: "topic partition" → HW
 
 	mu        sync.Mutex

@@ -51,6 +51,9 @@ type State struct {
 	ISR            []int32
 	// MinISR is the topic's effective min.insync.replicas.
 	MinISR int
+	// Adding are the replicas a move is adding: their catch-up fetches
+	// are throttled (throttle.go).
+	Adding []int32
 }
 
 // follower is the leader's view of one follower (§2.1).
@@ -98,6 +101,7 @@ type Replica struct {
 	partitionEpoch int32               // guarded by mu
 	leaderID       int32               // guarded by mu
 	replicas       []int32             // guarded by mu
+	adding         []int32             // guarded by mu: replicas a move is adding (throttled)
 	isr            []int32             // guarded by mu: the committed ISR
 	maximal        []int32             // guarded by mu: isr, widened while a change is in flight (KIP-497)
 	pending        bool                // guarded by mu: an AlterPartition is in flight
@@ -183,6 +187,7 @@ func (r *Replica) update(st State, now time.Time) (transition, error) {
 	var finished []hwWait // produce waits completed or failed by this change
 	advanced := false
 	r.mu.Lock()
+	r.adding = slices.Clone(st.Adding)
 	if st.Leader == r.self {
 		if r.role != RoleLeader || r.epoch != st.LeaderEpoch {
 			// A new leader starts its epoch at its log end (KIP-101,
@@ -215,6 +220,13 @@ func (r *Replica) update(st State, now time.Time) (transition, error) {
 		for _, id := range r.replicas {
 			if _, ok := r.followers[id]; !ok && id != r.self {
 				r.followers[id] = &follower{leo: -1, logStart: -1}
+			}
+		}
+		// A replica a move took away is no follower any more: its fetches
+		// must not count, nor make it a candidate for the ISR.
+		for id := range r.followers {
+			if !slices.Contains(r.replicas, id) {
+				delete(r.followers, id)
 			}
 		}
 		if !r.pending {

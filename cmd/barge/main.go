@@ -121,6 +121,8 @@ func newRootCommand(deps *cli.Deps, hooks serveHooks) *cobra.Command {
 		partition.NewCommand(deps),
 		topic.NewCommand(deps),
 		group.NewCommand(deps),
+		partition.NewCommand(deps),
+		brokercmd.NewCommand(deps),
 		record.NewProduceCommand(deps),
 		record.NewConsumeCommand(deps),
 		perf.NewCommand(deps),

@@ -23,6 +23,6 @@ func NewCommand(deps *cli.Deps) *cobra.Command {
 'info' lists the brokers over the Kafka protocol (--brokers). 'health' and
 'quorum' ask the brokers' HTTP admin API (--admin, their --http addresses);
 any one broker answers for the whole cluster.`)
-	cmd.AddCommand(newInfoCommand(c), newHealthCommand(c), newQuorumCommand(c))
+	cmd.AddCommand(newInfoCommand(c), newHealthCommand(c), newQuorumCommand(c), newBalanceCommand(c))
 	return cmd
 }

@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,50 +38,8 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFullISR(ctx, t, adm, topic)
-	ledger := newReplLedger(partitions)
-
-	producer, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
-		kgo.ProducerLinger(time.Millisecond), kgo.RecordDeliveryTimeout(2*time.Minute),
-		kgo.RetryTimeout(2*time.Minute), kgo.MaxBufferedRecords(2000),
-		kgo.MetadataMinAge(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond),
-		kgo.MetadataMinAge(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-
-	runCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	var produceErrs sync.Map
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		for i := 0; runCtx.Err() == nil; i++ {
-			r := &kgo.Record{Value: []byte(fmt.Sprintf("v-%09d", i))}
-			producer.Produce(runCtx, r, func(r *kgo.Record, err error) {
-				if err != nil {
-					if !errors.Is(err, context.Canceled) {
-						produceErrs.Store(err.Error(), true)
-					}
-					return
-				}
-				ledger.ack(r)
-			})
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		for runCtx.Err() == nil {
-			consumer.PollFetches(runCtx).EachRecord(ledger.consume)
-		}
-	}()
+	load := startAckLoad(t, ctx, seeds, topic, partitions, loadOptions{})
+	ledger := load.ledger
 
 	env := cliEnvOf(brokers...)
 	waitHealthy := func(what string) {
@@ -129,21 +84,6 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 			t.Errorf("%s: a partition went %v without acknowledgements", what, gap.Round(time.Millisecond))
 		}
 	}
-	stop()
-	wg.Wait()
-	flushCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	producer.Flush(flushCtx)
-	cancel()
-	produceErrs.Range(func(k, _ any) bool {
-		t.Logf("produce error (the record counts as not acknowledged): %v", k)
-		return true
-	})
-	deadline := time.Now().Add(time.Minute)
-	for ledger.missing() > 0 && time.Now().Before(deadline) {
-		pollCtx, cancel := context.WithTimeout(ctx, time.Second)
-		consumer.PollFetches(pollCtx).EachRecord(ledger.consume)
-		cancel()
-	}
-	ledger.check(t)
+	load.finish(t, ctx)
 	t.Logf("rolling restart: longest time any partition went without acknowledgements: %v", worst.Round(time.Millisecond))
 }

@@ -354,3 +354,28 @@ func Tail(b []byte, lines int) string {
 	}
 	return strings.Join(s, "\n")
 }
+
+// JoinBroker starts broker id as a new member of the running cluster of
+// brokers (gossip --join, no bootstrap) with its data in a new temporary
+// directory, and waits until it is ready. A port taken meanwhile is
+// retried on new ones, as StartCluster does.
+func JoinBroker(t testing.TB, brokers []*Broker, id int, opts Options) *Broker {
+	t.Helper()
+	var seeds []string
+	for _, b := range brokers {
+		seeds = append(seeds, b.Gossip)
+	}
+	for attempt := 1; ; attempt++ {
+		b := newBroker(t, id, t.TempDir(), opts.ExtraArgs)
+		b.Args = append(b.Args, "--join", strings.Join(seeds, ","))
+		b.Start()
+		err := compatWaitListening([]*Broker{b}, 60*time.Second)
+		if err == nil {
+			return b
+		}
+		b.Stop()
+		if !strings.Contains(err.Error(), "address already in use") || attempt == compatStartAttempts {
+			t.Fatalf("join broker %d, attempt %d: %v", id, attempt, err)
+		}
+	}
+}
