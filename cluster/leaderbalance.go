@@ -66,7 +66,9 @@ func planLeaderRebalance(img *Image, percentage int) []ElectLeader {
 	var candidates []ElectLeader
 	for _, t := range img.Topics() { // sorted by name
 		for _, p := range t.Partitions {
-			if len(p.Replicas) == 0 {
+			if len(p.Replicas) == 0 || p.Reassigning() {
+				// A partition being moved gets its leader from the move's
+				// completion; as in Kafka, rebalancing leaves it alone.
 				continue
 			}
 			pref := p.Replicas[0]

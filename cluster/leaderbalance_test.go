@@ -184,6 +184,8 @@ func checkRebalancePlan(t *testing.T, step int, img *Image, pct int, plan []Elec
 			t.Fatalf("step %d: %s-%d: preferred %d is not live", step, e.Topic, e.Partition, pref)
 		case !slices.Contains(p.ISR, pref):
 			t.Fatalf("step %d: %s-%d: preferred %d is not in the ISR %v", step, e.Topic, e.Partition, pref, p.ISR)
+		case p.Reassigning():
+			t.Fatalf("step %d: %s-%d is being moved (%+v): its move picks the leader", step, e.Topic, e.Partition, p)
 		case p.Leader == pref || p.Leader == NoLeader:
 			t.Fatalf("step %d: %s-%d: leader %d needs no preferred election", step, e.Topic, e.Partition, p.Leader)
 		}
@@ -193,6 +195,9 @@ func checkRebalancePlan(t *testing.T, step int, img *Image, pct int, plan []Elec
 	preferred, misplaced := map[int32]int{}, map[int32]int{}
 	for _, tp := range img.Topics() {
 		for _, p := range tp.Partitions {
+			if p.Reassigning() {
+				continue
+			}
 			preferred[p.Replicas[0]]++
 			if p.Leader != p.Replicas[0] {
 				misplaced[p.Replicas[0]]++
@@ -202,7 +207,7 @@ func checkRebalancePlan(t *testing.T, step int, img *Image, pct int, plan []Elec
 	for _, tp := range img.Topics() {
 		for _, p := range tp.Partitions {
 			pref := p.Replicas[0]
-			due := p.Leader != pref && p.Leader != NoLeader && img.isLive(pref) && slices.Contains(p.ISR, pref) &&
+			due := !p.Reassigning() && p.Leader != pref && p.Leader != NoLeader && img.isLive(pref) && slices.Contains(p.ISR, pref) &&
 				misplaced[pref]*100 > pct*preferred[pref]
 			if due != inPlan[topicPart{tp.Name, p.Index}] {
 				t.Fatalf("step %d: %s-%d %+v (pct %d, %d/%d misplaced): in plan %v, want %v",
@@ -215,4 +220,23 @@ func checkRebalancePlan(t *testing.T, step int, img *Image, pct int, plan []Elec
 type topicPart struct {
 	topic     string
 	partition int32
+}
+
+// A partition being moved is left to its move, which picks its leader when
+// it completes; as in Kafka, rebalancing does not elect it meanwhile.
+func TestPlanLeaderRebalanceSkipsPartitionsBeingMoved(t *testing.T) {
+	b := newBuilder(t, 1, 2, 3, 4)
+	b.must(CreateTopic{Name: "t", Assignment: [][]int32{{1, 2, 3}}})
+	b.failover(1, "t", true) // 1 is live and in the ISR, 2 leads
+	want := []ElectLeader{{Topic: "t", Partition: 0, Election: ElectPreferred}}
+	if plan := planLeaderRebalance(b.img, 0); !slices.Equal(plan, want) {
+		t.Fatalf("setup: plan %v, want %v", plan, want)
+	}
+	b.must(AlterReassignment{Topic: "t", Partition: 0, Replicas: []int32{1, 2, 4}})
+	if p := b.part("t", 0); !p.Reassigning() || p.Replicas[0] != 1 {
+		t.Fatalf("setup: partition %+v, want a move in flight with 1 first", p)
+	}
+	if plan := planLeaderRebalance(b.img, 0); len(plan) != 0 {
+		t.Fatalf("partition being moved: plan %v, want none", plan)
+	}
 }
