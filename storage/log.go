@@ -252,24 +252,76 @@ func (l *Log) AppendReplicated(buf []byte) (AppendResult, error) {
 		pos += int(h.Length)
 	}
 	now := l.opts.Now()
-	flushErr, err := l.writeLocked(buf, headers, now)
-	if err != nil {
-		return AppendResult{}, err
-	}
-	if flushErr != nil {
-		// The log is offline now; the fetcher's next append says so.
-		l.logger.Warn("replicated batches appended but not fsynced", "err", flushErr)
-	}
-	for _, h := range headers {
-		l.producers.replay(h.producerBatch(), now)
-		if latest, ok := l.epochs.latest(); !ok || h.LeaderEpoch > latest.epoch {
-			if err := l.epochs.assign(h.LeaderEpoch, h.BaseOffset); err != nil {
-				l.logger.Warn("leader epoch checkpoint not written", "epoch", h.LeaderEpoch, "err", err)
+	// The leader rolls its segment before a produce's batch that does not
+	// fit (clients send one batch per partition per request), but a fetch
+	// brings many batches at once: written in one piece they would roll
+	// before the whole chunk, and the follower's segments would start at
+	// other offsets than the leader's. So the chunk is written in runs cut
+	// where the leader's rule rolls, each run with one write. A run that
+	// fails leaves the runs before it in the log; the fetcher goes on from
+	// the log end.
+	for start, at := 0, 0; start < len(headers); {
+		end, n := l.replicatedRunLocked(headers[start:])
+		end += start
+		run := headers[start:end]
+		flushErr, err := l.writeLocked(buf[at:at+n], run, now)
+		if err != nil {
+			return AppendResult{}, err
+		}
+		if flushErr != nil {
+			// The log is offline now; the fetcher's next append says so.
+			l.logger.Warn("replicated batches appended but not fsynced", "err", flushErr)
+		}
+		for _, h := range run {
+			l.producers.replay(h.producerBatch(), now)
+			if latest, ok := l.epochs.latest(); !ok || h.LeaderEpoch > latest.epoch {
+				if err := l.epochs.assign(h.LeaderEpoch, h.BaseOffset); err != nil {
+					l.logger.Warn("leader epoch checkpoint not written", "epoch", h.LeaderEpoch, "err", err)
+				}
 			}
 		}
+		start, at = end, at+n
 	}
 	return AppendResult{FirstOffset: headers[0].BaseOffset, LastOffset: next - 1,
 		LogAppendTime: -1, LogStartOffset: l.logStartOffset.Load()}, nil
+}
+
+// replicatedRunLocked returns how many of headers (at least one) go into the
+// active segment in one write, and their bytes: the first batch (before
+// which writeLocked rolls as for any append), then each next batch that the
+// size and offset limits let into the same segment, as the leader appending
+// them one by one would have.
+func (l *Log) replicatedRunLocked(headers []BatchHeader) (count, n int) {
+	seg := l.activeLocked()
+	size := seg.size.Load()
+	first := headers[0]
+	if l.wouldRollLocked(seg, size, int64(first.Length), first.NextOffset()) {
+		size = 0 // writeLocked rolls before the first batch
+	}
+	base := seg.baseOffset
+	if size == 0 {
+		base = first.BaseOffset
+	}
+	size += int64(first.Length)
+	count, n = 1, int(first.Length)
+	for _, h := range headers[1:] {
+		if size+int64(h.Length) > l.cfg.SegmentBytes || size+int64(h.Length) > math.MaxUint32 ||
+			h.NextOffset()-base > math.MaxUint32 {
+			break
+		}
+		size += int64(h.Length)
+		count, n = count+1, n+int(h.Length)
+	}
+	return count, n
+}
+
+// wouldRollLocked reports whether writing n bytes ending before nextOffset
+// to seg, holding size bytes, breaks a size, index or offset limit.
+func (l *Log) wouldRollLocked(seg *segment, size, n, nextOffset int64) bool {
+	return size > 0 && (size+n > l.cfg.SegmentBytes ||
+		(seg.index.len()+1)*offsetEntrySize > l.cfg.SegmentIndexBytes ||
+		nextOffset-seg.baseOffset > math.MaxUint32 ||
+		size+n > math.MaxUint32)
 }
 
 // writeLocked rolls if needed, writes buf at the end of the active segment,
@@ -319,10 +371,7 @@ func (l *Log) maybeRollLocked(n int, nextOffset int64, now time.Time) error {
 	if size == 0 {
 		return nil
 	}
-	full := size+int64(n) > l.cfg.SegmentBytes ||
-		(seg.index.len()+1)*offsetEntrySize > l.cfg.SegmentIndexBytes ||
-		nextOffset-seg.baseOffset > math.MaxUint32 ||
-		size+int64(n) > math.MaxUint32
+	full := l.wouldRollLocked(seg, size, int64(n), nextOffset)
 	old := seg.firstAppendMs >= 0 && now.UnixMilli()-seg.firstAppendMs >= l.cfg.SegmentMs.Milliseconds()
 	if !full && !old {
 		return nil

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/barge-broker/barge/internal/testutil"
 )
 
 // appendRandomBatches appends n batches of random shape and returns the bytes
@@ -347,5 +351,62 @@ func TestTruncateAtLogEndDropsEmptyEpoch(t *testing.T) {
 	}
 	if e, start, ok := l.LatestEpoch(); !ok || e != 1 || start != 0 || l.LogEndOffset() != 2 {
 		t.Fatalf("after TruncateTo(log end): latest epoch (%d, %d, %v), log end %d; want (1, 0), 2", e, start, ok, l.LogEndOffset())
+	}
+}
+
+// A follower that receives many batches in one fetch rolls its segments at
+// the offsets the leader rolled at (before the first batch that did not
+// fit), so the segment files are byte-identical; written in one piece the
+// chunk would roll before all of it.
+func TestReplicatedChunksRollWhereTheLeaderRolled(t *testing.T) {
+	cfg := smallSegments(4 << 10)
+	leaderDir, followerDir := t.TempDir(), t.TempDir()
+	leader := openTestLog(t, leaderDir, cfg, nil)
+	rng := rand.New(rand.NewSource(testutil.Seed(t)))
+	for range 200 {
+		mustAppend(t, leader, plainBatch(1+rng.Intn(4), 50+rng.Intn(400), 1).build(), 1)
+	}
+	src := readAll(t, leader)
+	leader.Close()
+	follower := openTestLog(t, followerDir, cfg, nil)
+	// Fetches of varying size, cut at batch boundaries.
+	for rest := src; len(rest) > 0; {
+		headers, err := ValidateBatches(rest, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		take, n := 1+rng.Intn(min(len(headers), 30)), 0
+		for _, h := range headers[:take] {
+			n += int(h.Length)
+		}
+		if _, err := follower.AppendReplicated(rest[:n]); err != nil {
+			t.Fatal(err)
+		}
+		rest = rest[n:]
+	}
+	follower.Close()
+	segs := func(dir string) map[string][]byte {
+		names, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+		out := map[string][]byte{}
+		for _, name := range names {
+			data, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[filepath.Base(name)] = data
+		}
+		return out
+	}
+	want, got := segs(leaderDir), segs(followerDir)
+	if len(want) < 10 {
+		t.Fatalf("setup: the leader has %d segments, want many", len(want))
+	}
+	if len(got) != len(want) {
+		t.Fatalf("follower has %d segments, leader %d", len(got), len(want))
+	}
+	for name, data := range want {
+		if !bytes.Equal(got[name], data) {
+			t.Fatalf("segment %s differs: leader %d bytes, follower %d", name, len(data), len(got[name]))
+		}
 	}
 }

@@ -156,8 +156,16 @@ func runBalanceOntoNewBroker(t *testing.T, throttle int64) {
 		dir := fmt.Sprintf("%s-%d", topic, p.Partition)
 		leader := all[p.Leader]
 		// Long enough for a loaded machine's failovers to settle.
+		var diff string
+		t.Cleanup(func() {
+			if t.Failed() && diff != "" {
+				t.Logf("%s: leader %d against broker 3: %s", dir, leader.ID, diff)
+			}
+		})
 		newcomer.WaitFor(90*time.Second, "identical segment files of "+dir+" on broker 3", func() bool {
-			return sameFiles(readSegments(t, filepath.Join(leader.DataDir, dir)), readSegments(t, filepath.Join(newcomer.DataDir, dir)))
+			a, b := readSegments(t, filepath.Join(leader.DataDir, dir)), readSegments(t, filepath.Join(newcomer.DataDir, dir))
+			diff = filesDiff(a, b)
+			return sameFiles(a, b)
 		})
 		copied += segmentBytesOf(t, filepath.Join(newcomer.DataDir, dir))
 	}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -360,6 +362,31 @@ func readSegments(t *testing.T, dir string) map[string][]byte {
 		}
 	}
 	return out
+}
+
+// filesDiff describes how two segment sets differ, for a failure message.
+func filesDiff(a, b map[string][]byte) string {
+	var out []string
+	for name, data := range a {
+		other, ok := b[name]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("%s: %d bytes, missing on the other", name, len(data)))
+		case !bytes.Equal(data, other):
+			at := 0
+			for at < min(len(data), len(other)) && data[at] == other[at] {
+				at++
+			}
+			out = append(out, fmt.Sprintf("%s: %d vs %d bytes, first difference at byte %d", name, len(data), len(other), at))
+		}
+	}
+	for name, data := range b {
+		if _, ok := a[name]; !ok {
+			out = append(out, fmt.Sprintf("%s: missing, %d bytes on the other", name, len(data)))
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, "; ")
 }
 
 func sameFiles(a, b map[string][]byte) bool {
