@@ -8,6 +8,7 @@
 #   usage: cmd/barge/perf/bench-partitions.sh     (make bench-partitions)
 #          RECORDS=500000 RUNS=2 cmd/barge/perf/bench-partitions.sh
 #          BARGE_BIN=/path/to/older/barge cmd/barge/perf/bench-partitions.sh
+#          PROFILE_DIR=/tmp/prof PROFILE_SECONDS=3 cmd/barge/perf/bench-partitions.sh
 set -euo pipefail
 export LC_ALL=C
 
@@ -44,8 +45,15 @@ run() {
 	"$W/barge" topic create t --brokers "$kafka" -p "$parts" -r 1 > /dev/null
 	idle=$(awk '/VmRSS/{printf "%.0f", $2/1024}' "/proc/$PID/status")
 	before=$(cpu_seconds "$PID")
+	local prof=""
+	if [ -n "${PROFILE_DIR:-}" ]; then # a CPU profile of the first seconds of the produce run
+		mkdir -p "$PROFILE_DIR"
+		curl -s "http://$http/debug/pprof/profile?seconds=${PROFILE_SECONDS:-3}" -o "$PROFILE_DIR/broker-$parts.pprof" &
+		prof=$!
+	fi
 	out=$("$W/barge" perf produce t --brokers "$kafka" --records "$RECORDS" --record-size 1024 --acks 1 --linger 5ms -o json)
 	after=$(cpu_seconds "$PID")
+	if [ -n "$prof" ]; then wait "$prof" || true; fi
 	mibs=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["mib_per_sec"])')
 	gb=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes"]/1e9)')
 	local line
