@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/barge-broker/barge/cluster"
 	"github.com/barge-broker/barge/replication"
@@ -235,6 +236,15 @@ func (rm *replicaManager) all() []*partition {
 // hosted partition the image no longer assigns here is closed, and deleted
 // when its topic is gone. Called from the apply goroutine only.
 func (rm *replicaManager) reconcile(img *cluster.Image) {
+	start := time.Now()
+	opened := rm.openMissingLogs(img)
+	nOpened, openTime := len(opened), time.Since(start)
+	defer func() {
+		// Slow only with many partitions to open (start, large topics).
+		if d := time.Since(start); d > time.Second {
+			rm.logger.Info("partitions reconciled with the metadata", "opened", nOpened, "open_duration", openTime, "duration", d)
+		}
+	}()
 	want := map[topicPartition]bool{}
 	for _, t := range img.Topics() {
 		for _, p := range t.Partitions {
@@ -243,10 +253,18 @@ func (rm *replicaManager) reconcile(img *cluster.Image) {
 			}
 			key := topicPartition{t.Name, p.Index}
 			want[key] = true
-			if err := rm.ensure(t, p, t.MinInsyncReplicas()); err != nil {
+			pre, ok := opened[key]
+			delete(opened, key)
+			if err := rm.ensure(t, p, t.MinInsyncReplicas(), pre, ok); err != nil {
 				rm.logger.Error("cannot host partition", "topic", t.Name, "partition", p.Index, "err", err)
 			}
 		}
+	}
+	for key, o := range opened { // listed twice in img, say: never used
+		if o.log != nil {
+			o.log.Close()
+		}
+		rm.logger.Warn("closing a log opened ahead but not hosted", "topic", key.topic, "partition", key.partition)
 	}
 	for _, p := range rm.all() {
 		if want[topicPartition{p.topic, p.index}] {
@@ -260,8 +278,9 @@ func (rm *replicaManager) reconcile(img *cluster.Image) {
 
 // ensure opens (or updates) the log of one partition assigned here and
 // hands its metadata state to the replica: become leader, become follower,
-// or an ISR change.
-func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition, minISR int) error {
+// or an ISR change. With havePre, pre is the outcome of opening the log
+// already (openMissingLogs).
+func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition, minISR int, pre openedLog, havePre bool) error {
 	key := topicPartition{t.Name, meta.Index}
 	cfg := logConfigFor(rm.logDefaults, t.Configs)
 	rm.mu.RLock()
@@ -271,8 +290,17 @@ func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition, minISR
 		rm.drop(p, true) // a deleted topic's replica under a recreated name
 		p = nil
 	}
+	if havePre && p != nil { // hosted meanwhile: cannot happen on the apply goroutine
+		if pre.log != nil {
+			pre.log.Close()
+		}
+		havePre = false
+	}
 	if p == nil {
-		log, err := rm.openLog(t.Name, t.ID, meta.Index, cfg)
+		log, err := pre.log, pre.err
+		if !havePre {
+			log, err = rm.openLog(t.Name, t.ID, meta.Index, cfg)
+		}
 		if err != nil {
 			return err
 		}
@@ -341,6 +369,14 @@ func (rm *replicaManager) openLog(topic string, id cluster.TopicID, index int32,
 
 // drop stops hosting p; with deleteData its directory goes too.
 func (rm *replicaManager) drop(p *partition, deleteData bool) error {
+	rm.detach(p)
+	return rm.closeLog(p, deleteData)
+}
+
+// detach stops hosting p without touching its log: it is no longer found,
+// its replica is removed and parked requests wake. Apply goroutine only
+// (roleChanged expects it).
+func (rm *replicaManager) detach(p *partition) {
 	rm.mu.Lock()
 	if rm.parts[topicPartition{p.topic, p.index}] == p {
 		delete(rm.parts, topicPartition{p.topic, p.index})
@@ -352,6 +388,11 @@ func (rm *replicaManager) drop(p *partition, deleteData bool) error {
 		rm.roleChanged(p, false)
 	}
 	p.wakeAll() // wake parked fetches: they will find the partition gone
+}
+
+// closeLog closes a detached partition's log, deleting it with deleteData.
+// Safe to run for several partitions at once.
+func (rm *replicaManager) closeLog(p *partition, deleteData bool) error {
 	var err error
 	if deleteData {
 		err = p.log.Delete()
@@ -370,13 +411,11 @@ func (rm *replicaManager) drop(p *partition, deleteData bool) error {
 // every log closed without an error, that is, wrote its clean-shutdown
 // marker.
 func (rm *replicaManager) closeAll() bool {
-	clean := true
-	for _, p := range rm.all() {
-		if err := rm.drop(p, false); err != nil {
-			clean = false
-		}
+	ps := rm.all()
+	for _, p := range ps {
+		rm.detach(p)
 	}
-	return clean
+	return closeLogs(ps, func(p *partition) error { return rm.closeLog(p, false) })
 }
 
 func containsID(ids []int32, id int32) bool {

@@ -84,6 +84,9 @@ func (l *Log) load() error {
 		return err
 	}
 	cp, hasCheckpoint := readLogCheckpoint(l.dir)
+	if hasCheckpoint {
+		l.checkpointOnDisk = &cp
+	}
 	startHint, hasStartHint := cp.logStartOffset, hasCheckpoint
 	if lso, ok := readLogStart(l.dir); ok {
 		startHint, hasStartHint = lso, true

@@ -77,16 +77,23 @@ led() {
 	done
 	echo "$sum"
 }
+# ready: every broker answers /readyz (its first reconcile, which opens
+# the logs, is done). Cheap to poll, unlike /metrics with a series per
+# partition, which would slow down what it measures.
+ready() {
+	local i
+	for i in "${!HTTP[@]}"; do curl -sf "http://${HTTP[$i]}/readyz" > /dev/null 2>&1 || return 1; done
+}
 # wait_led N: until N partitions are led (bounded by WAIT_S).
 wait_led() {
 	local want=$1 t0
 	t0=$(now)
-	while [ "$(led)" -lt "$want" ]; do
+	while ! ready || [ "$(led)" -lt "$want" ]; do
 		if [ "$(awk -v a="$t0" -v b="$(now)" -v w="$WAIT_S" 'BEGIN{print (b-a > w)}')" = 1 ]; then
 			echo "bench-scale: only $(led) of $want partitions led after ${WAIT_S}s" >&2
 			return 1
 		fi
-		sleep 0.1
+		sleep 0.2
 	done
 }
 produce() { # ACKS: prints MB/s
