@@ -26,12 +26,10 @@ type openedLog struct {
 // ensure finds them open. A partition hosted under another topic id is left
 // to ensure (it drops the old replica first).
 //
-// A log whose partition img says this broker leads also gets its leader
-// epoch assigned here, at its log end, as the replica's become-leader step
-// would do next (KIP-101): that step then finds the epoch in place and
-// writes nothing, so its fsynced epoch checkpoint — one per partition, in
-// a row on the apply goroutine — is written concurrently instead. An
-// error is left for that step to meet again and report.
+// A log whose partition img says this broker leads is opened with its
+// leader epoch assigned (openLog), so the replica's become-leader step —
+// one per partition, in a row on the apply goroutine — writes no fsynced
+// epoch checkpoint.
 func (rm *replicaManager) openMissingLogs(img *cluster.Image) map[topicPartition]openedLog {
 	type job struct {
 		key    topicPartition
@@ -64,10 +62,7 @@ func (rm *replicaManager) openMissingLogs(img *cluster.Image) map[topicPartition
 		go func() {
 			defer wg.Done()
 			for j := range work {
-				log, err := rm.openLog(j.key.topic, j.id, j.key.partition, j.cfg)
-				if err == nil && j.leader {
-					_ = log.AssignEpoch(j.epoch)
-				}
+				log, err := rm.openLog(j.key.topic, j.id, j.key.partition, j.cfg, j.leader, j.epoch)
 				mu.Lock()
 				out[j.key] = openedLog{log, err}
 				mu.Unlock()

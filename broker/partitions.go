@@ -299,7 +299,7 @@ func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition, minISR
 	if p == nil {
 		log, err := pre.log, pre.err
 		if !havePre {
-			log, err = rm.openLog(t.Name, t.ID, meta.Index, cfg)
+			log, err = rm.openLog(t.Name, t.ID, meta.Index, cfg, meta.Leader == rm.brokerID, meta.LeaderEpoch)
 		}
 		if err != nil {
 			return err
@@ -339,7 +339,11 @@ func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition, minISR
 // this broker was down never inherits the old records.
 const partitionMetadataFile = "partition.metadata"
 
-func (rm *replicaManager) openLog(topic string, id cluster.TopicID, index int32, cfg storage.Config) (*storage.Log, error) {
+// openLog opens a partition's log. With lead, the log is opened with
+// leaderEpoch assigned at its end, as the replica's become-leader step does
+// next (KIP-101); that step then finds it in place and writes nothing, and
+// a restart in the same epoch writes no epoch checkpoint at all.
+func (rm *replicaManager) openLog(topic string, id cluster.TopicID, index int32, cfg storage.Config, lead bool, leaderEpoch int32) (*storage.Log, error) {
 	dir := storage.PartitionDir(rm.dataDir, topic, index)
 	metaPath := filepath.Join(dir, partitionMetadataFile)
 	want := "version: 0\ntopic_id: " + id.String() + "\n"
@@ -349,7 +353,8 @@ func (rm *replicaManager) openLog(topic string, id cluster.TopicID, index int32,
 			return nil, fmt.Errorf("remove stale partition dir: %w", err)
 		}
 	}
-	log, err := storage.Open(dir, cfg, storage.Options{Logger: rm.logger.With("topic", topic, "partition", index)})
+	log, err := storage.Open(dir, cfg, storage.Options{Logger: rm.logger.With("topic", topic, "partition", index),
+		AssignLeaderEpoch: lead, LeaderEpoch: leaderEpoch})
 	if err != nil {
 		return nil, err
 	}

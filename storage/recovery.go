@@ -303,10 +303,11 @@ func (l *Log) setActiveRollClock(active *segment) {
 // recovered log and writes the checkpoint.
 func (l *Log) finishLoadLocked(recoveryPoint int64) error {
 	leo, logStart := l.leo.Load(), l.logStartOffset.Load()
-	if err := l.epochs.truncateFromEnd(leo); err != nil {
-		return err
+	assign := int32(-1)
+	if l.opts.AssignLeaderEpoch {
+		assign = l.opts.LeaderEpoch
 	}
-	if err := l.epochs.truncateFromStart(logStart); err != nil {
+	if err := l.epochs.recover(leo, logStart, assign); err != nil {
 		return err
 	}
 	if err := l.reloadProducerStateLocked(); err != nil {
