@@ -342,7 +342,10 @@ const partitionMetadataFile = "partition.metadata"
 // openLog opens a partition's log. With lead, the log is opened with
 // leaderEpoch assigned at its end, as the replica's become-leader step does
 // next (KIP-101); that step then finds it in place and writes nothing, and
-// a restart in the same epoch writes no epoch checkpoint at all.
+// a restart in the same epoch writes no epoch checkpoint at all. A
+// follower's log that opens empty while the partition is in its first
+// leader epoch (0, which began at offset 0 on its first leader) gets that
+// entry too, so replicating the first batch writes none.
 func (rm *replicaManager) openLog(topic string, id cluster.TopicID, index int32, cfg storage.Config, lead bool, leaderEpoch int32) (*storage.Log, error) {
 	dir := storage.PartitionDir(rm.dataDir, topic, index)
 	metaPath := filepath.Join(dir, partitionMetadataFile)
@@ -354,7 +357,7 @@ func (rm *replicaManager) openLog(topic string, id cluster.TopicID, index int32,
 		}
 	}
 	log, err := storage.Open(dir, cfg, storage.Options{Logger: rm.logger.With("topic", topic, "partition", index),
-		AssignLeaderEpoch: lead, LeaderEpoch: leaderEpoch})
+		AssignLeaderEpoch: lead || leaderEpoch == 0, LeaderEpoch: leaderEpoch, AssignOnlyIfEmpty: !lead})
 	if err != nil {
 		return nil, err
 	}

@@ -87,6 +87,12 @@ type Options struct {
 	// fsynced writes were most of a restart.
 	AssignLeaderEpoch bool
 	LeaderEpoch       int32
+	// AssignOnlyIfEmpty limits AssignLeaderEpoch to a log that opens
+	// empty at offset 0. A follower of a partition still in its first
+	// leader epoch uses it: that epoch began at offset 0, so the first
+	// replicated batch would record the same entry — with an fsynced write
+	// on the fetcher's path, one per partition.
+	AssignOnlyIfEmpty bool
 
 	fs fileSystem // tests inject faults here; nil means the real file system
 }

@@ -58,3 +58,26 @@ func TestOpenAssignsTheLeaderEpochWithoutRewritingTheCheckpoint(t *testing.T) {
 		t.Fatalf("checkpoint on disk holds %v, want epoch 4 from 5 last", got)
 	}
 }
+
+// AssignOnlyIfEmpty assigns only to a log that opens empty at offset 0.
+func TestOpenAssignsOnlyIfEmpty(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{Logger: testLogger(t), AssignLeaderEpoch: true, LeaderEpoch: 0, AssignOnlyIfEmpty: true}
+	l, err := Open(dir, DefaultConfig(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, start, ok := l.LatestEpoch(); !ok || e != 0 || start != 0 {
+		t.Fatalf("empty log: latest epoch %d at %d (ok %v), want 0 at 0", e, start, ok)
+	}
+	mustAppend(t, l, plainBatch(3, 10, 1).build(), 2)
+	l.crash()
+	opts.LeaderEpoch = 5
+	if l, err = Open(dir, DefaultConfig(), opts); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if e, _, ok := l.LatestEpoch(); !ok || e != 2 {
+		t.Fatalf("non-empty log: latest epoch %d (ok %v), want 2 from its batches", e, ok)
+	}
+}

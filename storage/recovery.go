@@ -304,7 +304,7 @@ func (l *Log) setActiveRollClock(active *segment) {
 func (l *Log) finishLoadLocked(recoveryPoint int64) error {
 	leo, logStart := l.leo.Load(), l.logStartOffset.Load()
 	assign := int32(-1)
-	if l.opts.AssignLeaderEpoch {
+	if l.opts.AssignLeaderEpoch && (!l.opts.AssignOnlyIfEmpty || (leo == 0 && logStart == 0)) {
 		assign = l.opts.LeaderEpoch
 	}
 	if err := l.epochs.recover(leo, logStart, assign); err != nil {

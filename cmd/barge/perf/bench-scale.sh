@@ -11,6 +11,7 @@
 #   usage: cmd/barge/perf/bench-scale.sh     (make bench-scale)
 #          PARTS=10000 R3_PARTS=3000 RECORDS=500000 cmd/barge/perf/bench-scale.sh
 #          R3_PARTS=0 cmd/barge/perf/bench-scale.sh   (the single broker only)
+#          PROFILE_DIR=/tmp/prof PROFILE_SECONDS=3 cmd/barge/perf/bench-scale.sh
 set -euo pipefail
 export LC_ALL=C
 
@@ -114,7 +115,16 @@ scenario() {
 	wait_led "$parts"
 	create=$(since "$t0")
 	rss1=$(rss_all) nfd=$(fds_all)
+	local profs=()
+	if [ -n "${PROFILE_DIR:-}" ]; then # CPU profiles of every broker during the produce run
+		mkdir -p "$PROFILE_DIR"
+		for i in "${!HTTP[@]}"; do
+			curl -s "http://${HTTP[$i]}/debug/pprof/profile?seconds=${PROFILE_SECONDS:-3}" -o "$PROFILE_DIR/b$n-p$parts-broker$i.pprof" &
+			profs+=($!)
+		done
+	fi
 	mbs=$(produce "$acks")
+	for p in "${profs[@]}"; do wait "$p" || true; done
 	rss2=$(rss_all)
 	for p in "${PIDS[@]}"; do kill -9 "$p"; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
