@@ -12,6 +12,7 @@
 #          PARTS=10000 R3_PARTS=3000 RECORDS=500000 cmd/barge/perf/bench-scale.sh
 #          R3_PARTS=0 cmd/barge/perf/bench-scale.sh   (the single broker only)
 #          PROFILE_DIR=/tmp/prof PROFILE_SECONDS=3 cmd/barge/perf/bench-scale.sh
+#          LOG_LEVEL=info BENCH_KEEP=1 cmd/barge/perf/bench-scale.sh  (brokers log how long opening the logs took)
 set -euo pipefail
 export LC_ALL=C
 
@@ -61,7 +62,7 @@ cluster() {
 start() {
 	local i=$1
 	"$W/barge" serve --id "$i" --data "$W/data-$i" --kafka "${KAFKA[$i]}" --http "${HTTP[$i]}" \
-		--gossip "${GOSSIP[$i]}" --raft "${RAFT[$i]}" "${EXTRA[@]}" --log-level warn >> "$W/broker-$i.log" 2>&1 &
+		--gossip "${GOSSIP[$i]}" --raft "${RAFT[$i]}" "${EXTRA[@]}" --log-level "${LOG_LEVEL:-warn}" >> "$W/broker-$i.log" 2>&1 &
 	PIDS[$i]=$!
 }
 stop() {
