@@ -10,7 +10,7 @@ BENCHTIME ?= 1s
 # iproute2 and iptables for barge-jepsen's network namespaces and partitions.
 APT_PACKAGES ?= kcat python3-kafka prometheus shellcheck systemd iproute2 iptables
 
-.PHONY: test deps vet fmt-check unit jepsen jepsen-test peer peer-librdkafka peer-franz-go fuzz bench bench-r3 bench-partitions build run image dev
+.PHONY: test deps vet fmt-check unit jepsen jepsen-test peer peer-librdkafka peer-franz-go fuzz bench bench-r3 bench-partitions bench-scale build run image dev
 
 test: deps vet fmt-check unit jepsen-test peer fuzz
 
@@ -93,6 +93,11 @@ bench-r3:
 # One broker, the same bytes over 10 and over 1,000 partitions.
 bench-partitions:
 	cmd/barge/perf/bench-partitions.sh
+
+# 10,000 partitions on one broker and 3,000 on three (RF=3): creation, RSS,
+# recovery after kill -9, throughput against 10 partitions.
+bench-scale:
+	cmd/barge/perf/bench-scale.sh
 
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/barge ./cmd/barge

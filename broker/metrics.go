@@ -218,6 +218,10 @@ type partitionCollector struct{ b *Broker }
 
 var (
 	descLed = prometheus.NewDesc("barge_partitions_led", "Partitions this broker leads.", nil, nil)
+	// descLeading differs from descLed while logs open (at start, after
+	// creating many partitions): it counts what serves produces now.
+	descLeading = prometheus.NewDesc("barge_partitions_leading",
+		"Partitions hosted here whose log is open and whose replica leads (the metadata may say more are led).", nil, nil)
 	descURP = prometheus.NewDesc("barge_under_replicated_partitions",
 		"Partitions led by this broker whose ISR is smaller than their replica set.", nil, nil)
 	descUnderMinISR = prometheus.NewDesc("barge_under_min_isr_partitions",
@@ -229,7 +233,7 @@ var (
 )
 
 func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLed, descURP, descUnderMinISR, descOffline, descLEO, descSize} {
+	for _, d := range []*prometheus.Desc{descLed, descLeading, descURP, descUnderMinISR, descOffline, descLEO, descSize} {
 		ch <- d
 	}
 }
@@ -260,11 +264,16 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descURP, prometheus.GaugeValue, urp)
 	ch <- prometheus.MustNewConstMetric(descUnderMinISR, prometheus.GaugeValue, underMinISR)
 	ch <- prometheus.MustNewConstMetric(descOffline, prometheus.GaugeValue, offline)
+	var leading float64
 	for _, p := range c.b.replicas.all() {
+		if p.leads() {
+			leading++
+		}
 		part := strconv.Itoa(int(p.index))
 		ch <- prometheus.MustNewConstMetric(descLEO, prometheus.GaugeValue, float64(p.log.LogEndOffset()), p.topic, part)
 		ch <- prometheus.MustNewConstMetric(descSize, prometheus.GaugeValue, float64(p.log.Size()), p.topic, part)
 	}
+	ch <- prometheus.MustNewConstMetric(descLeading, prometheus.GaugeValue, leading)
 }
 
 // replicationCollector reports the follower side (bytes appended from each

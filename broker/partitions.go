@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/barge-broker/barge/cluster"
 	"github.com/barge-broker/barge/replication"
@@ -238,6 +239,15 @@ func (rm *replicaManager) all() []*partition {
 // before this broker's copy counted). Called from the apply goroutine only.
 func (rm *replicaManager) reconcile(img *cluster.Image) {
 	rm.repl.SetThrottles(img.ThrottleRate(cluster.ConfigLeaderThrottledRate), img.ThrottleRate(cluster.ConfigFollowerThrottledRate))
+	start := time.Now()
+	opened := rm.openMissingLogs(img)
+	nOpened, openTime := len(opened), time.Since(start)
+	defer func() {
+		// Slow only with many partitions to open (start, large topics).
+		if d := time.Since(start); d > time.Second {
+			rm.logger.Info("partitions reconciled with the metadata", "opened", nOpened, "open_duration", openTime, "duration", d)
+		}
+	}()
 	want := map[topicPartition]bool{}
 	for _, t := range img.Topics() {
 		for _, p := range t.Partitions {
@@ -246,10 +256,18 @@ func (rm *replicaManager) reconcile(img *cluster.Image) {
 			}
 			key := topicPartition{t.Name, p.Index}
 			want[key] = true
-			if err := rm.ensure(t, p, t.MinInsyncReplicas()); err != nil {
+			pre, ok := opened[key]
+			delete(opened, key)
+			if err := rm.ensure(t, p, t.MinInsyncReplicas(), pre, ok); err != nil {
 				rm.logger.Error("cannot host partition", "topic", t.Name, "partition", p.Index, "err", err)
 			}
 		}
+	}
+	for key, o := range opened { // listed twice in img, say: never used
+		if o.log != nil {
+			o.log.Close()
+		}
+		rm.logger.Warn("closing a log opened ahead but not hosted", "topic", key.topic, "partition", key.partition)
 	}
 	for _, p := range rm.all() {
 		if want[topicPartition{p.topic, p.index}] {
@@ -262,8 +280,9 @@ func (rm *replicaManager) reconcile(img *cluster.Image) {
 
 // ensure opens (or updates) the log of one partition assigned here and
 // hands its metadata state to the replica: become leader, become follower,
-// or an ISR change.
-func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition, minISR int) error {
+// or an ISR change. With havePre, pre is the outcome of opening the log
+// already (openMissingLogs).
+func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition, minISR int, pre openedLog, havePre bool) error {
 	key := topicPartition{t.Name, meta.Index}
 	cfg := logConfigFor(rm.logDefaults, t.Configs)
 	rm.mu.RLock()
@@ -273,8 +292,17 @@ func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition, minISR
 		rm.drop(p, true) // a deleted topic's replica under a recreated name
 		p = nil
 	}
+	if havePre && p != nil { // hosted meanwhile: cannot happen on the apply goroutine
+		if pre.log != nil {
+			pre.log.Close()
+		}
+		havePre = false
+	}
 	if p == nil {
-		log, err := rm.openLog(t.Name, t.ID, meta.Index, cfg)
+		log, err := pre.log, pre.err
+		if !havePre {
+			log, err = rm.openLog(t.Name, t.ID, meta.Index, cfg, meta.Leader == rm.brokerID, meta.LeaderEpoch)
+		}
 		if err != nil {
 			return err
 		}
@@ -313,7 +341,14 @@ func (rm *replicaManager) ensure(t cluster.Topic, meta cluster.Partition, minISR
 // this broker was down never inherits the old records.
 const partitionMetadataFile = "partition.metadata"
 
-func (rm *replicaManager) openLog(topic string, id cluster.TopicID, index int32, cfg storage.Config) (*storage.Log, error) {
+// openLog opens a partition's log. With lead, the log is opened with
+// leaderEpoch assigned at its end, as the replica's become-leader step does
+// next (KIP-101); that step then finds it in place and writes nothing, and
+// a restart in the same epoch writes no epoch checkpoint at all. A
+// follower's log that opens empty while the partition is in its first
+// leader epoch (0, which began at offset 0 on its first leader) gets that
+// entry too, so replicating the first batch writes none.
+func (rm *replicaManager) openLog(topic string, id cluster.TopicID, index int32, cfg storage.Config, lead bool, leaderEpoch int32) (*storage.Log, error) {
 	dir := storage.PartitionDir(rm.dataDir, topic, index)
 	metaPath := filepath.Join(dir, partitionMetadataFile)
 	want := "version: 0\ntopic_id: " + id.String() + "\n"
@@ -323,7 +358,8 @@ func (rm *replicaManager) openLog(topic string, id cluster.TopicID, index int32,
 			return nil, fmt.Errorf("remove stale partition dir: %w", err)
 		}
 	}
-	log, err := storage.Open(dir, cfg, storage.Options{Logger: rm.logger.With("topic", topic, "partition", index)})
+	log, err := storage.Open(dir, cfg, storage.Options{Logger: rm.logger.With("topic", topic, "partition", index),
+		AssignLeaderEpoch: lead || leaderEpoch == 0, LeaderEpoch: leaderEpoch, AssignOnlyIfEmpty: !lead})
 	if err != nil {
 		return nil, err
 	}
@@ -343,6 +379,14 @@ func (rm *replicaManager) openLog(topic string, id cluster.TopicID, index int32,
 
 // drop stops hosting p; with deleteData its directory goes too.
 func (rm *replicaManager) drop(p *partition, deleteData bool) error {
+	rm.detach(p)
+	return rm.closeLog(p, deleteData)
+}
+
+// detach stops hosting p without touching its log: it is no longer found,
+// its replica is removed and parked requests wake. Apply goroutine only
+// (roleChanged expects it).
+func (rm *replicaManager) detach(p *partition) {
 	rm.mu.Lock()
 	if rm.parts[topicPartition{p.topic, p.index}] == p {
 		delete(rm.parts, topicPartition{p.topic, p.index})
@@ -354,6 +398,11 @@ func (rm *replicaManager) drop(p *partition, deleteData bool) error {
 		rm.roleChanged(p, false)
 	}
 	p.wakeAll() // wake parked fetches: they will find the partition gone
+}
+
+// closeLog closes a detached partition's log, deleting it with deleteData.
+// Safe to run for several partitions at once.
+func (rm *replicaManager) closeLog(p *partition, deleteData bool) error {
 	var err error
 	if deleteData {
 		err = p.log.Delete()
@@ -372,13 +421,11 @@ func (rm *replicaManager) drop(p *partition, deleteData bool) error {
 // every log closed without an error, that is, wrote its clean-shutdown
 // marker.
 func (rm *replicaManager) closeAll() bool {
-	clean := true
-	for _, p := range rm.all() {
-		if err := rm.drop(p, false); err != nil {
-			clean = false
-		}
+	ps := rm.all()
+	for _, p := range ps {
+		rm.detach(p)
 	}
-	return clean
+	return closeLogs(ps, func(p *partition) error { return rm.closeLog(p, false) })
 }
 
 func containsID(ids []int32, id int32) bool {

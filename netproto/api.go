@@ -44,7 +44,8 @@ type Request struct {
 	Received      time.Time
 	Conn          ConnInfo
 
-	pooled []byte // the frame, when it came from the frame pools; see Recycle
+	pooled []byte      // the frame, when it came from the frame pools; see Recycle
+	frames *frameCache // where Recycle returns pooled
 }
 
 // ConnInfo identifies the connection a request came in on.

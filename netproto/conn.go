@@ -226,7 +226,7 @@ func (c *conn) readLoop() error {
 		}
 		req.Received, req.Conn = received, c.info
 		if len(frame) >= framePoolMin && len(frame) <= framePoolMax {
-			req.pooled = frame // from the pools (readFrame)
+			req.pooled, req.frames = frame, c.s.frames // from the pools or the cache (readFrame)
 		}
 		s := c.push(requestMeta{req.Key, req.Version, req.CorrelationID, len(frame), received, c.takeHold()}, req.Version)
 		if s == nil {
@@ -298,14 +298,14 @@ func (c *conn) readFrame() ([]byte, error) {
 			return nil, err
 		}
 		if n <= framePoolMax {
-			frame = getPooledFrame(n)
+			frame = c.s.frames.get(n)
 		} else {
 			frame = make([]byte, n)
 		}
 		copy(frame, head)
 		putPooledFrame(head)
 		if err := c.readFull(frame[framePoolEager:]); err != nil {
-			putPooledFrame(frame)
+			c.s.frames.put(frame)
 			return nil, err
 		}
 	}

@@ -65,7 +65,7 @@ func putPooledFrame(b []byte) {
 // handler that never calls it leaves the frame to the garbage collector.
 func (r *Request) Recycle() {
 	if r.pooled != nil {
-		putPooledFrame(r.pooled)
+		r.frames.put(r.pooled)
 		r.pooled = nil
 	}
 }

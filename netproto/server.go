@@ -151,6 +151,8 @@ type Server struct {
 	connSlots chan struct{}
 	// requestBytes is the QueuedMaxRequestBytes budget (nil: no limit).
 	requestBytes *byteBudget
+	// frames keeps large request frames for reuse (framecache.go).
+	frames *frameCache
 }
 
 // NewServer validates cfg, fills its defaults and returns a Server that
@@ -202,6 +204,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.QueuedMaxRequestBytes > 0 {
 		s.requestBytes = newByteBudget(cfg.QueuedMaxRequestBytes)
 	}
+	s.frames = newFrameCache(s.requestBytes)
 	return s, nil
 }
 
@@ -362,6 +365,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	drained := make(chan struct{})
 	go func() {
 		s.wg.Wait()
+		s.frames.stop()
 		close(drained)
 	}()
 	select {
@@ -381,6 +385,7 @@ func (s *Server) Close() error {
 	s.beginShutdown()
 	s.closeConns()
 	s.wg.Wait()
+	s.frames.stop()
 	return nil
 }
 

@@ -78,6 +78,22 @@ type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 
+	// With AssignLeaderEpoch, Open starts LeaderEpoch at the log end, as
+	// AssignEpoch would right after it (a broker that opens the log of a
+	// partition it is to lead). Done while Open brings the epoch cache in
+	// line with the recovered log, it costs no checkpoint write of its own,
+	// and none at all when the cache ends up as the file already has it
+	// (a restart in the same epoch): with thousands of partitions those
+	// fsynced writes were most of a restart.
+	AssignLeaderEpoch bool
+	LeaderEpoch       int32
+	// AssignOnlyIfEmpty limits AssignLeaderEpoch to a log that opens
+	// empty at offset 0. A follower of a partition still in its first
+	// leader epoch uses it: that epoch began at offset 0, so the first
+	// replicated batch would record the same entry — with an fsynced write
+	// on the fetcher's path, one per partition.
+	AssignOnlyIfEmpty bool
+
 	fs fileSystem // tests inject faults here; nil means the real file system
 }
 

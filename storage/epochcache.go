@@ -124,24 +124,45 @@ func (c *epochCache) assign(epoch int32, startOffset int64) error {
 	if latest, ok := c.latest(); ok && latest.epoch == epoch {
 		return nil
 	}
-	return c.update(func(epochs []epochEntry) []epochEntry {
-		if len(epochs) == 0 {
-			return append(epochs, epochEntry{epoch, startOffset})
-		}
-		latest := epochs[len(epochs)-1]
-		switch {
-		case epoch == latest.epoch:
-			return epochs
-		case epoch < latest.epoch || startOffset < latest.startOffset:
-			c.logger.Warn("ignoring stale leader epoch assignment",
-				"epoch", epoch, "start_offset", startOffset,
-				"latest_epoch", latest.epoch, "latest_start_offset", latest.startOffset)
-			return epochs
-		case startOffset == latest.startOffset:
-			epochs[len(epochs)-1] = epochEntry{epoch, startOffset}
-			return epochs
-		}
+	return c.update(func(epochs []epochEntry) []epochEntry { return c.assigned(epochs, epoch, startOffset) })
+}
+
+// assigned is epochs with epoch starting at startOffset, for assign.
+func (c *epochCache) assigned(epochs []epochEntry, epoch int32, startOffset int64) []epochEntry {
+	if len(epochs) == 0 {
 		return append(epochs, epochEntry{epoch, startOffset})
+	}
+	latest := epochs[len(epochs)-1]
+	switch {
+	case epoch == latest.epoch:
+		return epochs
+	case epoch < latest.epoch || startOffset < latest.startOffset:
+		c.logger.Warn("ignoring stale leader epoch assignment",
+			"epoch", epoch, "start_offset", startOffset,
+			"latest_epoch", latest.epoch, "latest_start_offset", latest.startOffset)
+		return epochs
+	case startOffset == latest.startOffset:
+		epochs[len(epochs)-1] = epochEntry{epoch, startOffset}
+		return epochs
+	}
+	return append(epochs, epochEntry{epoch, startOffset})
+}
+
+// recover brings the cache in line with a log recovered to [startOffset,
+// endOffset): truncateFromEnd(endOffset), truncateFromStart(startOffset),
+// then, when assignEpoch >= 0, assign(assignEpoch, endOffset), with at most
+// one checkpoint write for the three, and none when the result is what the
+// file holds.
+func (c *epochCache) recover(endOffset, startOffset int64, assignEpoch int32) error {
+	return c.update(func(epochs []epochEntry) []epochEntry {
+		if endOffset >= 0 {
+			epochs = truncatedFromEnd(epochs, endOffset)
+		}
+		epochs = truncatedFromStart(epochs, startOffset)
+		if assignEpoch >= 0 && endOffset >= 0 {
+			epochs = c.assigned(epochs, assignEpoch, endOffset)
+		}
+		return epochs
 	})
 }
 
@@ -201,10 +222,12 @@ func (c *epochCache) truncateFromEnd(endOffset int64) error {
 	if endOffset < 0 {
 		return nil // no log to truncate to; Kafka ignores it too
 	}
-	return c.update(func(epochs []epochEntry) []epochEntry {
-		i := sort.Search(len(epochs), func(i int) bool { return epochs[i].startOffset >= endOffset })
-		return epochs[:i]
-	})
+	return c.update(func(epochs []epochEntry) []epochEntry { return truncatedFromEnd(epochs, endOffset) })
+}
+
+func truncatedFromEnd(epochs []epochEntry, endOffset int64) []epochEntry {
+	i := sort.Search(len(epochs), func(i int) bool { return epochs[i].startOffset >= endOffset })
+	return epochs[:i]
 }
 
 // truncateFromStart follows the log start up to startOffset: entries starting
@@ -212,14 +235,16 @@ func (c *epochCache) truncateFromEnd(endOffset int64) error {
 // its start moved up to startOffset (it still covers the first records).
 // Persists on change.
 func (c *epochCache) truncateFromStart(startOffset int64) error {
-	return c.update(func(epochs []epochEntry) []epochEntry {
-		i := sort.Search(len(epochs), func(i int) bool { return epochs[i].startOffset > startOffset })
-		if i == 0 {
-			return epochs
-		}
-		epochs[i-1].startOffset = startOffset
-		return epochs[i-1:]
-	})
+	return c.update(func(epochs []epochEntry) []epochEntry { return truncatedFromStart(epochs, startOffset) })
+}
+
+func truncatedFromStart(epochs []epochEntry, startOffset int64) []epochEntry {
+	i := sort.Search(len(epochs), func(i int) bool { return epochs[i].startOffset > startOffset })
+	if i == 0 {
+		return epochs
+	}
+	epochs[i-1].startOffset = startOffset
+	return epochs[i-1:]
 }
 
 // entries returns a copy of all entries, ascending.

@@ -36,15 +36,16 @@ type Log struct {
 	epochs    *epochCache     // locks itself
 	producers *producerStates // guarded by mu
 
-	startMu           sync.Mutex   // serializes DeleteRecordsBefore, which fsyncs outside mu
-	maxMessageBytes   atomic.Int64 // cfg.MaxMessageBytes, read by Validate without mu
-	mu                sync.Mutex   // the writer lock: every change to the log
-	cfg               Config       // guarded by mu
-	recoveryPoint     int64        // guarded by mu
-	unflushedMessages int64        // guarded by mu
-	oldestUnflushedMs int64        // guarded by mu; -1 when everything is flushed
-	failed            error        // guarded by mu; set when the files are in an unknown state
-	closed            bool         // guarded by mu
+	startMu           sync.Mutex     // serializes DeleteRecordsBefore, which fsyncs outside mu
+	maxMessageBytes   atomic.Int64   // cfg.MaxMessageBytes, read by Validate without mu
+	mu                sync.Mutex     // the writer lock: every change to the log
+	cfg               Config         // guarded by mu
+	recoveryPoint     int64          // guarded by mu
+	checkpointOnDisk  *logCheckpoint // guarded by mu; what log.checkpoint holds, nil when unknown
+	unflushedMessages int64          // guarded by mu
+	oldestUnflushedMs int64          // guarded by mu; -1 when everything is flushed
+	failed            error          // guarded by mu; set when the files are in an unknown state
+	closed            bool           // guarded by mu
 
 	stopFlusher chan struct{}
 	flusherDone chan struct{}
@@ -511,9 +512,22 @@ func (l *Log) syncSegmentsLocked(from, to int64) error {
 	return nil
 }
 
+// setRecoveryPointLocked moves the recovery point and writes log.checkpoint,
+// unless the file already says exactly that (a reopen after an unclean stop
+// keeps the recovery point it read: with thousands of partitions, rewriting
+// each one's unchanged checkpoint was a good part of the restart).
 func (l *Log) setRecoveryPointLocked(rp int64) error {
 	l.recoveryPoint = rp
-	return writeLogCheckpoint(l.opts.fs, l.dir, logCheckpoint{logStartOffset: l.logStartOffset.Load(), recoveryPoint: rp})
+	c := logCheckpoint{logStartOffset: l.logStartOffset.Load(), recoveryPoint: rp}
+	if l.checkpointOnDisk != nil && *l.checkpointOnDisk == c {
+		return nil
+	}
+	l.checkpointOnDisk = nil
+	if err := writeLogCheckpoint(l.opts.fs, l.dir, c); err != nil {
+		return err
+	}
+	l.checkpointOnDisk = &c
+	return nil
 }
 
 // producerExpiryCheckInterval is how often idle idempotent producers are

@@ -84,6 +84,9 @@ func (l *Log) load() error {
 		return err
 	}
 	cp, hasCheckpoint := readLogCheckpoint(l.dir)
+	if hasCheckpoint {
+		l.checkpointOnDisk = &cp
+	}
 	startHint, hasStartHint := cp.logStartOffset, hasCheckpoint
 	if lso, ok := readLogStart(l.dir); ok {
 		startHint, hasStartHint = lso, true
@@ -300,10 +303,11 @@ func (l *Log) setActiveRollClock(active *segment) {
 // recovered log and writes the checkpoint.
 func (l *Log) finishLoadLocked(recoveryPoint int64) error {
 	leo, logStart := l.leo.Load(), l.logStartOffset.Load()
-	if err := l.epochs.truncateFromEnd(leo); err != nil {
-		return err
+	assign := int32(-1)
+	if l.opts.AssignLeaderEpoch && (!l.opts.AssignOnlyIfEmpty || (leo == 0 && logStart == 0)) {
+		assign = l.opts.LeaderEpoch
 	}
-	if err := l.epochs.truncateFromStart(logStart); err != nil {
+	if err := l.epochs.recover(leo, logStart, assign); err != nil {
 		return err
 	}
 	if err := l.reloadProducerStateLocked(); err != nil {
