@@ -102,6 +102,10 @@ func (tc *testCluster) start(cfg Config) *Node {
 	if err := n.Start(); err != nil {
 		tc.t.Fatalf("Start broker %d: %v", cfg.ID, err)
 	}
+	// Halted by a cleanup registered after its data directory's (cleanups
+	// run last-in first-out), so the directory is removed only once
+	// nothing writes to it; halting twice is harmless.
+	tc.t.Cleanup(func() { _ = n.halt() })
 	cfg.RaftAddr, cfg.GossipAddr = n.RaftAddr(), n.GossipAddr()
 	tc.nodes[cfg.ID] = n
 	tc.cfgs[cfg.ID] = cfg
