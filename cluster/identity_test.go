@@ -265,8 +265,11 @@ func TestWipedVoterReplacedOnceQuorumAllows(t *testing.T) {
 			}
 		}
 		b, _ := ctrl.Image().Broker(wipedID)
-		return err == nil && voters == 3 && removedAfter(ctrl, wipedID, before) && !b.Fenced && b.DirectoryID == wiped.DirectoryID(),
-			fmt.Sprintf("servers %+v %v; broker %+v", servers, err, b)
+		// The restarted broker too must be unfenced (caught up) before an
+		// RF=3 topic can be placed.
+		back, _ := ctrl.Image().Broker(dead)
+		return err == nil && voters == 3 && removedAfter(ctrl, wipedID, before) && !b.Fenced && b.DirectoryID == wiped.DirectoryID() && !back.Fenced,
+			fmt.Sprintf("servers %+v %v; broker %+v; restarted %+v", servers, err, b, back)
 	})
 	if _, err := wiped.Submit(ctx, NewCommand(CreateTopic{Name: "after", NumPartitions: 1, ReplicationFactor: 3})); err != nil {
 		t.Fatalf("commit after the replacement: %v", err)
