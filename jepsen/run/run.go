@@ -20,10 +20,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/barge-broker/barge/jepsen/backend"
 	"github.com/barge-broker/barge/jepsen/checker"
 	"github.com/barge-broker/barge/jepsen/history"
 	"github.com/barge-broker/barge/jepsen/nemesis"
-	"github.com/barge-broker/barge/jepsen/backend"
 	"github.com/barge-broker/barge/jepsen/report"
 	"github.com/barge-broker/barge/jepsen/workload"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -35,20 +35,20 @@ var ErrSetup = errors.New("run: cluster setup failed")
 
 // Options are barge-jepsen run's flags.
 type Options struct {
-	Barge      string
-	Nodes      int
-	Time       time.Duration
-	Nemesis    []string
-	Seed       uint64
-	Out        string
-	Rate       int
-	Producers  int
+	Barge     string
+	Nodes     int
+	Time      time.Duration
+	Nemesis   []string
+	Seed      uint64
+	Out       string
+	Rate      int
+	Producers int
 	// SaramaProducers send part of the traffic through IBM/sarama.
 	SaramaProducers int
 	// GroupMembers consume in subscribe mode, in one group.
 	GroupMembers int
-	Partitions int
-	Unsafe     bool
+	Partitions   int
+	Unsafe       bool
 	// Backend is netns or docker.
 	Backend string
 	// PowerLossBytes is how much of each newest segment a power loss cuts.
@@ -280,4 +280,3 @@ func waitHealthy(ctx context.Context, barge string, c backend.Cluster, d time.Du
 	}
 	return nil
 }
-

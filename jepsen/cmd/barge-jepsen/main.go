@@ -23,7 +23,7 @@ import (
 
 	"github.com/barge-broker/barge/jepsen/checker"
 	"github.com/barge-broker/barge/jepsen/nemesis"
-		"github.com/barge-broker/barge/jepsen/run"
+	"github.com/barge-broker/barge/jepsen/run"
 	"github.com/spf13/cobra"
 )
 
