@@ -2,10 +2,12 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/barge-broker/barge/jepsen/backend"
+	"github.com/barge-broker/barge/jepsen/docker"
 	"github.com/barge-broker/barge/jepsen/netns"
 )
 
@@ -22,6 +24,8 @@ func checkPrereqs(name string) error {
 	switch name {
 	case "netns", "":
 		return netns.CheckPrereqs()
+	case "docker":
+		return docker.CheckPrereqs()
 	}
 	return fmt.Errorf("run: unknown backend %q", name)
 }
@@ -38,20 +42,35 @@ func setupBackend(ctx context.Context, o Options, barge string, tmpfs bool) (bac
 			return nil, err
 		}
 		return c.Backend(), nil
+	case "docker":
+		c, err := docker.Setup(ctx, docker.Config{Barge: barge, Image: o.Image, Nodes: o.Nodes, Dir: o.Out, Log: o.Log, Args: brokerArgs, Tmpfs: size})
+		if err != nil {
+			return nil, err
+		}
+		return c.Backend(), nil
 	}
 	return nil, fmt.Errorf("run: unknown backend %q", o.Backend)
 }
 
-// Cleanup removes what any earlier run of any backend left behind.
+// Cleanup removes what any earlier run of any backend left behind: the
+// netns backend's namespaces, links and rules, the docker backend's
+// containers, networks and images (when docker is there), and tmpfs
+// mounts. It returns what is still there after.
 func Cleanup(log *slog.Logger) ([]string, error) {
-	err := netns.Cleanup(log)
-	if e := backend.UnmountTmpfs(context.Background(), "/"); e != nil && err == nil {
-		err = e
+	ctx := context.Background()
+	errs := []error{netns.Cleanup(log)}
+	withDocker := docker.CheckPrereqs() == nil
+	if withDocker {
+		errs = append(errs, docker.Cleanup(ctx))
 	}
-	left, lerr := netns.Leftovers()
+	errs = append(errs, backend.UnmountTmpfs(ctx, "/"))
+	left, err := netns.Leftovers()
+	errs = append(errs, err)
+	if withDocker {
+		d, err := docker.Leftovers(ctx)
+		left = append(left, d...)
+		errs = append(errs, err)
+	}
 	left = append(left, backend.TmpfsMounts()...)
-	if err == nil {
-		err = lerr
-	}
-	return left, err
+	return left, errors.Join(errs...)
 }

@@ -49,8 +49,10 @@ type Options struct {
 	GroupMembers int
 	Partitions   int
 	Unsafe       bool
-	// Backend is netns or docker.
+	// Backend is netns or docker; Image an existing image for docker
+	// (built from Barge when empty).
 	Backend string
+	Image   string
 	// PowerLossBytes is how much of each newest segment a power loss cuts.
 	PowerLossBytes int64
 	// TargetLeader aims kills at partition leaders, cut off for 2 s

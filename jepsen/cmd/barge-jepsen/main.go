@@ -96,8 +96,8 @@ func newRunCommand(log *slog.Logger, stdout io.Writer) *cobra.Command {
 				return usage("--barge is required")
 			case o.Out == "":
 				return usage("--out is required")
-			case backend != "netns":
-				return usage("--backend %q: want netns", backend)
+			case backend != "netns" && backend != "docker":
+				return usage("--backend %q: want netns or docker", backend)
 			case workloadName != "queue":
 				return usage("--workload %q: only queue is built", workloadName)
 			case o.Nodes < 1 || o.Nodes > 9:
@@ -133,7 +133,8 @@ func newRunCommand(log *slog.Logger, stdout io.Writer) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Barge, "barge", "", "path of the barge binary to test")
-	f.StringVar(&backend, "backend", "netns", "where brokers run: netns (each broker in its own network namespace)")
+	f.StringVar(&backend, "backend", "netns", "where brokers run: netns (each broker a local process in its own network namespace) or docker (containers of the FROM scratch image on a private network)")
+	f.StringVar(&o.Image, "image", "", "docker backend: an existing image to run (e.g. barge:dev from make image); empty builds one from --barge")
 	f.IntVar(&o.Nodes, "nodes", 3, "brokers")
 	f.DurationVar(&o.Time, "time", 60*time.Second, "how long the workload and the faults run")
 	f.StringVar(&nem, "nemesis", "kill,pause,partition", "faults, comma-separated: kill, pause, partition, netem, power-loss, disk-full, all, or none (clock is refused: the broker's clock cannot be faked)")
