@@ -27,7 +27,9 @@
 //   - committed-offset-skip: a consumer group committed an offset past a
 //     record no member of the group was given (group.go);
 //   - multiple-leaders, epoch-regression, hw-regression: white-box
-//     samples of the brokers' Metadata and ListOffsets (whitebox.go).
+//     samples of the brokers' Metadata and ListOffsets (whitebox.go);
+//   - broker-alert: a broker log line meaning a bug (a panic, a broken
+//     invariant, a data race), from the scan after the run.
 //
 // The assign-mode consumer never reassigns, so all its polls count as one
 // assignment; a group member's assignment ends at each assign or revoke,
@@ -57,12 +59,13 @@ const (
 	MultipleLeaders     = "multiple-leaders"
 	EpochRegression     = "epoch-regression"
 	HWRegression        = "hw-regression"
+	BrokerAlert         = "broker-alert"
 )
 
 // Names lists every anomaly the checker counts, in report order.
 var Names = []string{LostWrite, Duplicate, InconsistentOffsets, NonmonotonicPoll, PollSkip, Unseen, Phantom,
 	AbortedRead, NonmonotonicSend, RealtimeOrder, NonlinearAppend, CommittedSkip,
-	MultipleLeaders, EpochRegression, HWRegression}
+	MultipleLeaders, EpochRegression, HWRegression, BrokerAlert}
 
 // maxExamples bounds the examples kept per anomaly.
 const maxExamples = 10
@@ -85,6 +88,9 @@ type Verdict struct {
 	// WorstUnavailabilityMs is the longest stretch, between the first send
 	// invoked and the last, without a send acknowledged.
 	WorstUnavailabilityMs int64 `json:"worst_unavailability_ms"`
+	// UnavailabilityByPartition is the same per partition (its own sends
+	// and acknowledgements).
+	UnavailabilityByPartition map[int32]int64 `json:"unavailability_ms_by_partition,omitempty"`
 	// FaultsByKind counts faults begun per nemesis kind.
 	FaultsByKind map[string]int `json:"faults_by_kind,omitempty"`
 	// Clients counts acknowledged sends per client library.
@@ -138,6 +144,12 @@ func Check(ops []history.Op) Verdict {
 
 	for _, op := range ops {
 		if op.Process == history.NemesisProcess {
+			if op.F == history.FLogScan {
+				for _, a := range op.Alerts {
+					add(BrokerAlert, a)
+				}
+				continue
+			}
 			if op.Type == history.Invoke && op.F != history.FHeal {
 				v.Faults++
 				v.FaultsByKind[op.F]++
@@ -294,6 +306,7 @@ func Check(ops []history.Op) Verdict {
 		}
 		v.WorstUnavailabilityMs = worst / 1e6
 	}
+	v.UnavailabilityByPartition = unavailabilityByPartition(ops)
 
 	// Unseen counts against validity too: the final read gave up before
 	// those acknowledged writes, so the run cannot show they survived.
@@ -364,4 +377,33 @@ func checkPolls(ops []history.Op, atPos map[pos]map[string]bool, add func(string
 			}
 		}
 	}
+}
+
+// unavailabilityByPartition is, per partition, the longest stretch between
+// its first send and its last without an acknowledgement.
+func unavailabilityByPartition(ops []history.Op) map[int32]int64 {
+	first, lastSend, prev, worst := map[int32]int64{}, map[int32]int64{}, map[int32]int64{}, map[int32]int64{}
+	for _, op := range ops {
+		if op.F != history.FSend || op.Process == history.NemesisProcess {
+			continue
+		}
+		p := op.Partition
+		switch op.Type {
+		case history.Invoke:
+			if _, ok := first[p]; !ok {
+				first[p], prev[p] = op.Time, op.Time
+			}
+			lastSend[p] = op.Time
+		case history.OK:
+			if _, ok := prev[p]; ok {
+				worst[p] = max(worst[p], op.Time-prev[p])
+				prev[p] = max(prev[p], op.Time)
+			}
+		}
+	}
+	out := map[int32]int64{}
+	for p := range first {
+		out[p] = max(worst[p], lastSend[p]-prev[p]) / 1e6
+	}
+	return out
 }

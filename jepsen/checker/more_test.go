@@ -120,6 +120,17 @@ func TestCheckMore(t *testing.T) {
 		{"hw regression across a failover", base().
 			observe(obs(1, 0, 1, 3, 3)).observe(obs(2, 0, 2, 4, 2)).final(abc()),
 			map[string]int{HWRegression: 1}},
+		{"broker alert from the log scan", func() *hb {
+			h := base().final(abc())
+			h.add(history.Op{Process: history.NemesisProcess, Type: history.OK, F: history.FLogScan,
+				Alerts: []string{"n2.log: panic: storage: invariant broken: x"}})
+			return h
+		}(), map[string]int{BrokerAlert: 1}},
+		{"a clean log scan", func() *hb {
+			h := base().final(abc())
+			h.add(history.Op{Process: history.NemesisProcess, Type: history.OK, F: history.FLogScan})
+			return h
+		}(), nil},
 		{"a stale leader of an older epoch is no hw regression", base().
 			observe(obs(2, 0, 2, 4, 3)).observe(obs(1, 0, 1, 3, 2)).final(abc()), nil},
 	} {

@@ -38,6 +38,8 @@ const (
 	// FObserve is a white-box sample taken from outside: what one broker's
 	// Metadata and the leaders' ListOffsets said (Observations).
 	FObserve = "observe"
+	// FLogScan is the scan of the node logs after the run (Alerts).
+	FLogScan = "log-scan"
 	// Nemesis operations carry the fault's name (kill, pause, partition)
 	// or FHeal.
 	FHeal = "heal"
@@ -83,6 +85,9 @@ type Op struct {
 	Commits map[int32]int64 `json:"commits,omitempty"`
 	// Observe entries: one sample per partition.
 	Observations []Observation `json:"observations,omitempty"`
+	// Alerts: log lines of the brokers that mean a bug (panics, broken
+	// invariants, data races).
+	Alerts []string `json:"alerts,omitempty"`
 	// Client names the library of a client process ("franz-go", "sarama").
 	Client string `json:"client,omitempty"`
 	// Nemesis entries: the node(s) hit, e.g. "n2".

@@ -169,6 +169,14 @@ func Run(ctx context.Context, o Options) (checker.Verdict, error) {
 	if err := workload.FinalRead(ctx, wcfg, 60*time.Second); err != nil {
 		log.Warn("final read", "err", err)
 	}
+	// The brokers stopped (and, for docker, their logs saved), the logs
+	// are scanned for panics and broken invariants, into the history so
+	// that check sees them too.
+	if err := c.Teardown(); err != nil {
+		log.Error("teardown", "err", err)
+	}
+	rec.Add(history.Op{Process: history.NemesisProcess, Type: history.Invoke, F: history.FLogScan})
+	rec.Add(history.Op{Process: history.NemesisProcess, Type: history.OK, F: history.FLogScan, Alerts: scanLogs(o.Out, c.Size())})
 	if err := rec.WriteFile(filepath.Join(o.Out, "history.jsonl")); err != nil {
 		return checker.Verdict{}, err
 	}
@@ -281,4 +289,32 @@ func waitHealthy(ctx context.Context, barge string, c backend.Cluster, d time.Du
 		return fmt.Errorf("barge cluster health: %w: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// alertMarks are log lines that mean a bug in the broker: a panic (which
+// a broken invariant is in a build with -tags invariants), a runtime
+// fatal error, a data race (a -race build), or a broken invariant
+// reported as an error (a release build).
+var alertMarks = []string{"panic:", "fatal error:", "WARNING: DATA RACE", "invariant broken"}
+
+// scanLogs returns the alarming lines of the node logs, "nI.log: line".
+func scanLogs(dir string, nodes int) []string {
+	var out []string
+	for i := 1; i <= nodes; i++ {
+		name := fmt.Sprintf("n%d.log", i)
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			out = append(out, name+": unreadable: "+err.Error())
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			for _, m := range alertMarks {
+				if strings.Contains(line, m) {
+					out = append(out, name+": "+line)
+					break
+				}
+			}
+		}
+	}
+	return out
 }
