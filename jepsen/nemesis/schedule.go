@@ -77,9 +77,11 @@ func (f Fault) String() string {
 		for _, n := range f.Nodes {
 			ns = append(ns, fmt.Sprintf("n%d", n+1))
 		}
-		who = " " + strings.Join(ns, ",")
+		if len(ns) > 0 {
+			who = " " + strings.Join(ns, ",")
+		}
 	}
-	return fmt.Sprintf("%s %s%s %v-%v", f.Kind, f.Shape, who, f.Start.Round(time.Millisecond), f.End.Round(time.Millisecond))
+	return fmt.Sprintf("%s %s%s %v-%v", f.Kind, f.Shape, strings.TrimRight(who, " "), f.Start.Round(time.Millisecond), f.End.Round(time.Millisecond))
 }
 
 // Plan shapes a schedule.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html/template"
 	"image/color"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -26,7 +27,11 @@ const bucket = 250e6 // ns
 type window struct {
 	Kind, Target string
 	CSS          template.CSS
-	Start, End   float64 // seconds
+	// Gaps is, per partition, the longest stretch without an
+	// acknowledgement from the fault's start to 10 s after its end
+	// ("p0 3.1 s, p1 0.8 s"): which partitions it made unavailable.
+	Gaps       string
+	Start, End float64 // seconds
 }
 
 // faultWindows pairs each fault's invocation with the heal that ends it.
@@ -55,6 +60,38 @@ func faultWindows(ops []history.Op, end float64) []window {
 		out = append(out, window{Kind: op.F, Target: op.Target, CSS: template.CSS(css), Start: t, End: end})
 	}
 	return out
+}
+
+// addGaps fills each window's Gaps.
+func addGaps(ops []history.Op, windows []window) {
+	acks := map[int32][]float64{} // partition → ack times, in order
+	for _, op := range ops {
+		if op.F == history.FSend && op.Type == history.OK {
+			acks[op.Partition] = append(acks[op.Partition], float64(op.Time)/1e9)
+		}
+	}
+	parts := make([]int32, 0, len(acks))
+	for p := range acks {
+		parts = append(parts, p)
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+	for i := range windows {
+		w := &windows[i]
+		from, to := w.Start, w.End+10
+		var out []string
+		for _, p := range parts {
+			a := acks[p]
+			k := sort.SearchFloat64s(a, from)
+			prev, gap := from, 0.0
+			for ; k < len(a) && a[k] <= to; k++ {
+				gap = max(gap, a[k]-prev)
+				prev = a[k]
+			}
+			gap = max(gap, to-prev)
+			out = append(out, fmt.Sprintf("p%d %.1f s", p, gap))
+		}
+		w.Gaps = strings.Join(out, ", ")
+	}
 }
 
 type series struct {
@@ -167,6 +204,18 @@ func clipped(title string, xys plotter.XYs) (string, plotter.XYs, float64) {
 	return title, out, top
 }
 
+// niceCeil rounds x up to a round multiple of a power of ten, so the axis
+// ticks fall on round numbers.
+func niceCeil(x float64) float64 {
+	step := math.Pow(10, math.Floor(math.Log10(x)))
+	for _, m := range []float64{1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10} {
+		if m*step >= x {
+			return m * step
+		}
+	}
+	return 10 * step
+}
+
 func peak(xys plotter.XYs) float64 {
 	m := 0.0
 	for _, p := range xys {
@@ -181,7 +230,7 @@ func svg(title string, xys plotter.XYs, ymax float64, windows []window, ylabel s
 	p.Title.Text = title
 	p.X.Label.Text = "seconds since start"
 	p.Y.Label.Text = ylabel
-	p.Y.Min, p.Y.Max = 0, ymax*1.05+1
+	p.Y.Min, p.Y.Max = 0, niceCeil(ymax*1.05+1)
 	for _, w := range windows {
 		poly, err := plotter.NewPolygon(plotter.XYs{{X: w.Start, Y: 0}, {X: w.End, Y: 0}, {X: w.End, Y: p.Y.Max}, {X: w.Start, Y: p.Y.Max}})
 		if err != nil {
@@ -230,7 +279,7 @@ var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <h2>Anomalies</h2><table>{{range .Anomalies}}<tr><th>{{.Name}}</th><td{{if .Count}} class="bad"{{end}}>{{.Count}}</td><td class="why">{{.Why}}</td></tr>
 {{range .Examples}}<tr><td></td><td colspan="2"><code>{{.}}</code></td></tr>{{end}}{{end}}</table>
 <h2>Faults</h2><p>Shaded in the plots: {{range .Shades}}<span class="key" style="background:{{.CSS}}">{{.Kind}}</span> {{end}}</p>
-<table>{{range .Windows}}<tr><td><span class="key" style="background:{{.CSS}}">{{.Kind}}</span></td><td>{{.Target}}</td><td>{{printf "%.1f" .Start}} s – {{printf "%.1f" .End}} s</td></tr>{{end}}</table>
+<table>{{range .Windows}}<tr><td><span class="key" style="background:{{.CSS}}">{{.Kind}}</span></td><td>{{.Target}}</td><td>{{printf "%.1f" .Start}} s – {{printf "%.1f" .End}} s</td><td class="why">longest without an ack: {{.Gaps}}</td></tr>{{end}}</table>
 <h2>Acknowledged sends</h2>{{.Acks}}
 <h2>Slowest acknowledgement</h2>{{.Latency}}
 </body></html>
@@ -247,6 +296,7 @@ type anomalyRow struct {
 func Write(path string, ops []history.Op, v checker.Verdict) error {
 	s := sendSeries(ops)
 	windows := faultWindows(ops, s.end)
+	addGaps(ops, windows)
 	title, xys, top := clipped("acknowledged sends per second (250 ms buckets)", s.acks)
 	acks, err := svg(title, xys, top, windows, "sends/s")
 	if err != nil {
