@@ -166,7 +166,7 @@ func Run(ctx context.Context, o Options) (checker.Verdict, error) {
 	if err := waitHealthy(ctx, barge, c, 60*time.Second); err != nil {
 		log.Warn("cluster not healthy after healing; reading anyway", "err", err)
 	}
-	if err := workload.FinalRead(ctx, wcfg, 60*time.Second); err != nil {
+	if err := workload.FinalRead(ctx, wcfg, max(60*time.Second, o.Time/10)); err != nil {
 		log.Warn("final read", "err", err)
 	}
 	// The brokers stopped (and, for docker, their logs saved), the logs
