@@ -95,6 +95,10 @@ type Plan struct {
 	// partition (the unsafe run's negative control: an acks=1 leader
 	// killed right after acknowledging writes loses them).
 	TargetLeader bool
+	// PowerLossReplicas above 1 is the power-loss limit test: every
+	// broker is killed and that many of them lose their tails at once,
+	// more than min.insync.replicas - 1 = 1 tolerates.
+	PowerLossReplicas int
 }
 
 // Bounds of the windows. The first fault waits for the workload to warm
@@ -225,6 +229,10 @@ func shape(rng *rand.Rand, p Plan, kind string) Fault {
 		}
 	case Netem:
 		f.Shape = []string{Delay, Loss}[rng.IntN(2)]
+	case PowerLoss:
+		if k := min(p.PowerLossReplicas, p.Nodes); k > 1 {
+			f.Shape, f.Nodes = All, pick(k)
+		}
 	}
 	return f
 }

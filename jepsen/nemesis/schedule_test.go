@@ -77,3 +77,20 @@ func TestParseKinds(t *testing.T) {
 		t.Fatal("bogus accepted")
 	}
 }
+
+func TestSchedulePowerLossLimit(t *testing.T) {
+	faults := Schedule(Plan{Seed: 2, Kinds: []string{PowerLoss}, Nodes: 3, Partitions: 3, Total: time.Minute, PowerLossReplicas: 2})
+	if len(faults) == 0 {
+		t.Fatal("no faults")
+	}
+	for _, f := range faults {
+		if f.Shape != All || len(f.Nodes) != 2 || f.Nodes[0] == f.Nodes[1] {
+			t.Fatalf("limit test power loss %+v: want every broker killed and two distinct ones cut", f)
+		}
+	}
+	for _, f := range Schedule(Plan{Seed: 2, Kinds: []string{PowerLoss}, Nodes: 3, Partitions: 3, Total: time.Minute}) {
+		if f.Shape != One || len(f.Nodes) != 1 {
+			t.Fatalf("default power loss %+v: want one broker", f)
+		}
+	}
+}

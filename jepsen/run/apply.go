@@ -139,17 +139,37 @@ func (a *applier) apply(ctx context.Context, f nemesis.Fault, nodes []int) (func
 	case nemesis.Netem:
 		return healNet, a.shapeTraffic(ctx, f.Shape, nodes)
 	case nemesis.PowerLoss:
-		i := nodes[0]
-		if err := c.Kill(i); err != nil {
-			return restart, err
+		// One broker, or (the limit test, Shape All) every broker killed
+		// and the ones in f.Nodes cut.
+		killed := nodes
+		if f.Shape == nemesis.All {
+			killed = nil
+			for i := range c.Size() {
+				killed = append(killed, i)
+			}
 		}
-		cut, err := cutTails(c.DataDir(i), a.cutBytes)
-		a.log.Info("power loss: cut segment tails", "node", backend.Name(i), "cut", cut)
+		restart := func(context.Context) error {
+			var errs []error
+			for _, i := range killed {
+				if !c.Running(i) {
+					errs = append(errs, c.Start(i))
+				}
+			}
+			return errors.Join(errs...)
+		}
+		for _, i := range killed {
+			errs = append(errs, c.Kill(i))
+		}
+		for _, i := range nodes {
+			cut, err := cutTails(c.DataDir(i), a.cutBytes)
+			a.log.Info("power loss: cut segment tails", "node", backend.Name(i), "cut", cut)
+			errs = append(errs, err)
+		}
 		return func(ctx context.Context) error {
 			// Never a second replica before this one is back in every
 			// ISR: a power loss is only survivable one replica at a time.
 			return errors.Join(restart(ctx), a.waitFullISR(ctx, 90*time.Second))
-		}, err
+		}, errors.Join(errs...)
 	case nemesis.DiskFull:
 		i := nodes[0]
 		fill := filepath.Join(filepath.Dir(c.DataDir(i)), "fill")

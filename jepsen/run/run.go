@@ -55,6 +55,8 @@ type Options struct {
 	Image   string
 	// PowerLossBytes is how much of each newest segment a power loss cuts.
 	PowerLossBytes int64
+	// PowerLossReplicas > 1: the power-loss limit test (nemesis.Plan).
+	PowerLossReplicas int
 	// TargetLeader aims kills at partition leaders, cut off for 2 s
 	// first (isolateThenKill); the unsafe control always does.
 	TargetLeader bool
@@ -82,7 +84,7 @@ func Run(ctx context.Context, o Options) (checker.Verdict, error) {
 		return checker.Verdict{}, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	schedule := nemesis.Schedule(nemesis.Plan{Seed: o.Seed, Kinds: o.Nemesis, Nodes: o.Nodes,
-		Partitions: o.Partitions, Total: o.Time, TargetLeader: o.Unsafe || o.TargetLeader})
+		Partitions: o.Partitions, Total: o.Time, TargetLeader: o.Unsafe || o.TargetLeader, PowerLossReplicas: o.PowerLossReplicas})
 	if err := writeJSON(filepath.Join(o.Out, "schedule.json"), schedule); err != nil {
 		return checker.Verdict{}, err
 	}

@@ -144,6 +144,7 @@ func newRunCommand(log *slog.Logger, stdout io.Writer) *cobra.Command {
 	f.IntVar(&o.Producers, "producers", 2, "franz-go producer clients")
 	f.IntVar(&o.SaramaProducers, "sarama-producers", 1, "IBM/sarama producer clients (a share of --rate)")
 	f.IntVar(&o.GroupMembers, "group-members", 2, "subscribe-mode consumers in one group, besides the assign-mode consumer")
+	f.IntVar(&o.PowerLossReplicas, "power-loss-replicas", 1, "replicas a power loss hits at once; above 1 (every broker killed, that many cut) is the limit test that acknowledged writes may not survive")
 	f.Int64Var(&o.PowerLossBytes, "power-loss-bytes", 4096, "bytes a power loss cuts from the end of each newest segment")
 	f.IntVar(&o.Partitions, "partitions", 3, "partitions of the topic")
 	f.StringVar(&workloadName, "workload", "queue", "workload: queue")
