@@ -69,7 +69,7 @@ func (a *applier) resolve(ctx context.Context, f nemesis.Fault) []int {
 		return []int{a.leaderOf(ctx, f.LeaderOf)}
 	case f.Target == nemesis.Controller:
 		return []int{a.controller(ctx)}
-	case f.Shape == nemesis.All:
+	case f.Shape == nemesis.All && f.Kind != nemesis.PowerLoss: // a power loss of all cuts f.Nodes only
 		var all []int
 		for i := range a.c.Size() {
 			all = append(all, i)
