@@ -278,10 +278,11 @@ var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <tr><th>worst unavailability</th><td>{{.V.WorstUnavailabilityMs}} ms; per partition: {{range $p, $ms := .V.UnavailabilityByPartition}}p{{$p}} {{$ms}} ms {{end}}</td></tr></table>
 <h2>Anomalies</h2><table>{{range .Anomalies}}<tr><th>{{.Name}}</th><td{{if .Count}} class="bad"{{end}}>{{.Count}}</td><td class="why">{{.Why}}</td></tr>
 {{range .Examples}}<tr><td></td><td colspan="2"><code>{{.}}</code></td></tr>{{end}}{{end}}</table>
-<h2>Faults</h2><p>Shaded in the plots: {{range .Shades}}<span class="key" style="background:{{.CSS}}">{{.Kind}}</span> {{end}}</p>
+<h2>Throughput and latency</h2><p>Shaded in the plots: {{range .Shades}}<span class="key" style="background:{{.CSS}}">{{.Kind}}</span> {{end}}</p>
+<h3>Acknowledged sends</h3>{{.Acks}}
+<h3>Slowest acknowledgement</h3>{{.Latency}}
+<h2>Faults</h2>
 <table>{{range .Windows}}<tr><td><span class="key" style="background:{{.CSS}}">{{.Kind}}</span></td><td>{{.Target}}</td><td>{{printf "%.1f" .Start}} s – {{printf "%.1f" .End}} s</td><td class="why">longest without an ack: {{.Gaps}}</td></tr>{{end}}</table>
-<h2>Acknowledged sends</h2>{{.Acks}}
-<h2>Slowest acknowledgement</h2>{{.Latency}}
 </body></html>
 `))
 
