@@ -10,7 +10,7 @@ BENCHTIME ?= 1s
 # iproute2 and iptables for barge-jepsen's network namespaces and partitions.
 APT_PACKAGES ?= kcat python3-kafka prometheus shellcheck systemd iproute2 iptables
 
-.PHONY: test deps vet fmt-check unit jepsen jepsen-test peer peer-librdkafka peer-franz-go fuzz bench bench-r3 bench-partitions bench-scale build run image dev
+.PHONY: test deps vet fmt-check unit jepsen jepsen-test jepsen-soak peer peer-librdkafka peer-franz-go fuzz bench bench-r3 bench-partitions bench-scale build run image dev
 
 test: deps vet fmt-check unit jepsen-test peer fuzz
 
@@ -42,12 +42,22 @@ unit:
 
 # barge-jepsen, the fault-injection harness (jepsen/): `make jepsen` builds
 # bin/barge-jepsen; jepsen-test runs its unit tests and the short suite
-# (three brokers in network namespaces: a safe run under kill, pause and
-# partition that must be valid, and the unsafe control that must lose
-# writes; about 1.5 minutes). One package at a time: the suite wants the
-# cores to itself. Without root or ip the namespace tests skip.
+# (three brokers in network namespaces: a safe run under every nemesis
+# that must be valid, the unsafe control that must lose writes, and a
+# short docker-backend run; about 2.5 minutes). One package at a time:
+# the suite wants the cores to itself. Without root or ip the namespace
+# tests skip, without docker the docker run. jepsen-soak is a long run
+# (JEPSEN_TIME, JEPSEN_BACKEND, JEPSEN_OUT), barge built with invariants.
+JEPSEN_TIME ?= 30m
+JEPSEN_BACKEND ?= netns
+JEPSEN_OUT ?= /tmp/barge-jepsen-soak
 jepsen:
 	CGO_ENABLED=0 $(GO) build -o bin/barge-jepsen ./jepsen/cmd/barge-jepsen
+
+jepsen-soak: jepsen
+	CGO_ENABLED=0 $(GO) build -tags invariants -o bin/barge-invariants ./cmd/barge
+	bin/barge-jepsen run --barge bin/barge-invariants --backend $(JEPSEN_BACKEND) --time $(JEPSEN_TIME) \
+		--nemesis all --seed 1 --rate 500 --out $(JEPSEN_OUT)
 
 jepsen-test:
 	$(GO) test -race -count=1 -p 1 -timeout 10m ./jepsen/...

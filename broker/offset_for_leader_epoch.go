@@ -30,11 +30,17 @@ func handleOffsetForLeaderEpoch(b *Broker, _ context.Context, req *netproto.Requ
 					sp.ErrorCode = code
 					break
 				}
+				// The epoch's end in the log, for consumers too, as Kafka
+				// answers: not clamped to the high watermark. A leader's
+				// HW can be below what consumers already read (after a
+				// restart it starts from the periodic checkpoint), and a
+				// clamped answer then tells a KIP-320 consumer that
+				// records it read were truncated, so it rewinds and
+				// reads them again (barge-jepsen's nonmonotonic-poll
+				// after killing every broker). A consumer never holds a
+				// position past the HW, so the log's own end of the epoch
+				// is what tells real truncation apart.
 				sp.LeaderEpoch, sp.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
-				if r.ReplicaID < 0 && sp.EndOffset > p.highWatermark() {
-					// Consumers never see past the high watermark.
-					sp.EndOffset = p.highWatermark()
-				}
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

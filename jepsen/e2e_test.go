@@ -7,6 +7,7 @@ package jepsen_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -19,19 +20,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/barge-broker/barge/jepsen/backend"
 	"github.com/barge-broker/barge/jepsen/checker"
+	"github.com/barge-broker/barge/jepsen/docker"
 	"github.com/barge-broker/barge/jepsen/netns"
 )
 
 // build compiles ./cmd/barge and ./jepsen/cmd/barge-jepsen into a
-// temporary directory, as `make jepsen` does.
+// temporary directory.
 func build(t *testing.T) (barge, jepsen string) {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..")
 	dir := t.TempDir()
-	for _, b := range []struct{ out, pkg string }{{"barge", "./cmd/barge"}, {"barge-jepsen", "./jepsen/cmd/barge-jepsen"}} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
+	// barge with -tags invariants: a broken invariant panics, and the
+	// log scan reports it as broker-alert.
+	for _, b := range []struct{ out, pkg, tags string }{{"barge", "./cmd/barge", "invariants"}, {"barge-jepsen", "./jepsen/cmd/barge-jepsen", ""}} {
+		cmd := exec.Command("go", "build", "-tags", b.tags, "-o", filepath.Join(dir, b.out), b.pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -78,6 +83,14 @@ func assertNothingLeft(t *testing.T) {
 	t.Helper()
 	if left, err := netns.Leftovers(); err != nil || len(left) > 0 {
 		t.Errorf("left behind (namespaces, links, FORWARD rules): %v (%v)", left, err)
+	}
+	if m := backend.TmpfsMounts(); len(m) > 0 {
+		t.Errorf("tmpfs left mounted: %v", m)
+	}
+	if docker.CheckPrereqs() == nil {
+		if left, err := docker.Leftovers(context.Background()); err != nil || len(left) > 0 {
+			t.Errorf("left behind (containers, networks, images): %v (%v)", left, err)
+		}
 	}
 }
 
@@ -166,15 +179,15 @@ func TestJepsenSuite(t *testing.T) {
 	t.Run("safe", func(t *testing.T) {
 		dir := t.TempDir()
 		start := time.Now()
-		code, out := runJepsen(t, jepsen, "run", "--barge", barge, "--nodes", "3", "--time", "45s",
-			"--nemesis", "kill,pause,partition", "--seed", seed, "--rate", "300", "--out", dir)
+		code, out := runJepsen(t, jepsen, "run", "--barge", barge, "--nodes", "3", "--time", "60s",
+			"--nemesis", "all", "--seed", seed, "--rate", "300", "--out", dir)
 		t.Logf("safe run took %v:\n%s", time.Since(start).Round(time.Second), tailLines(out, 20))
 		assertNothingLeft(t)
 		v := readVerdict(t, dir)
 		if code != 0 || !v.Valid {
 			t.Fatalf("safe configuration: exit %d, verdict %+v\n%s", code, v, out)
 		}
-		if v.Faults < 3 || v.SendsOK < 5000 {
+		if v.Faults < 5 || v.SendsOK < 5000 || v.Clients["sarama"] == 0 || v.Commits == 0 || v.Observations == 0 || v.Porcupine != "ok" {
 			t.Fatalf("too little happened to mean anything: %+v", v)
 		}
 		// check reproduces run's verdict from the history alone.
@@ -203,6 +216,31 @@ func TestJepsenSuite(t *testing.T) {
 			t.Fatalf("check of an invalid history: exit %d, want 1", code)
 		}
 	})
+}
+
+func TestJepsenDocker(t *testing.T) {
+	if err := docker.CheckPrereqs(); err != nil {
+		t.Skip(err)
+	}
+	if testing.Short() {
+		t.Skip("the docker smoke run takes about a minute")
+	}
+	barge, jepsen := build(t)
+	dir := t.TempDir()
+	start := time.Now()
+	code, out := runJepsen(t, jepsen, "run", "--backend", "docker", "--barge", barge, "--nodes", "3", "--time", "30s",
+		"--nemesis", "kill,pause,partition", "--seed", "7", "--rate", "300", "--out", dir)
+	t.Logf("docker run took %v:\n%s", time.Since(start).Round(time.Second), tailLines(out, 20))
+	assertNothingLeft(t)
+	v := readVerdict(t, dir)
+	if code != 0 || !v.Valid || v.Faults < 2 || v.SendsOK < 3000 {
+		t.Fatalf("docker backend, safe configuration: exit %d, verdict %+v\n%s", code, v, out)
+	}
+	for _, f := range []string{"n1.log", "n2.log", "n3.log"} {
+		if b, err := os.ReadFile(filepath.Join(dir, f)); err != nil || !bytes.Contains(b, []byte("broker stopped")) {
+			t.Errorf("%s: no broker log saved from the container (%v)", f, err)
+		}
+	}
 }
 
 // startUntilUp starts a 60 s run and returns once its cluster is up, with

@@ -15,10 +15,25 @@
 //   - nonmonotonic-poll: a consumer's poll of a partition starts at or
 //     before where its previous one ended, or goes back inside one poll;
 //   - poll-skip: a consumer's poll jumps over offsets that exist in the log;
-//   - phantom: a read returned a value nobody sent.
+//   - phantom: a read returned a value nobody sent;
+//   - G1a (aborted read): a read returned a value whose send definitely
+//     failed;
+//   - nonmonotonic-send: a producer's later send to a partition landed
+//     below its earlier one;
+//   - realtime-order: a send invoked after another send to the same
+//     partition was acknowledged landed at or below it;
+//   - nonlinearizable-append: porcupine found no linear order of a
+//     partition's appends matching offsets and real time (sends.go);
+//   - committed-offset-skip: a consumer group committed an offset past a
+//     record no member of the group was given (group.go);
+//   - multiple-leaders, epoch-regression, hw-regression: white-box
+//     samples of the brokers' Metadata and ListOffsets (whitebox.go);
+//   - broker-alert: a broker log line meaning a bug (a panic, a broken
+//     invariant, a data race), from the scan after the run.
 //
-// The consumer never reassigns during a run, so every poll of one process
-// counts as one assignment.
+// The assign-mode consumer never reassigns, so all its polls count as one
+// assignment; a group member's assignment ends at each assign or revoke,
+// and its poll order is checked only within one.
 package checker
 
 import (
@@ -36,10 +51,21 @@ const (
 	PollSkip            = "poll-skip"
 	Unseen              = "unseen"
 	Phantom             = "phantom"
+	AbortedRead         = "G1a"
+	NonmonotonicSend    = "nonmonotonic-send"
+	RealtimeOrder       = "realtime-order"
+	NonlinearAppend     = "nonlinearizable-append"
+	CommittedSkip       = "committed-offset-skip"
+	MultipleLeaders     = "multiple-leaders"
+	EpochRegression     = "epoch-regression"
+	HWRegression        = "hw-regression"
+	BrokerAlert         = "broker-alert"
 )
 
 // Names lists every anomaly the checker counts, in report order.
-var Names = []string{LostWrite, Duplicate, InconsistentOffsets, NonmonotonicPoll, PollSkip, Unseen, Phantom}
+var Names = []string{LostWrite, Duplicate, InconsistentOffsets, NonmonotonicPoll, PollSkip, Unseen, Phantom,
+	AbortedRead, NonmonotonicSend, RealtimeOrder, NonlinearAppend, CommittedSkip,
+	MultipleLeaders, EpochRegression, HWRegression, BrokerAlert}
 
 // maxExamples bounds the examples kept per anomaly.
 const maxExamples = 10
@@ -62,6 +88,21 @@ type Verdict struct {
 	// WorstUnavailabilityMs is the longest stretch, between the first send
 	// invoked and the last, without a send acknowledged.
 	WorstUnavailabilityMs int64 `json:"worst_unavailability_ms"`
+	// UnavailabilityByPartition is the same per partition (its own sends
+	// and acknowledgements).
+	UnavailabilityByPartition map[int32]int64 `json:"unavailability_ms_by_partition,omitempty"`
+	// FaultsByKind counts faults begun per nemesis kind.
+	FaultsByKind map[string]int `json:"faults_by_kind,omitempty"`
+	// Clients counts acknowledged sends per client library.
+	Clients map[string]int `json:"acks_by_client,omitempty"`
+	// Porcupine is the append model's outcome: "ok", "illegal",
+	// "unknown" (timed out) or "skipped" (no complete final read).
+	Porcupine string `json:"porcupine,omitempty"`
+	// Observations counts white-box samples.
+	Observations int `json:"observations"`
+	// GroupPolls and Commits count the group consumers' work.
+	GroupPolls int `json:"group_polls"`
+	Commits    int `json:"commits"`
 }
 
 type pos struct {
@@ -71,7 +112,7 @@ type pos struct {
 
 // Check computes the verdict of a history.
 func Check(ops []history.Op) Verdict {
-	v := Verdict{Anomalies: map[string]int{}, Examples: map[string][]string{}}
+	v := Verdict{Anomalies: map[string]int{}, Examples: map[string][]string{}, FaultsByKind: map[string]int{}, Clients: map[string]int{}}
 	for _, n := range Names {
 		v.Anomalies[n] = 0
 	}
@@ -103,8 +144,15 @@ func Check(ops []history.Op) Verdict {
 
 	for _, op := range ops {
 		if op.Process == history.NemesisProcess {
+			if op.F == history.FLogScan {
+				for _, a := range op.Alerts {
+					add(BrokerAlert, a)
+				}
+				continue
+			}
 			if op.Type == history.Invoke && op.F != history.FHeal {
 				v.Faults++
+				v.FaultsByKind[op.F]++
 			}
 			continue
 		}
@@ -125,6 +173,9 @@ func Check(ops []history.Op) Verdict {
 			switch op.Type {
 			case history.OK:
 				v.SendsOK++
+				if op.Client != "" {
+					v.Clients[op.Client]++
+				}
 				okTimes = append(okTimes, op.Time)
 				if op.Offset != nil {
 					acked[op.Value] = *op.Offset
@@ -191,6 +242,9 @@ func Check(ops []history.Op) Verdict {
 			add(Phantom, sprintf("%q read at %v, never sent", val, posList(ps)))
 			continue
 		}
+		if sendDone[val] == history.Fail {
+			add(AbortedRead, sprintf("%q read at %v, its send failed", val, posList(ps)))
+		}
 		if len(ps) > 1 {
 			add(Duplicate, sprintf("%q read at %v", val, posList(ps)))
 			continue
@@ -230,6 +284,10 @@ func Check(ops []history.Op) Verdict {
 	}
 
 	checkPolls(ops, atPos, add)
+	checkSends(ops, acked, readAt, add)
+	v.Porcupine = checkAppends(ops, acked, readAt, finalSeen, add)
+	v.GroupPolls, v.Commits = checkGroup(ops, atPos, add)
+	v.Observations = checkWhitebox(ops, add)
 
 	// Worst unavailability: the longest stretch of the sending window
 	// with no acknowledgement. Completion times of ok sends are in order
@@ -248,6 +306,7 @@ func Check(ops []history.Op) Verdict {
 		}
 		v.WorstUnavailabilityMs = worst / 1e6
 	}
+	v.UnavailabilityByPartition = unavailabilityByPartition(ops)
 
 	// Unseen counts against validity too: the final read gave up before
 	// those acknowledged writes, so the run cannot show they survived.
@@ -285,6 +344,16 @@ func checkPolls(ops []history.Op, atPos map[pos]map[string]bool, add func(string
 	}
 	last := map[key]int64{}
 	for _, op := range ops {
+		if (op.F == history.FAssign || op.F == history.FRevoke) && op.Type != history.Invoke {
+			// A new assignment: the member may resume anywhere at or
+			// before its group's commit (group.go checks that part).
+			for k := range last {
+				if k.process == op.Process {
+					delete(last, k)
+				}
+			}
+			continue
+		}
 		if op.F != history.FPoll || op.Type == history.Invoke {
 			continue
 		}
@@ -308,4 +377,33 @@ func checkPolls(ops []history.Op, atPos map[pos]map[string]bool, add func(string
 			}
 		}
 	}
+}
+
+// unavailabilityByPartition is, per partition, the longest stretch between
+// its first send and its last without an acknowledgement.
+func unavailabilityByPartition(ops []history.Op) map[int32]int64 {
+	first, lastSend, prev, worst := map[int32]int64{}, map[int32]int64{}, map[int32]int64{}, map[int32]int64{}
+	for _, op := range ops {
+		if op.F != history.FSend || op.Process == history.NemesisProcess {
+			continue
+		}
+		p := op.Partition
+		switch op.Type {
+		case history.Invoke:
+			if _, ok := first[p]; !ok {
+				first[p], prev[p] = op.Time, op.Time
+			}
+			lastSend[p] = op.Time
+		case history.OK:
+			if _, ok := prev[p]; ok {
+				worst[p] = max(worst[p], op.Time-prev[p])
+				prev[p] = max(prev[p], op.Time)
+			}
+		}
+	}
+	out := map[int32]int64{}
+	for p := range first {
+		out[p] = max(worst[p], lastSend[p]-prev[p]) / 1e6
+	}
+	return out
 }

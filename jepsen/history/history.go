@@ -29,6 +29,17 @@ const (
 	FSend  = "send"  // produce one value to one partition
 	FPoll  = "poll"  // one poll of an assign-mode consumer
 	FFinal = "final" // the full read of every partition after healing
+	// Group-mode consumers (subscribe): FAssign when the group gives a
+	// member partitions (Reads' keys name them, with no records), FRevoke
+	// when it takes them away, FCommit for an offset commit (Commits).
+	FAssign = "assign"
+	FRevoke = "revoke"
+	FCommit = "commit"
+	// FObserve is a white-box sample taken from outside: what one broker's
+	// Metadata and the leaders' ListOffsets said (Observations).
+	FObserve = "observe"
+	// FLogScan is the scan of the node logs after the run (Alerts).
+	FLogScan = "log-scan"
 	// Nemesis operations carry the fault's name (kill, pause, partition)
 	// or FHeal.
 	FHeal = "heal"
@@ -41,6 +52,17 @@ const NemesisProcess = -1
 type Record struct {
 	Offset int64  `json:"offset"`
 	Value  string `json:"value"`
+}
+
+// Observation is what one broker said about one partition: its leader
+// and leader epoch (Metadata), and the high watermark its leader reported
+// (ListOffsets latest; -1 when not asked or not answered).
+type Observation struct {
+	Broker    int32 `json:"broker"`
+	Partition int32 `json:"partition"`
+	Leader    int32 `json:"leader"`
+	Epoch     int32 `json:"epoch"`
+	HW        int64 `json:"hw"`
 }
 
 // Op is one history entry. Time is nanoseconds since the run's start on
@@ -59,6 +81,15 @@ type Op struct {
 	Offset    *int64 `json:"offset,omitempty"`
 	// Polls and final reads: what each partition returned, in order.
 	Reads map[int32][]Record `json:"reads,omitempty"`
+	// Commits: partition → the committed offset (the next one to read).
+	Commits map[int32]int64 `json:"commits,omitempty"`
+	// Observe entries: one sample per partition.
+	Observations []Observation `json:"observations,omitempty"`
+	// Alerts: log lines of the brokers that mean a bug (panics, broken
+	// invariants, data races).
+	Alerts []string `json:"alerts,omitempty"`
+	// Client names the library of a client process ("franz-go", "sarama").
+	Client string `json:"client,omitempty"`
 	// Nemesis entries: the node(s) hit, e.g. "n2".
 	Target string `json:"target,omitempty"`
 	Error  string `json:"error,omitempty"`

@@ -27,6 +27,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/barge-broker/barge/jepsen/backend"
 )
 
 // Prefix starts the name of every bridge, veth and namespace this package
@@ -63,6 +65,10 @@ type Config struct {
 	Nodes int
 	Dir   string   // data and logs: Dir/nI/ and Dir/nI.log
 	Args  []string // extra `barge serve` flags for every broker
+	// Tmpfs, if set (e.g. "1g"), mounts a tmpfs of that size on each
+	// broker's directory Dir/nI, which holds its data directory
+	// Dir/nI/data, so the disk-full fault can fill it.
+	Tmpfs string
 	Log   *slog.Logger
 }
 
@@ -172,7 +178,7 @@ func (c *Cluster) setup(ctx context.Context) error {
 	}
 	for i := 1; i <= c.cfg.Nodes; i++ {
 		n := &Node{ID: i, NS: fmt.Sprintf("%sn%d", c.prefix, i), IP: fmt.Sprintf("198.18.%d.%d", c.subnet, 10+i),
-			dir: filepath.Join(c.cfg.Dir, fmt.Sprintf("n%d", i)), log: filepath.Join(c.cfg.Dir, fmt.Sprintf("n%d.log", i))}
+			dir: filepath.Join(c.cfg.Dir, fmt.Sprintf("n%d", i), "data"), log: filepath.Join(c.cfg.Dir, fmt.Sprintf("n%d.log", i))}
 		c.Nodes = append(c.Nodes, n)
 		host, peer := fmt.Sprintf("%sh%d", c.prefix, i), fmt.Sprintf("%sp%d", c.prefix, i)
 		steps = append(steps,
@@ -191,6 +197,11 @@ func (c *Cluster) setup(ctx context.Context) error {
 		}
 	}
 	for _, n := range c.Nodes {
+		if c.cfg.Tmpfs != "" {
+			if err := backend.MountTmpfs(ctx, filepath.Dir(n.dir), c.cfg.Tmpfs); err != nil {
+				return err
+			}
+		}
 		if err := os.MkdirAll(n.dir, 0o755); err != nil {
 			return fmt.Errorf("data directory: %w", err)
 		}
@@ -401,6 +412,10 @@ func (c *Cluster) Teardown() error {
 		}
 		wg.Wait()
 		errs = append(errs, removeObjects(c.prefix, c.logger()))
+		if c.cfg.Tmpfs != "" {
+			dir, _ := filepath.Abs(c.cfg.Dir)
+			errs = append(errs, backend.UnmountTmpfs(context.Background(), dir))
+		}
 	})
 	return errors.Join(errs...)
 }

@@ -31,7 +31,7 @@ func TestWriteIsSelfContained(t *testing.T) {
 		t.Fatal(err)
 	}
 	html := string(b)
-	for _, want := range []string{"<svg", "kill", "n2", "0.1 s – 0.9 s", "lost-write"} {
+	for _, want := range []string{"<svg", "kill", "n2", "0.1 s – 0.9 s", "lost-write", "longest without an ack: p0 9.7 s"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -15,15 +15,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/barge-broker/barge/jepsen/backend"
 	"github.com/barge-broker/barge/jepsen/checker"
 	"github.com/barge-broker/barge/jepsen/history"
 	"github.com/barge-broker/barge/jepsen/nemesis"
-	"github.com/barge-broker/barge/jepsen/netns"
 	"github.com/barge-broker/barge/jepsen/report"
 	"github.com/barge-broker/barge/jepsen/workload"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -35,16 +35,28 @@ var ErrSetup = errors.New("run: cluster setup failed")
 
 // Options are barge-jepsen run's flags.
 type Options struct {
-	Barge      string
-	Nodes      int
-	Time       time.Duration
-	Nemesis    []string
-	Seed       uint64
-	Out        string
-	Rate       int
-	Producers  int
-	Partitions int
-	Unsafe     bool
+	Barge     string
+	Nodes     int
+	Time      time.Duration
+	Nemesis   []string
+	Seed      uint64
+	Out       string
+	Rate      int
+	Producers int
+	// SaramaProducers send part of the traffic through IBM/sarama.
+	SaramaProducers int
+	// GroupMembers consume in subscribe mode, in one group.
+	GroupMembers int
+	Partitions   int
+	Unsafe       bool
+	// Backend is netns or docker; Image an existing image for docker
+	// (built from Barge when empty).
+	Backend string
+	Image   string
+	// PowerLossBytes is how much of each newest segment a power loss cuts.
+	PowerLossBytes int64
+	// PowerLossReplicas > 1: the power-loss limit test (nemesis.Plan).
+	PowerLossReplicas int
 	// TargetLeader aims kills at partition leaders, cut off for 2 s
 	// first (isolateThenKill); the unsafe control always does.
 	TargetLeader bool
@@ -58,7 +70,7 @@ const topic = "jepsen-queue"
 // the harness.
 func Run(ctx context.Context, o Options) (checker.Verdict, error) {
 	log := o.Log
-	if err := netns.CheckPrereqs(); err != nil {
+	if err := checkPrereqs(o.Backend); err != nil {
 		return checker.Verdict{}, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	barge, err := filepath.Abs(o.Barge)
@@ -72,7 +84,7 @@ func Run(ctx context.Context, o Options) (checker.Verdict, error) {
 		return checker.Verdict{}, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	schedule := nemesis.Schedule(nemesis.Plan{Seed: o.Seed, Kinds: o.Nemesis, Nodes: o.Nodes,
-		Partitions: o.Partitions, Total: o.Time, TargetLeader: o.Unsafe || o.TargetLeader})
+		Partitions: o.Partitions, Total: o.Time, TargetLeader: o.Unsafe || o.TargetLeader, PowerLossReplicas: o.PowerLossReplicas})
 	if err := writeJSON(filepath.Join(o.Out, "schedule.json"), schedule); err != nil {
 		return checker.Verdict{}, err
 	}
@@ -80,10 +92,7 @@ func Run(ctx context.Context, o Options) (checker.Verdict, error) {
 		log.Info("planned fault", "fault", f.String())
 	}
 
-	c, err := netns.Setup(ctx, netns.Config{Barge: barge, Nodes: o.Nodes, Dir: o.Out, Log: log,
-		// Second-scale failure detection and ISR shrinking: the faults
-		// last seconds, and the run should see failovers, not waits.
-		Args: []string{"--fast-failure-detection", "--replica-lag-time-max", "3s"}})
+	c, err := setupBackend(ctx, o, barge, slices.Contains(o.Nemesis, nemesis.DiskFull))
 	if err != nil {
 		return checker.Verdict{}, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
@@ -104,10 +113,19 @@ func Run(ctx context.Context, o Options) (checker.Verdict, error) {
 	cctx, stopConsumer := context.WithCancel(ctx)
 	defer stopConsumer()
 	var producers, consumer sync.WaitGroup
+	rate := max(1, o.Rate/(o.Producers+o.SaramaProducers))
 	for p := range o.Producers {
 		producers.Go(func() {
-			if err := workload.Produce(wctx, wcfg, p, max(1, o.Rate/o.Producers), 25*time.Second); err != nil {
+			if err := workload.Produce(wctx, wcfg, p, rate, 25*time.Second); err != nil {
 				log.Error("producer", "process", p, "err", err)
+			}
+		})
+	}
+	for i := range o.SaramaProducers {
+		p := o.Producers + i
+		producers.Go(func() {
+			if err := workload.ProduceSarama(wctx, wcfg, p, rate, 25*time.Second); err != nil {
+				log.Error("sarama producer", "process", p, "err", err)
 			}
 		})
 	}
@@ -116,8 +134,28 @@ func Run(ctx context.Context, o Options) (checker.Verdict, error) {
 			log.Error("consumer", "err", err)
 		}
 	})
+	for i := range o.GroupMembers {
+		consumer.Go(func() {
+			// Members restart at different moments, so the group keeps
+			// rebalancing with one member at a time leaving.
+			if err := workload.ConsumeGroup(cctx, wcfg, workload.GroupProcess+i, time.Duration(15+7*i)*time.Second); err != nil {
+				log.Error("group member", "process", workload.GroupProcess+i, "err", err)
+			}
+		})
+	}
+	var brokers []int32
+	for i := range c.Size() {
+		brokers = append(brokers, int32(i+1))
+	}
+	consumer.Go(func() {
+		if err := workload.Observe(cctx, wcfg, brokers, 250*time.Millisecond); err != nil {
+			log.Error("observer", "err", err)
+		}
+	})
 
-	nem := &applier{c: c, rec: rec, log: log, seeds: c.Seeds()}
+	nem := &applier{c: c, rec: rec, log: log, seeds: c.Seeds(), netem: hasNetem(ctx, c),
+		isolateLeader: o.Unsafe || o.TargetLeader, cutBytes: o.PowerLossBytes}
+	log.Info("traffic shaping", "netem", nem.netem)
 	nem.run(wctx, schedule, time.Now(), o.Time)
 	stopWorkload()
 	producers.Wait()
@@ -130,9 +168,17 @@ func Run(ctx context.Context, o Options) (checker.Verdict, error) {
 	if err := waitHealthy(ctx, barge, c, 60*time.Second); err != nil {
 		log.Warn("cluster not healthy after healing; reading anyway", "err", err)
 	}
-	if err := workload.FinalRead(ctx, wcfg, 60*time.Second); err != nil {
+	if err := workload.FinalRead(ctx, wcfg, max(60*time.Second, o.Time/10)); err != nil {
 		log.Warn("final read", "err", err)
 	}
+	// The brokers stopped (and, for docker, their logs saved), the logs
+	// are scanned for panics and broken invariants, into the history so
+	// that check sees them too.
+	if err := c.Teardown(); err != nil {
+		log.Error("teardown", "err", err)
+	}
+	rec.Add(history.Op{Process: history.NemesisProcess, Type: history.Invoke, F: history.FLogScan})
+	rec.Add(history.Op{Process: history.NemesisProcess, Type: history.OK, F: history.FLogScan, Alerts: scanLogs(o.Out, c.Size())})
 	if err := rec.WriteFile(filepath.Join(o.Out, "history.jsonl")); err != nil {
 		return checker.Verdict{}, err
 	}
@@ -174,14 +220,14 @@ func writeJSON(path string, v any) error {
 
 // startCluster starts every broker, waits for health through the
 // operator CLI, and creates the topic, safe or unsafe.
-func startCluster(ctx context.Context, c *netns.Cluster, barge string, o Options) error {
-	for _, n := range c.Nodes {
-		if err := c.Start(n); err != nil {
+func startCluster(ctx context.Context, c backend.Cluster, barge string, o Options) error {
+	for i := range c.Size() {
+		if err := c.Start(i); err != nil {
 			return err
 		}
 	}
-	for _, n := range c.Nodes {
-		if err := c.WaitReady(ctx, n, 60*time.Second); err != nil {
+	for i := range c.Size() {
+		if err := c.WaitReady(ctx, i, 60*time.Second); err != nil {
 			return err
 		}
 	}
@@ -234,11 +280,8 @@ func startCluster(ctx context.Context, c *netns.Cluster, barge string, o Options
 
 // waitHealthy asks the operator CLI, as a human would:
 // `barge cluster health --exit-when-healthy`.
-func waitHealthy(ctx context.Context, barge string, c *netns.Cluster, d time.Duration) error {
-	var admin []string
-	for _, n := range c.Nodes {
-		admin = append(admin, n.HTTPAddr())
-	}
+func waitHealthy(ctx context.Context, barge string, c backend.Cluster, d time.Duration) error {
+	admin := c.AdminAddrs()
 	ctx, cancel := context.WithTimeout(ctx, d+10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, barge, "cluster", "health", "--exit-when-healthy", "--timeout", d.String(),
@@ -250,137 +293,30 @@ func waitHealthy(ctx context.Context, barge string, c *netns.Cluster, d time.Dur
 	return nil
 }
 
-// applier applies a schedule to a cluster and records each fault.
-type applier struct {
-	c     *netns.Cluster
-	rec   *history.Recorder
-	log   *slog.Logger
-	seeds []string
+// alertMarks are log lines that mean a bug in the broker: a panic (which
+// a broken invariant is in a build with -tags invariants), a runtime
+// fatal error, a data race (a -race build), or a broken invariant
+// reported as an error (a release build).
+var alertMarks = []string{"panic:", "fatal error:", "WARNING: DATA RACE", "invariant broken"}
 
-	mu      sync.Mutex // guards active
-	active  []func(context.Context) error
-	targets []string
-}
-
-func (a *applier) run(ctx context.Context, schedule []nemesis.Fault, start time.Time, total time.Duration) {
-	sleepUntil := func(at time.Duration) bool {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(time.Until(start.Add(at))):
-			return true
+// scanLogs returns the alarming lines of the node logs, "nI.log: line".
+func scanLogs(dir string, nodes int) []string {
+	var out []string
+	for i := 1; i <= nodes; i++ {
+		name := fmt.Sprintf("n%d.log", i)
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			out = append(out, name+": unreadable: "+err.Error())
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			for _, m := range alertMarks {
+				if strings.Contains(line, m) {
+					out = append(out, name+": "+line)
+					break
+				}
+			}
 		}
 	}
-	for _, f := range schedule {
-		if !sleepUntil(f.Start) {
-			return
-		}
-		a.begin(ctx, f)
-		if !sleepUntil(f.End) {
-			return
-		}
-		a.healAll(ctx)
-	}
-	sleepUntil(total)
-}
-
-func (a *applier) begin(ctx context.Context, f nemesis.Fault) {
-	idx := f.Node
-	if idx == nemesis.Leader {
-		idx = a.leaderOf(ctx, f.LeaderOf)
-	}
-	n := a.c.Nodes[idx]
-	a.rec.Add(history.Op{Process: history.NemesisProcess, Type: history.Invoke, F: f.Kind, Target: n.Name()})
-	var err error
-	var heal func(context.Context) error
-	switch f.Kind {
-	case nemesis.Kill:
-		if f.Node == nemesis.Leader {
-			err = a.isolateThenKill(ctx, n)
-		} else {
-			err = a.c.Kill(n)
-		}
-		heal = func(context.Context) error { return a.c.Start(n) }
-	case nemesis.Pause:
-		err = a.c.Pause(n)
-		heal = func(context.Context) error { return a.c.Resume(n) }
-	case nemesis.Partition:
-		err = a.c.Isolate(ctx, n)
-		heal = a.c.HealNetwork
-	}
-	op := history.Op{Process: history.NemesisProcess, Type: history.OK, F: f.Kind, Target: n.Name()}
-	if err != nil {
-		op.Type, op.Error = history.Info, err.Error()
-	}
-	a.rec.Add(op)
-	a.log.Info("fault", "kind", f.Kind, "node", n.Name(), "err", err)
-	a.mu.Lock()
-	a.active = append(a.active, heal)
-	a.targets = append(a.targets, f.Kind+" "+n.Name())
-	a.mu.Unlock()
-}
-
-// unsafeLeadWindow is how long the unsafe control's targeted leader is cut
-// off from the other brokers before it is killed.
-const unsafeLeadWindow = 2 * time.Second
-
-// isolateThenKill is the unsafe control's leader kill, Kafka's 2013 loss
-// made certain: a leader killed at a random moment has usually replicated
-// everything it acknowledged (followers fetch within a millisecond), so
-// the leader is first cut off from the other brokers while clients still
-// reach it. With acks=1 it goes on acknowledging writes no follower gets;
-// the controller meanwhile fences it and elects a follower, and the kill
-// and restart make it truncate to the new leader's log. With acks=all the
-// same steps acknowledge nothing while the leader is cut off.
-func (a *applier) isolateThenKill(ctx context.Context, n *netns.Node) error {
-	if err := a.c.Isolate(ctx, n); err != nil {
-		return err
-	}
-	select {
-	case <-ctx.Done():
-	case <-time.After(unsafeLeadWindow):
-	}
-	err := a.c.Kill(n)
-	return errors.Join(err, a.c.HealNetwork(ctx))
-}
-
-// healAll undoes every active fault. It is called at each window's end
-// and once more after the workload, whatever happened before.
-func (a *applier) healAll(ctx context.Context) {
-	a.mu.Lock()
-	active, targets := a.active, a.targets
-	a.active, a.targets = nil, nil
-	a.mu.Unlock()
-	for i, heal := range active {
-		a.rec.Add(history.Op{Process: history.NemesisProcess, Type: history.Invoke, F: history.FHeal, Target: targets[i]})
-		op := history.Op{Process: history.NemesisProcess, Type: history.OK, F: history.FHeal, Target: targets[i]}
-		if err := heal(ctx); err != nil {
-			op.Type, op.Error = history.Info, err.Error()
-			a.log.Error("heal", "fault", targets[i], "err", err)
-		}
-		a.rec.Add(op)
-	}
-}
-
-// leaderOf finds the node leading partition p now, or a seeded-stable
-// fallback (node p mod n) when no leader is known.
-func (a *applier) leaderOf(ctx context.Context, p int32) int {
-	fallback := int(p) % len(a.c.Nodes)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(a.seeds...), kgo.DialTimeout(time.Second))
-	if err != nil {
-		return fallback
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
-	if err != nil {
-		return fallback
-	}
-	pd, ok := td[topic].Partitions[p]
-	if !ok || pd.Leader < 1 || int(pd.Leader) > len(a.c.Nodes) {
-		return fallback
-	}
-	a.log.Info("leader", "partition", p, "broker", strconv.Itoa(int(pd.Leader)))
-	return int(pd.Leader) - 1 // broker ids are 1-based node numbers
+	return out
 }

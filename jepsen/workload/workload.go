@@ -26,6 +26,7 @@ import (
 const (
 	ConsumerProcess = 100
 	FinalProcess    = 200
+	GroupProcess    = 300 // the first group member; the others follow
 )
 
 // Config is what every part of the workload needs.
@@ -111,11 +112,11 @@ loop:
 			part := int32(seq % cfg.Partitions)
 			val := Value(process, seq)
 			r := &kgo.Record{Partition: part, Value: []byte(val)}
-			cfg.Rec.Add(history.Op{Process: process, Type: history.Invoke, F: history.FSend, Partition: part, Value: val})
+			cfg.Rec.Add(history.Op{Process: process, Type: history.Invoke, F: history.FSend, Partition: part, Value: val, Client: ClientFranz})
 			// Not ctx: a send in flight when the workload stops still
 			// completes (or times out) and is recorded.
 			cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
-				op := history.Op{Process: process, F: history.FSend, Partition: r.Partition, Value: string(r.Value)}
+				op := history.Op{Process: process, F: history.FSend, Partition: r.Partition, Value: string(r.Value), Client: ClientFranz}
 				switch {
 				case err == nil:
 					off := r.Offset

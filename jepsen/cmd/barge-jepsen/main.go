@@ -23,7 +23,6 @@ import (
 
 	"github.com/barge-broker/barge/jepsen/checker"
 	"github.com/barge-broker/barge/jepsen/nemesis"
-	"github.com/barge-broker/barge/jepsen/netns"
 	"github.com/barge-broker/barge/jepsen/run"
 	"github.com/spf13/cobra"
 )
@@ -97,14 +96,16 @@ func newRunCommand(log *slog.Logger, stdout io.Writer) *cobra.Command {
 				return usage("--barge is required")
 			case o.Out == "":
 				return usage("--out is required")
-			case backend != "netns":
-				return usage("--backend %q: only netns is built", backend)
+			case backend != "netns" && backend != "docker":
+				return usage("--backend %q: want netns or docker", backend)
 			case workloadName != "queue":
 				return usage("--workload %q: only queue is built", workloadName)
 			case o.Nodes < 1 || o.Nodes > 9:
 				return usage("--nodes %d: want 1 to 9", o.Nodes)
 			case o.Rate < 1, o.Producers < 1, o.Partitions < 1:
 				return usage("--rate, --producers and --partitions must be positive")
+			case o.SaramaProducers < 0, o.GroupMembers < 0, o.PowerLossBytes < 1:
+				return usage("--sarama-producers and --group-members must not be negative, --power-loss-bytes positive")
 			case o.Time < 10*time.Second:
 				return usage("--time %v: want at least 10s", o.Time)
 			}
@@ -112,7 +113,7 @@ func newRunCommand(log *slog.Logger, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return usage("%v", err)
 			}
-			o.Nemesis, o.Log = kinds, log
+			o.Nemesis, o.Log, o.Backend = kinds, log, backend
 			// Ctrl-C or SIGTERM cancels the run; its deferred teardown
 			// then removes the cluster before the process exits.
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -132,14 +133,19 @@ func newRunCommand(log *slog.Logger, stdout io.Writer) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Barge, "barge", "", "path of the barge binary to test")
-	f.StringVar(&backend, "backend", "netns", "where brokers run: netns (each broker in its own network namespace)")
+	f.StringVar(&backend, "backend", "netns", "where brokers run: netns (each broker a local process in its own network namespace) or docker (containers of the FROM scratch image on a private network)")
+	f.StringVar(&o.Image, "image", "", "docker backend: an existing image to run (e.g. barge:dev from make image); empty builds one from --barge")
 	f.IntVar(&o.Nodes, "nodes", 3, "brokers")
 	f.DurationVar(&o.Time, "time", 60*time.Second, "how long the workload and the faults run")
-	f.StringVar(&nem, "nemesis", "kill,pause,partition", "faults, comma-separated: kill, pause, partition (or none)")
+	f.StringVar(&nem, "nemesis", "kill,pause,partition", "faults, comma-separated: kill, pause, partition, netem, power-loss, disk-full, all, or none (clock is refused: the broker's clock cannot be faked)")
 	f.Uint64Var(&o.Seed, "seed", 1, "seed of the fault schedule: the same seed gives the same faults")
 	f.StringVar(&o.Out, "out", "", "directory for history.jsonl, verdict.json, schedule.json and the node logs")
 	f.IntVar(&o.Rate, "rate", 1000, "sends per second, over all producers")
-	f.IntVar(&o.Producers, "producers", 2, "producer clients")
+	f.IntVar(&o.Producers, "producers", 2, "franz-go producer clients")
+	f.IntVar(&o.SaramaProducers, "sarama-producers", 1, "IBM/sarama producer clients (a share of --rate)")
+	f.IntVar(&o.GroupMembers, "group-members", 2, "subscribe-mode consumers in one group, besides the assign-mode consumer")
+	f.IntVar(&o.PowerLossReplicas, "power-loss-replicas", 1, "replicas a power loss hits at once; above 1 (every broker killed, that many cut) is the limit test that acknowledged writes may not survive")
+	f.Int64Var(&o.PowerLossBytes, "power-loss-bytes", 4096, "bytes a power loss cuts from the end of each newest segment")
 	f.IntVar(&o.Partitions, "partitions", 3, "partitions of the topic")
 	f.StringVar(&workloadName, "workload", "queue", "workload: queue")
 	f.BoolVar(&o.Unsafe, "unsafe", false, "negative control: acks=1, min.insync.replicas=1, unclean.leader.election.enable=true, no idempotence; kills aim at leaders")
@@ -169,10 +175,7 @@ func newCleanupCommand(log *slog.Logger) *cobra.Command {
 		Short: "Remove namespaces, links and firewall rules that earlier runs left behind",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			if err := netns.Cleanup(log); err != nil {
-				return &exitError{exitSetup, err}
-			}
-			left, err := netns.Leftovers()
+			left, err := run.Cleanup(log)
 			if err != nil || len(left) > 0 {
 				return &exitError{exitSetup, fmt.Errorf("left after cleanup: %v (%v)", left, err)}
 			}
@@ -183,10 +186,14 @@ func newCleanupCommand(log *slog.Logger) *cobra.Command {
 
 // report prints the verdict's figures and turns it into the exit status.
 func report(w io.Writer, v checker.Verdict, dir string) error {
-	fmt.Fprintf(w, "valid: %v\nops: %d (sends ok %d, fail %d, info %d)\nfaults: %d\nworst unavailability: %d ms\n",
-		v.Valid, v.Ops, v.SendsOK, v.SendsFail, v.SendsInfo, v.Faults, v.WorstUnavailabilityMs)
+	fmt.Fprintf(w, "valid: %v\nops: %d (sends ok %d, fail %d, info %d; acks by client %v; group polls %d, commits %d; white-box samples %d)\nfaults: %d %v\nworst unavailability: %d ms\nporcupine: %s\n",
+		v.Valid, v.Ops, v.SendsOK, v.SendsFail, v.SendsInfo, v.Clients, v.GroupPolls, v.Commits, v.Observations,
+		v.Faults, v.FaultsByKind, v.WorstUnavailabilityMs, v.Porcupine)
 	for _, n := range checker.Names {
 		fmt.Fprintf(w, "%s: %d\n", n, v.Anomalies[n])
+		if v.Anomalies[n] == 0 {
+			continue
+		}
 		for _, ex := range v.Examples[n] {
 			fmt.Fprintf(w, "  e.g. %s\n", ex)
 		}
