@@ -127,6 +127,17 @@ func (c *epochCache) assign(epoch int32, startOffset int64) error {
 	return c.update(func(epochs []epochEntry) []epochEntry { return c.assigned(epochs, epoch, startOffset) })
 }
 
+// assignScanned is assign for a batch that recovery scans: the cache file
+// may already hold the batch's epoch and later ones (it is written before
+// the batches are fsynced), so an older entry is expected here and skipped
+// without assign's warning, which would otherwise come once per batch.
+func (c *epochCache) assignScanned(epoch int32, startOffset int64) error {
+	if latest, ok := c.latest(); ok && (epoch <= latest.epoch || startOffset < latest.startOffset) {
+		return nil
+	}
+	return c.assign(epoch, startOffset)
+}
+
 // assigned is epochs with epoch starting at startOffset, for assign.
 func (c *epochCache) assigned(epochs []epochEntry, epoch int32, startOffset int64) []epochEntry {
 	if len(epochs) == 0 {

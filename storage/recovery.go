@@ -254,7 +254,7 @@ func (l *Log) scanSegment(s *segment, size, next int64) (validEnd, nextOffset in
 		}
 		l.recovery.BatchesScanned++
 		s.indexBatchLocked(h, pos, l.cfg.IndexIntervalBytes, 0)
-		if err := l.epochs.assign(h.LeaderEpoch, h.BaseOffset); err != nil {
+		if err := l.epochs.assignScanned(h.LeaderEpoch, h.BaseOffset); err != nil {
 			return 0, 0, err
 		}
 		nextOffset = h.NextOffset()
