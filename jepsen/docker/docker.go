@@ -326,10 +326,21 @@ func (c *Cluster) Teardown() error {
 	var errs []error
 	c.teardownOnce.Do(func() {
 		ctx := context.Background()
+		// Graceful first, all at once as the netns backend does: the log's
+		// end shows a clean shutdown. Stopped one after another, the last
+		// broker has no quorum left to hand its leadership to and could
+		// outlast docker's grace period and be killed.
+		var wg sync.WaitGroup
+		for _, name := range c.names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				backend.Run(ctx, "docker", "unpause", name)
+				backend.Run(ctx, "docker", "stop", "-t", "15", name)
+			}()
+		}
+		wg.Wait()
 		for i, name := range c.names {
-			// Graceful first: the log's end shows a clean shutdown.
-			backend.Run(ctx, "docker", "unpause", name)
-			backend.Run(ctx, "docker", "stop", "-t", "15", name)
 			out, _ := exec.CommandContext(ctx, "docker", "logs", name).CombinedOutput()
 			if err := os.WriteFile(filepath.Join(c.cfg.Dir, fmt.Sprintf("n%d.log", i+1)), out, 0o644); err != nil {
 				errs = append(errs, err)
