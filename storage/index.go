@@ -2,10 +2,15 @@ package storage
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 )
 
 // The two sparse indexes of a segment. Both are kept in memory while the
@@ -32,65 +37,132 @@ type timeEntry struct {
 
 // sparseIndex is an append-only, sorted list of entries shared by one writer
 // and many readers.
+//
+// The entries of a sealed segment can be dropped from memory (evict) and
+// are read back from the segment's index file by the next call that needs
+// them: every index kept resident would cost about 0.5% of the retained
+// bytes (8+12 bytes per 4 KiB indexed), gigabytes for a broker keeping
+// terabytes over thousands of partitions, while lookups mostly touch the
+// newest segments. A file that cannot be read back leaves the index empty,
+// which is slow but correct: lookups then scan the segment from its start.
 type sparseIndex[E offsetEntry | timeEntry] struct {
 	mu      sync.RWMutex
-	entries []E // guarded by mu; sorted by relOffset and by position/timestamp
+	entries []E                 // guarded by mu; sorted by relOffset and by position/timestamp
+	reload  func() ([]E, error) // guarded by mu; set while the entries are evicted
+	// touched is set by every use and cleared by evict, which drops only
+	// entries not used since its previous call (a second chance).
+	touched atomic.Bool
+}
+
+// read runs fn on the entries under the read lock, loading them first if
+// they were evicted.
+func (x *sparseIndex[E]) read(fn func([]E)) {
+	x.touched.Store(true)
+	x.mu.RLock()
+	if x.reload == nil {
+		fn(x.entries)
+		x.mu.RUnlock()
+		return
+	}
+	x.mu.RUnlock()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.loadLocked()
+	fn(x.entries)
+}
+
+// loadLocked brings evicted entries back from their file.
+func (x *sparseIndex[E]) loadLocked() {
+	if x.reload == nil {
+		return
+	}
+	entries, err := x.reload()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) { // gone: retention removed the segment under a reader
+		slog.Warn("storage: an evicted segment index could not be read back; lookups in that segment scan it from its start", "err", err)
+	}
+	if err != nil {
+		entries = nil
+	}
+	x.entries, x.reload = entries, nil
+}
+
+// evict drops the entries unless they were used since the last evict
+// (unless force) or are already evicted; reload reads them back. It reports
+// the bytes freed. Only for a sealed segment whose index file holds exactly
+// these entries.
+func (x *sparseIndex[E]) evict(reload func() ([]E, error), force bool) int {
+	if x.touched.Swap(false) && !force {
+		return 0
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.reload != nil {
+		return 0
+	}
+	var e E
+	freed := cap(x.entries) * int(unsafe.Sizeof(e))
+	x.entries, x.reload = nil, reload
+	return freed
+}
+
+// resident reports whether the entries are in memory.
+func (x *sparseIndex[E]) resident() bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.reload == nil
 }
 
 func (x *sparseIndex[E]) append(e E) {
 	x.mu.Lock()
+	x.loadLocked()
 	x.entries = append(x.entries, e)
 	x.mu.Unlock()
 }
 
 // last returns the final entry, if any.
-func (x *sparseIndex[E]) last() (E, bool) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	var zero E
-	if len(x.entries) == 0 {
-		return zero, false
-	}
-	return x.entries[len(x.entries)-1], true
+func (x *sparseIndex[E]) last() (e E, ok bool) {
+	x.read(func(entries []E) {
+		if len(entries) > 0 {
+			e, ok = entries[len(entries)-1], true
+		}
+	})
+	return e, ok
 }
 
 // floor returns the last entry for which below is true, where below is true
 // for a prefix of the entries (false from some index on).
-func (x *sparseIndex[E]) floor(below func(E) bool) (E, bool) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	i := sort.Search(len(x.entries), func(i int) bool { return !below(x.entries[i]) })
-	var zero E
-	if i == 0 {
-		return zero, false
-	}
-	return x.entries[i-1], true
+func (x *sparseIndex[E]) floor(below func(E) bool) (e E, ok bool) {
+	x.read(func(entries []E) {
+		if i := sort.Search(len(entries), func(i int) bool { return !below(entries[i]) }); i > 0 {
+			e, ok = entries[i-1], true
+		}
+	})
+	return e, ok
 }
 
 // truncate keeps the entries for which keep is true, a prefix of the list.
 func (x *sparseIndex[E]) truncate(keep func(E) bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.loadLocked()
 	i := sort.Search(len(x.entries), func(i int) bool { return !keep(x.entries[i]) })
 	x.entries = x.entries[:i:i] // cap so a later append cannot write into a reader's view
 }
 
 func (x *sparseIndex[E]) reset(entries []E) {
 	x.mu.Lock()
-	x.entries = entries
+	x.entries, x.reload = entries, nil
 	x.mu.Unlock()
 }
 
-func (x *sparseIndex[E]) len() int {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return len(x.entries)
+func (x *sparseIndex[E]) len() (n int) {
+	x.read(func(entries []E) { n = len(entries) })
+	return n
 }
 
-func (x *sparseIndex[E]) snapshot() []E {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return append([]E(nil), x.entries...)
+func (x *sparseIndex[E]) snapshot() (out []E) {
+	x.read(func(entries []E) { out = append([]E(nil), entries...) })
+	return out
 }
 
 func marshalOffsetIndex(entries []offsetEntry) []byte {

@@ -313,7 +313,13 @@ func (l *Log) finishLoadLocked(recoveryPoint int64) error {
 	if err := l.reloadProducerStateLocked(); err != nil {
 		return err
 	}
-	return l.setRecoveryPointLocked(recoveryPoint)
+	if err := l.setRecoveryPointLocked(recoveryPoint); err != nil {
+		return err
+	}
+	// Recovery is done with the sealed segments' indexes: they come back
+	// from their files when a read needs them.
+	l.evictIndexesLocked(true)
+	return nil
 }
 
 // reloadProducerStateLocked rebuilds idempotent-producer state as of the log

@@ -277,13 +277,15 @@ func (l *Log) deleteOldestLocked(n int) error {
 // that without them), oldest first, never past upTo (the high watermark: data
 // not yet replicated is not retention's to delete). When every segment has
 // expired, the log rolls so the expired active segment can go too. It returns
-// the number of segments deleted. The broker calls it periodically.
+// the number of segments deleted. The broker calls it periodically, so it
+// also drops the indexes of sealed segments unused since the previous call.
 func (l *Log) EnforceRetention(upTo int64) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usableLocked(); err != nil {
 		return 0, err
 	}
+	defer l.evictIndexesLocked(false)
 	nowMs := l.opts.Now().UnixMilli()
 	segs := *l.segments.Load()
 	total := segmentsSize(segs)
@@ -314,6 +316,18 @@ func (l *Log) EnforceRetention(upTo int64) (int, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+// evictIndexesLocked drops the in-memory indexes of the sealed segments
+// not used since the previous call (all of them with force), to be read
+// back from their files when needed; it reports the bytes freed.
+func (l *Log) evictIndexesLocked(force bool) int {
+	segs := *l.segments.Load()
+	freed := 0
+	for i, s := range segs[:len(segs)-1] {
+		freed += s.evictIndexes(segs[i+1].baseOffset, force)
+	}
+	return freed
 }
 
 func segmentsSize(segs []*segment) int64 {

@@ -419,3 +419,19 @@ func writeFileAtomic(fsys fileSystem, path string, data []byte, durable bool) er
 	}
 	return nil
 }
+
+// evictIndexes drops the in-memory indexes of a sealed segment unless they
+// were used since the previous call (or force), so they are read back from their files
+// when next needed (sparseIndex.evict); next is the offset after the
+// segment, which the read-back checks entries against. A segment whose
+// index files are not up to date keeps its indexes. It reports the bytes
+// freed. The caller holds the writer lock and passes only sealed segments.
+func (s *segment) evictIndexes(next int64, force bool) int {
+	if s.dirtyIndexes {
+		return 0
+	}
+	nextRel := uint32(next - s.baseOffset)
+	size := s.size.Load()
+	freed := s.index.evict(func() ([]offsetEntry, error) { return loadOffsetIndex(s.indexPath(), size, nextRel) }, force)
+	return freed + s.timeIndex.evict(func() ([]timeEntry, error) { return loadTimeIndex(s.timeIndexPath(), nextRel) }, force)
+}
