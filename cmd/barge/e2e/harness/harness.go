@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -184,6 +185,7 @@ func (b *Broker) Start() {
 		b.t.Fatal(err)
 	}
 	b.cmd = exec.Command(Binary(b.t), args...)
+	b.cmd.Env = brokerEnv(os.Environ())
 	b.cmd.Stdout, b.cmd.Stderr = logFile, logFile
 	if err := b.cmd.Start(); err != nil {
 		logFile.Close()
@@ -203,6 +205,21 @@ func (b *Broker) Start() {
 				t.Logf("--- log of broker %d (%s) ---\n%s", b.ID, logPath, Tail(out, 200))
 			}
 		}
+	})
+}
+
+// testOnlyEnv are the BARGE_ variables that configure the tests
+// themselves, not a broker.
+var testOnlyEnv = []string{"BARGE_PEER_LOGS", "BARGE_PEER_BROKERS", "BARGE_LIBRDKAFKA_TESTS",
+	"BARGE_FRANZGO_TESTS", "BARGE_SEED", "BARGE_TEST_LOG", "BARGE_BIN"}
+
+// brokerEnv is the test's environment without testOnlyEnv: barge serve
+// reads BARGE_* as its settings and warns about every name it does not
+// know. A setting given so (BARGE_LOG_LEVEL=debug, say) still reaches it.
+func brokerEnv(env []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(testOnlyEnv, name)
 	})
 }
 
