@@ -32,13 +32,14 @@ func TestFranzGoSuite(t *testing.T) {
 	if os.Getenv(franzGoTestsEnv) == "" {
 		t.Skipf("%s is not set: `make peer-franz-go` runs this", franzGoTestsEnv)
 	}
+	last := repeatFailuresLast(t)
 	for _, n := range peerClusterSizes(t) {
-		t.Run(fmt.Sprintf("%d-broker", n), func(t *testing.T) { runFranzGoSuite(t, n) })
+		t.Run(fmt.Sprintf("%d-broker", n), func(t *testing.T) { runFranzGoSuite(t, n, last) })
 	}
 }
 
 // runFranzGoSuite runs the kgo tests against n brokers, with KGO_TEST_RF=n.
-func runFranzGoSuite(t *testing.T, n int) {
+func runFranzGoSuite(t *testing.T, n int, last *digest) {
 	exp := loadExpectations(t, "franz-go", n)
 	var skips []string
 	for _, name := range sortedKeys(exp) {
@@ -95,9 +96,10 @@ func runFranzGoSuite(t *testing.T, n int) {
 	for _, b := range brokers {
 		if !b.Running() {
 			t.Errorf("broker %d exited during the suite:\n%s", b.ID, b.Log())
+			last.add(t, fmt.Sprintf("broker %d exited during the suite", b.ID))
 		}
 	}
-	judge(t, "franz-go", results, exp)
+	judge(t, "franz-go", results, exp, last)
 }
 
 // goTestEvent is one line of `go test -json` (test2json) output.

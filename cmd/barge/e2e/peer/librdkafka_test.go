@@ -56,14 +56,15 @@ func TestLibrdkafkaSuite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	last := repeatFailuresLast(t)
 	for _, n := range peerClusterSizes(t) {
-		t.Run(fmt.Sprintf("%d-broker", n), func(t *testing.T) { runLibrdkafkaSuite(t, runner, dir, tests, n) })
+		t.Run(fmt.Sprintf("%d-broker", n), func(t *testing.T) { runLibrdkafkaSuite(t, runner, dir, tests, n, last) })
 	}
 }
 
 // runLibrdkafkaSuite runs the suite against clusters of n brokers, one per
 // scenario.
-func runLibrdkafkaSuite(t *testing.T, runner, dir string, tests map[string][]librdkafkaTest, n int) {
+func runLibrdkafkaSuite(t *testing.T, runner, dir string, tests map[string][]librdkafkaTest, n int, last *digest) {
 	exp := loadExpectations(t, "librdkafka", n)
 
 	logDir := os.Getenv("BARGE_PEER_LOGS")
@@ -156,12 +157,13 @@ func runLibrdkafkaSuite(t *testing.T, runner, dir string, tests map[string][]lib
 		for _, b := range brokers {
 			if !b.Running() {
 				t.Errorf("broker %d exited during scenario %s:\n%s", b.ID, scenario, b.Log())
+				last.add(t, fmt.Sprintf("broker %d exited during scenario %s", b.ID, scenario))
 			}
 			b.Stop()
 			keepBrokerLog(t, b, filepath.Join(logDir, fmt.Sprintf("broker-%d-%s.log", b.ID, scenario)))
 		}
 	}
-	judge(t, "librdkafka", results, exp)
+	judge(t, "librdkafka", results, exp, last)
 }
 
 // librdkafkaTest is one entry of the suite's test table.

@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/barge-broker/barge/cmd/barge/e2e/harness"
@@ -106,7 +107,7 @@ type result struct {
 // (it passes now, or no longer exists), and logs the counts and every
 // expected failure with its reason, which is what the closing note of a
 // change quotes.
-func judge(t *testing.T, suite string, results map[string]result, exp map[string]expectation) {
+func judge(t *testing.T, suite string, results map[string]result, exp map[string]expectation, last *digest) {
 	t.Helper()
 	counts := map[outcome]int{}
 	var unexpected, stale, expectedFails []string
@@ -156,10 +157,40 @@ func judge(t *testing.T, suite string, results map[string]result, exp map[string
 	}
 	for _, u := range unexpected {
 		t.Errorf("%s: unexpected failure %s", suite, u)
+		last.add(t, fmt.Sprintf("%s: unexpected failure %s", suite, firstLine(u)))
 	}
 	for _, s := range stale {
 		t.Errorf("%s: %s; update expected.txt", suite, s)
+		last.add(t, fmt.Sprintf("%s: %s; update expected.txt", suite, s))
 	}
+}
+
+// digest collects the failures of a suite's runs so that the suite's test
+// repeats them at the very end of its output: the broker logs the harness
+// prints for a failed test would bury them, and CI shows only the end.
+type digest struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+// repeatFailuresLast returns a digest whose lines t logs once everything
+// else, its subtests' cleanups included, has run.
+func repeatFailuresLast(t *testing.T) *digest {
+	d := &digest{}
+	t.Cleanup(func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if len(d.lines) > 0 {
+			t.Logf("failures of this suite, repeated after the broker logs (full output above and in the logs directory):\n  %s", strings.Join(d.lines, "\n  "))
+		}
+	})
+	return d
+}
+
+func (d *digest) add(t *testing.T, line string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.lines = append(d.lines, t.Name()+": "+line)
 }
 
 // peerClusterSizes are the cluster sizes the suites run against, from
