@@ -63,34 +63,20 @@ func ProduceSarama(ctx context.Context, cfg Config, process, rate int, drain tim
 		}
 	})
 
-	const tick = 10 * time.Millisecond
-	t := time.NewTicker(tick)
-	start := time.Now()
-	seq := 0
-loop:
-	for {
+	paceSends(ctx, rate, func(seq int) bool {
+		part := int32(seq % cfg.Partitions)
+		val := Value(process, seq)
+		cfg.Rec.Add(history.Op{Process: process, Type: history.Invoke, F: history.FSend, Partition: part, Value: val, Client: ClientSarama})
 		select {
+		case p.Input() <- &sarama.ProducerMessage{Topic: cfg.Topic, Partition: part, Value: sarama.StringEncoder(val), Metadata: val}:
+			return true
 		case <-ctx.Done():
-			break loop
-		case <-t.C:
+			// Invoked but never handed over: it cannot be in the log.
+			cfg.Rec.Add(history.Op{Process: process, Type: history.Fail, F: history.FSend, Partition: part, Value: val,
+				Error: "workload stopped before the client took it", Client: ClientSarama})
+			return false
 		}
-		due := int(time.Since(start).Seconds() * float64(rate))
-		for ; seq < due; seq++ {
-			part := int32(seq % cfg.Partitions)
-			val := Value(process, seq)
-			cfg.Rec.Add(history.Op{Process: process, Type: history.Invoke, F: history.FSend, Partition: part, Value: val, Client: ClientSarama})
-			select {
-			case p.Input() <- &sarama.ProducerMessage{Topic: cfg.Topic, Partition: part, Value: sarama.StringEncoder(val), Metadata: val}:
-			case <-ctx.Done():
-				// Invoked but never handed over: it cannot be in the log.
-				cfg.Rec.Add(history.Op{Process: process, Type: history.Fail, F: history.FSend, Partition: part, Value: val,
-					Error: "workload stopped before the client took it", Client: ClientSarama})
-				seq++
-				break loop
-			}
-		}
-	}
-	t.Stop()
+	})
 	// AsyncClose flushes; sends still unacknowledged after drain are
 	// closed forcibly by Close, and complete as errors (info).
 	closed := make(chan struct{})

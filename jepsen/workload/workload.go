@@ -68,6 +68,29 @@ func clientOpts(cfg Config) []kgo.Opt {
 	}
 }
 
+// paceSends calls send with sequence numbers 0, 1, ... at rate a second
+// until ctx ends or send returns false. Sends go out in ticks of 10 ms so
+// a high rate costs no timer per record: the time elapsed sets how many
+// are due.
+func paceSends(ctx context.Context, rate int, send func(seq int) bool) {
+	const tick = 10 * time.Millisecond
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	start := time.Now()
+	for seq := 0; ; {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for due := int(time.Since(start).Seconds() * float64(rate)); seq < due; seq++ {
+			if !send(seq) {
+				return
+			}
+		}
+	}
+}
+
 // Produce sends rate values a second, round-robin over the partitions,
 // until ctx ends, then waits up to drain for outstanding sends. Every send
 // is an invoke and, when franz-go reports it, an ok (with the offset), a
@@ -93,43 +116,28 @@ func Produce(ctx context.Context, cfg Config, process, rate int, drain time.Dura
 	}
 	defer cl.Close()
 
-	// Sends go out in ticks of 10 ms so a high rate costs no timer per
-	// record; the tick count sets how many are due.
-	const tick = 10 * time.Millisecond
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	start := time.Now()
-	seq := 0
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case <-t.C:
-		}
-		due := int(time.Since(start).Seconds() * float64(rate))
-		for ; seq < due; seq++ {
-			part := int32(seq % cfg.Partitions)
-			val := Value(process, seq)
-			r := &kgo.Record{Partition: part, Value: []byte(val)}
-			cfg.Rec.Add(history.Op{Process: process, Type: history.Invoke, F: history.FSend, Partition: part, Value: val, Client: ClientFranz})
-			// Not ctx: a send in flight when the workload stops still
-			// completes (or times out) and is recorded.
-			cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
-				op := history.Op{Process: process, F: history.FSend, Partition: r.Partition, Value: string(r.Value), Client: ClientFranz}
-				switch {
-				case err == nil:
-					off := r.Offset
-					op.Type, op.Offset = history.OK, &off
-				case definitelyFailed(err):
-					op.Type, op.Error = history.Fail, err.Error()
-				default:
-					op.Type, op.Error = history.Info, err.Error()
-				}
-				cfg.Rec.Add(op)
-			})
-		}
-	}
+	paceSends(ctx, rate, func(seq int) bool {
+		part := int32(seq % cfg.Partitions)
+		val := Value(process, seq)
+		r := &kgo.Record{Partition: part, Value: []byte(val)}
+		cfg.Rec.Add(history.Op{Process: process, Type: history.Invoke, F: history.FSend, Partition: part, Value: val, Client: ClientFranz})
+		// Not ctx: a send in flight when the workload stops still
+		// completes (or times out) and is recorded.
+		cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+			op := history.Op{Process: process, F: history.FSend, Partition: r.Partition, Value: string(r.Value), Client: ClientFranz}
+			switch {
+			case err == nil:
+				off := r.Offset
+				op.Type, op.Offset = history.OK, &off
+			case definitelyFailed(err):
+				op.Type, op.Error = history.Fail, err.Error()
+			default:
+				op.Type, op.Error = history.Info, err.Error()
+			}
+			cfg.Rec.Add(op)
+		})
+		return true
+	})
 	dctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	if err := cl.Flush(dctx); err != nil {
