@@ -1,10 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -251,8 +251,10 @@ func processFDs(t *testing.T, b *harness.Broker) int {
 	return len(entries)
 }
 
-// goroutines reads the broker's goroutine count from /debug/pprof.
-// Its connection is closed after the answer, so it leaves none behind.
+// goroutines reads the broker's goroutine count from /debug/pprof. It
+// reads the whole answer and asks for the connection to be closed after
+// it, so the broker is done with it by the time this returns (a body left
+// unread keeps the broker's side writing into a closed connection).
 func goroutines(t *testing.T, b *harness.Broker) int {
 	cl := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := cl.Get("http://" + b.HTTPAddr + "/debug/pprof/goroutine?debug=1")
@@ -260,10 +262,11 @@ func goroutines(t *testing.T, b *harness.Broker) int {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
+	line, _, _ := strings.Cut(string(body), "\n")
 	// "goroutine profile: total 42"
 	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "goroutine profile: total")))
 	if err != nil {
