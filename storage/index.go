@@ -57,7 +57,9 @@ type sparseIndex[E offsetEntry | timeEntry] struct {
 // read runs fn on the entries under the read lock, loading them first if
 // they were evicted.
 func (x *sparseIndex[E]) read(fn func([]E)) {
-	x.touched.Store(true)
+	if !x.touched.Load() { // a load, not a store, on every lookup of a hot index
+		x.touched.Store(true)
+	}
 	x.mu.RLock()
 	if x.reload == nil {
 		fn(x.entries)
