@@ -112,6 +112,8 @@ func newMetrics(b *Broker) *metrics {
 		func() uint64 { return b.server.Stats().AcceptStalls })
 	counterFunc("barge_request_bytes_stalls_total", "Times a connection waited for room in --queued-max-request-bytes before reading a request.",
 		func() uint64 { return b.server.Stats().RequestBytesStalls })
+	counterFunc("barge_request_copied_bytes_total", "Request bytes copied in user space while reading: the heads of large requests that found no reusable buffer of their size.",
+		func() uint64 { return b.server.Stats().RequestCopiedBytes })
 	for _, g := range []struct {
 		name, help string
 		value      func() float64

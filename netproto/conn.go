@@ -287,11 +287,22 @@ func (c *conn) readFrame() ([]byte, error) {
 			return nil, err
 		}
 	default:
-		// A large frame: its first framePoolEager bytes go to an eager
-		// buffer; once they have come, the peer is sending what it
-		// announced, and the rest goes straight into one buffer of the
-		// frame's size. The eager bytes are copied once — not the whole
-		// frame over and over as a doubling buffer would.
+		if cached, ok := c.s.frames.cached(n); ok {
+			// A frame of this class came back earlier: under a steady
+			// stream of large produce requests every frame is read
+			// straight into its buffer, with no copy at all.
+			if err := c.readFull(cached); err != nil {
+				c.s.frames.put(cached)
+				return nil, err
+			}
+			frame = cached
+			break
+		}
+		// A large frame with no buffer ready: its first framePoolEager
+		// bytes go to an eager buffer; once they have come, the peer is
+		// sending what it announced, and the rest goes straight into one
+		// buffer of the frame's size. The eager bytes are copied once —
+		// not the whole frame over and over as a doubling buffer would.
 		head := getPooledFrame(framePoolEager)
 		if err := c.readFull(head); err != nil {
 			putPooledFrame(head)
@@ -303,6 +314,7 @@ func (c *conn) readFrame() ([]byte, error) {
 			frame = make([]byte, n)
 		}
 		copy(frame, head)
+		c.s.st.requestCopiedBytes.Add(uint64(len(head)))
 		putPooledFrame(head)
 		if err := c.readFull(frame[framePoolEager:]); err != nil {
 			c.s.frames.put(frame)

@@ -52,21 +52,36 @@ func cachedClass(class int) (int, bool) {
 // get returns a buffer of length n: a cached one of n's class, else one
 // from the pools (getPooledFrame).
 func (fc *frameCache) get(n int) []byte {
-	if fc != nil && n > framePoolEager && n <= framePoolMax {
-		if i, ok := cachedClass(frameClass(n)); ok {
-			fc.mu.Lock()
-			if k := len(fc.free[i]); k > 0 {
-				b := fc.free[i][k-1].buf
-				fc.free[i][k-1] = cachedFrame{}
-				fc.free[i] = fc.free[i][:k-1]
-				fc.bytes -= cap(b)
-				fc.mu.Unlock()
-				return b[:n]
-			}
-			fc.mu.Unlock()
-		}
+	if b, ok := fc.cached(n); ok {
+		return b
 	}
 	return getPooledFrame(n)
+}
+
+// cached returns a buffer of length n of n's class if the cache holds one,
+// and false otherwise. Its memory is already resident, so a frame of a
+// size not yet trusted (conn.readFrame) may be read straight into it: a
+// lying peer then holds memory the broker kept anyway, and the request
+// budget counts it.
+func (fc *frameCache) cached(n int) ([]byte, bool) {
+	if fc == nil || n <= framePoolEager || n > framePoolMax {
+		return nil, false
+	}
+	i, ok := cachedClass(frameClass(n))
+	if !ok {
+		return nil, false
+	}
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	k := len(fc.free[i])
+	if k == 0 {
+		return nil, false
+	}
+	b := fc.free[i][k-1].buf
+	fc.free[i][k-1] = cachedFrame{}
+	fc.free[i] = fc.free[i][:k-1]
+	fc.bytes -= cap(b)
+	return b[:n], true
 }
 
 // put takes back a buffer obtained from get. A frame the cache has no room

@@ -63,30 +63,34 @@ func TestRecycleReusesFrames(t *testing.T) {
 
 // A frame above the eager size arrives whole and exact through the server
 // (its head in an eager buffer, the rest straight into a buffer of its
-// size), and comes from the pools so the handler can recycle it.
+// size), and comes from the pools so the handler can recycle it. The next
+// frame of its size class is read straight into the recycled buffer, with
+// no head copied.
 func TestLargeFrameReadWhole(t *testing.T) {
 	records := make([]byte, 5<<20+123)
 	for i := range records {
 		records[i] = byte(i * 7)
 	}
 	got := make(chan error, 1)
-	_, addr := startServer(t, ServerConfig{MaxRequestBytes: 16 << 20, Handler: handlerFunc(func(ctx context.Context, req *Request, respond func(Response)) {
+	srv, addr := startServer(t, ServerConfig{MaxRequestBytes: 16 << 20, Handler: handlerFunc(func(ctx context.Context, req *Request, respond func(Response)) {
 		if req.Key != 0 {
 			answerDefault(ctx, req, respond)
 			return
 		}
 		p := req.Body.(*kmsg.ProduceRequest)
+		var err error
 		switch {
 		case len(p.Topics) != 1 || len(p.Topics[0].Partitions) != 1:
-			got <- fmt.Errorf("decoded %d topics", len(p.Topics))
+			err = fmt.Errorf("decoded %d topics", len(p.Topics))
 		case !bytes.Equal(p.Topics[0].Partitions[0].Records, records):
-			got <- fmt.Errorf("records of %d bytes differ from the %d sent", len(p.Topics[0].Partitions[0].Records), len(records))
+			err = fmt.Errorf("records of %d bytes differ from the %d sent", len(p.Topics[0].Partitions[0].Records), len(records))
 		case req.pooled == nil || cap(req.pooled) != 8<<20:
-			got <- fmt.Errorf("frame not from the pools (cap %d)", cap(req.pooled))
-		default:
-			got <- nil
+			err = fmt.Errorf("frame not from the pools (cap %d)", cap(req.pooled))
 		}
+		// Recycled before the test hears of it, so the next request finds
+		// the buffer in the cache.
 		req.Recycle()
+		got <- err
 		answerDefault(ctx, req, respond)
 	})})
 	prod := kmsg.NewPtrProduceRequest()
@@ -98,13 +102,18 @@ func TestLargeFrameReadWhole(t *testing.T) {
 	pt.Partitions = append(pt.Partitions, pp)
 	prod.Topics = append(prod.Topics, pt)
 	c := dial(t, "tcp", addr)
-	send(t, c, appendRequest(nil, 1, nil, prod, nil))
-	select {
-	case err := <-got:
-		if err != nil {
-			t.Fatal(err)
+	for i, wantCopied := range []uint64{framePoolEager, framePoolEager} {
+		send(t, c, appendRequest(nil, int32(i+1), nil, prod, nil))
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatalf("request %d: %v", i+1, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the 5 MiB request %d never reached the handler", i+1)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the 5 MiB request never reached the handler")
+		if copied := srv.Stats().RequestCopiedBytes; copied != wantCopied {
+			t.Fatalf("after request %d: %d request bytes copied, want %d (only the first frame's head)", i+1, copied, wantCopied)
+		}
 	}
 }

@@ -107,6 +107,10 @@ type Stats struct {
 	// RequestBytesStalls counts the times a connection waited for room in
 	// QueuedMaxRequestBytes before reading a request.
 	RequestBytesStalls uint64
+	// RequestCopiedBytes counts request bytes copied in user space while
+	// reading: the head of a large frame that found no cached buffer of its
+	// size (conn.readFrame). Steady produce traffic keeps it still.
+	RequestCopiedBytes uint64
 	// QueuedRequestBytes is the request bytes held now against
 	// QueuedMaxRequestBytes (a gauge).
 	QueuedRequestBytes int64
@@ -119,7 +123,7 @@ type counters struct {
 	replicaSendfileBytes, replicaCopiedBytes      atomic.Uint64
 	stalls                                        atomic.Uint64
 	sendTimeouts, overIPLimit, acceptStalls       atomic.Uint64
-	requestBytesStalls                            atomic.Uint64
+	requestBytesStalls, requestCopiedBytes        atomic.Uint64
 	open                                          atomic.Int64
 }
 
@@ -443,6 +447,7 @@ func (s *Server) Stats() Stats {
 		ConnectionsOverIPLimit: s.st.overIPLimit.Load(),
 		AcceptStalls:           s.st.acceptStalls.Load(),
 		RequestBytesStalls:     s.st.requestBytesStalls.Load(),
+		RequestCopiedBytes:     s.st.requestCopiedBytes.Load(),
 		QueuedRequestBytes:     s.requestBytes.held(),
 	}
 }
