@@ -353,6 +353,7 @@ func (b *Broker) retentionLoop() {
 		case <-b.ctx.Done():
 			return
 		case <-t.C:
+			start := time.Now()
 			for _, p := range b.replicas.all() {
 				if n, err := p.log.EnforceRetention(p.highWatermark()); err != nil {
 					b.logger.Warn("retention failed", "topic", p.topic, "partition", p.index, "err", err)
@@ -360,6 +361,7 @@ func (b *Broker) retentionLoop() {
 					b.logger.Info("retention deleted segments", "topic", p.topic, "partition", p.index, "segments", n)
 				}
 			}
+			b.metrics.retentionPass.Observe(time.Since(start).Seconds())
 		}
 	}
 }

@@ -177,6 +177,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("broker: leader.imbalance.per.broker.percentage %d must be between 0 and 100", c.LeaderImbalancePercentage)
 	case c.LeaderImbalanceCheckInterval <= 0:
 		return fmt.Errorf("broker: leader.imbalance.check.interval.seconds must be at least 1 second, have %v", c.LeaderImbalanceCheckInterval)
+	case c.RetentionCheckInterval <= 0:
+		return fmt.Errorf("broker: log.retention.check.interval.ms must be at least 1 ms, have %v", c.RetentionCheckInterval)
 	case c.ReplicaLagMax < 0 || c.ReplicaFetchMaxWait < 0:
 		return fmt.Errorf("broker: replica.lag.time.max.ms and replica.fetch.wait.max.ms must not be negative")
 	case c.MinFreeBytes < 0 && c.MinFreeBytes != AutoMinFreeBytes:

@@ -24,6 +24,9 @@ type metrics struct {
 	producedBytes prometheus.Counter
 	produceErrors prometheus.Counter
 	acksAllWait   prometheus.Histogram
+	// retentionPass is how long each retention check of every hosted log
+	// took: with thousands of partitions it is the cost of the check itself.
+	retentionPass prometheus.Histogram
 	// fetchWakeups counts parked fetches woken, by whether the wake-up
 	// answered them ("answered") or found too little and parked again
 	// ("futile"): a herd of futile wake-ups is wasted CPU.
@@ -56,6 +59,9 @@ func newMetrics(b *Broker) *metrics {
 	m.acksAllWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "barge_acks_all_wait_seconds",
 		Help:    "Time acks=all produce requests spent parked until the high watermark passed them (or they timed out).",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12)})
+	m.retentionPass = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "barge_retention_check_seconds",
+		Help:    "Time each retention check (every log.retention.check.interval.ms) took over all hosted logs, deletions included.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)})
 	m.fetchWakeups = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "barge_fetch_wakeups_total",
 		Help: "Parked fetches woken by new data, by whether the wake-up answered the fetch or it parked again."}, []string{"result"})
 	m.fetchWakeAnswered, m.fetchWakeFutile = m.fetchWakeups.WithLabelValues("answered"), m.fetchWakeups.WithLabelValues("futile")
@@ -65,7 +71,7 @@ func newMetrics(b *Broker) *metrics {
 		Help: "ISR shrinks of partitions this broker leads."})
 	m.isrExpands = prometheus.NewCounter(prometheus.CounterOpts{Name: "barge_isr_expands_total",
 		Help: "ISR expansions of partitions this broker leads."})
-	m.registry.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.producedBytes, m.produceErrors, m.acksAllWait, m.fetchWakeups,
+	m.registry.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.producedBytes, m.produceErrors, m.acksAllWait, m.retentionPass, m.fetchWakeups,
 		m.leaderElections, m.isrShrinks, m.isrExpands,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 

@@ -250,6 +250,8 @@ func TestUsageErrors(t *testing.T) {
 		{name: "short cluster secret", env: map[string]string{"BARGE_CLUSTER_SECRET": "hunter2"},
 			want: []string{"--cluster-secret has 7 bytes, want at least 16"}},
 		{name: "invalid log config", env: map[string]string{"BARGE_LOG_SEGMENT_BYTES": "1"}, want: []string{"segment.bytes 1"}},
+		{name: "no retention check interval", args: []string{"--log-retention-check-interval-ms", "0"},
+			want: []string{"log.retention.check.interval.ms must be at least 1 ms"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {

@@ -100,6 +100,8 @@ func serveFields() []field {
 			func(s *settings) *time.Duration { return &b(s).Log.RetentionMs }),
 		intField("log-retention-bytes", "delete the oldest segments while a partition is larger; -1 no limit (log.retention.bytes)",
 			func(s *settings) *int64 { return &b(s).Log.RetentionBytes }),
+		unitField("log-retention-check-interval-ms", "", "how often every hosted log is checked against its retention, in milliseconds (log.retention.check.interval.ms)", time.Millisecond,
+			func(s *settings) *time.Duration { return &b(s).RetentionCheckInterval }),
 		intField("message-max-bytes", "largest record batch accepted from a producer (message.max.bytes)",
 			func(s *settings) *int { return &b(s).Log.MaxMessageBytes }),
 		intField("log-flush-messages", "fsync after this many records; 0 never (log.flush.interval.messages)",

@@ -4,9 +4,11 @@
 # partitions (RF=3, acks=all), each against a fresh run of the same setup
 # with 10 partitions: how long creating the topic takes (until every
 # partition is led), RSS after creation and after a produce run, open
-# descriptors, the produce throughput against 10 partitions, and how long
-# the brokers take after a kill -9 of every one of them until every
-# partition is led again.
+# descriptors, the produce throughput against 10 partitions, how long a
+# client's Metadata request for the topic takes (`barge topic describe`,
+# process start included) and one retention check over every hosted log
+# (barge_retention_check_seconds), and how long the brokers take after a
+# kill -9 of every one of them until every partition is led again.
 #
 #   usage: cmd/barge/perf/bench-scale.sh     (make bench-scale)
 #          PARTS=10000 R3_PARTS=3000 RECORDS=500000 cmd/barge/perf/bench-scale.sh
@@ -62,7 +64,7 @@ cluster() {
 start() {
 	local i=$1
 	"$W/barge" serve --id "$i" --data "$W/data-$i" --kafka "${KAFKA[$i]}" --http "${HTTP[$i]}" \
-		--gossip "${GOSSIP[$i]}" --raft "${RAFT[$i]}" "${EXTRA[@]}" --log-level "${LOG_LEVEL:-warn}" >> "$W/broker-$i.log" 2>&1 &
+		--gossip "${GOSSIP[$i]}" --raft "${RAFT[$i]}" "${EXTRA[@]}" --log-retention-check-interval-ms 1000 --log-level "${LOG_LEVEL:-warn}" >> "$W/broker-$i.log" 2>&1 &
 	PIDS[$i]=$!
 }
 stop() {
@@ -102,14 +104,36 @@ produce() { # ACKS: prints MB/s
 	"$W/barge" perf produce t --brokers "$BROKERS" --records "$RECORDS" --record-size 1024 --acks "$1" --linger 5ms -o json |
 		python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["mib_per_sec"]*1048576/1e6))'
 }
+# describe_ms: the median of three `barge topic describe t` (one Metadata
+# request for the topic and its answer printed), in milliseconds.
+describe_ms() {
+	local i t0 all=()
+	for i in 1 2 3; do
+		t0=$(now)
+		"$W/barge" topic describe t --brokers "$BROKERS" -o json > /dev/null
+		all+=("$(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.0f", (b-a)*1000}')")
+	done
+	printf '%s\n' "${all[@]}" | sort -n | sed -n 2p
+}
+# retention_ms: broker 0's mean retention check so far, in milliseconds,
+# once it has made one.
+retention_ms() {
+	local i v
+	for i in $(seq 50); do
+		v=$(curl -sf "http://${HTTP[0]}/metrics" | awk '/^barge_retention_check_seconds_sum /{s=$2} /^barge_retention_check_seconds_count /{c=$2} END{if (c > 0) printf "%.1f", s/c*1000}')
+		if [ -n "$v" ]; then echo "$v"; return; fi
+		sleep 0.2
+	done
+	echo n/a
+}
 rss_all() { local i out=""; for i in "${!PIDS[@]}"; do out+="${out:+/}$(rss_mib "${PIDS[$i]}")"; done; echo "$out"; }
 fds_all() { local i out=""; for i in "${!PIDS[@]}"; do out+="${out:+/}$(fds "${PIDS[$i]}")"; done; echo "$out"; }
 
 # scenario BROKERS PARTS RF ACKS: sets RESULT (in this shell, so the trap
 # still sees the brokers) to
-#   create_s rss_created fds mbs rss_after_produce recovery_s rss_recovered
+#   create_s rss_created fds mbs rss_after_produce recovery_s rss_recovered describe_ms retention_ms
 scenario() {
-	local n=$1 parts=$2 rf=$3 acks=$4 t0 create rss1 nfd mbs rss2 rec rss3 i
+	local n=$1 parts=$2 rf=$3 acks=$4 t0 create rss1 nfd mbs rss2 rec rss3 i meta ret
 	cluster "$n"
 	t0=$(now)
 	"$W/barge" topic create t --brokers "$BROKERS" -p "$parts" -r "$rf" > /dev/null
@@ -127,6 +151,7 @@ scenario() {
 	mbs=$(produce "$acks")
 	for p in "${profs[@]}"; do wait "$p" || true; done
 	rss2=$(rss_all)
+	meta=$(describe_ms) ret=$(retention_ms)
 	for p in "${PIDS[@]}"; do kill -9 "$p"; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	t0=$(now)
@@ -135,13 +160,13 @@ scenario() {
 	rec=$(since "$t0")
 	rss3=$(rss_all)
 	stop
-	RESULT="$create $rss1 $nfd $mbs $rss2 $rec $rss3"
+	RESULT="$create $rss1 $nfd $mbs $rss2 $rec $rss3 $meta $ret"
 }
 
 report() { # TITLE BASE_LINE BIG_LINE BIG_PARTS
-	local title=$1 c10 r10 f10 m10 p10 k10 q10 c r f m p k q
-	read -r c10 r10 f10 m10 p10 k10 q10 <<< "$2"
-	read -r c r f m p k q <<< "$3"
+	local title=$1 c10 r10 f10 m10 p10 k10 q10 d10 e10 c r f m p k q d e
+	read -r c10 r10 f10 m10 p10 k10 q10 d10 e10 <<< "$2"
+	read -r c r f m p k q d e <<< "$3"
 	echo
 	echo "=== $title ($(date -u +%FT%TZ))"
 	printf '%-46s %14s %14s\n' "" "10" "$4"
@@ -150,6 +175,8 @@ report() { # TITLE BASE_LINE BIG_LINE BIG_PARTS
 	printf '%-46s %14s %14s\n' "open fds after creation (per broker)" "$f10" "$f"
 	printf '%-46s %14s %14s\n' "produce MB/s" "$m10" "$m"
 	printf '%-46s %14s %14s\n' "RSS after produce (MiB, goal < 1024)" "$p10" "$p"
+	printf '%-46s %14s %14s\n' "topic describe (Metadata) (ms)" "$d10" "$d"
+	printf '%-46s %14s %14s\n' "one retention check, broker 0 (ms)" "$e10" "$e"
 	printf '%-46s %14s %14s\n' "recovery after kill -9 (s, goal < 10)" "$k10" "$k"
 	printf '%-46s %14s %14s\n' "RSS after recovery (MiB)" "$q10" "$q"
 	printf '%-46s %14s\n' "throughput $4 : 10 (goal >= 0.5)" "$(awk -v a="$m" -v b="$m10" 'BEGIN{printf "%.2f", a/b}')"
