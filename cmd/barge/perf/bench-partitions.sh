@@ -4,9 +4,13 @@
 # records, linger 5 ms), each run's throughput, broker CPU per GB and peak
 # RSS, and the ratios 1,000 : 10 measured in the same run (issue 16).
 # A plain program that pwrites the same bytes to a file, run before and
-# after the brokers (the cheaper run counts), is the CPU baseline; peak RSS is set against twice the
-# idle RSS plus the request-memory cap. With RUNS > 1 the ratios' median
-# and range close the output: this shared 2-core VM is noisy.
+# after the brokers (the cheaper run counts), is the CPU baseline, and the
+# same program receiving them over loopback and checking their CRCs first
+# is the floor; peak RSS is set against twice the idle RSS plus the
+# request-memory cap. Both partition counts run once more with a lean
+# producer (rawproduce) whose CPU does not compete with the broker's, as
+# the floor's sender does not. With RUNS > 1 the ratios' median and range
+# close the output: this shared 2-core VM is noisy.
 #
 #   usage: cmd/barge/perf/bench-partitions.sh     (make bench-partitions)
 #          RECORDS=500000 RUNS=5 cmd/barge/perf/bench-partitions.sh
@@ -48,6 +52,7 @@ else
 	CGO_ENABLED=0 go build -o "$W/barge" ./cmd/barge
 fi
 go build -o "$W/pwritebase" ./cmd/barge/perf/pwritebase
+go build -o "$W/rawproduce" ./cmd/barge/perf/rawproduce
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 cpu_seconds() { awk '{printf "%.2f", ($14+$15)/100}' "/proc/$1/stat"; }
@@ -72,9 +77,15 @@ print(total // n if n else 1048576)
 PY
 }
 
-# run PARTITIONS: a fresh broker, one produce run; prints "MB/s cpu_s_per_GB peak_rss_MiB idle_rss_MiB mean_batch_bytes"
+# run PARTITIONS [BATCH_BYTES]: a fresh broker, one produce run; prints
+# "MB/s cpu_s_per_GB peak_rss_MiB idle_rss_MiB mean_batch_bytes". With
+# BATCH_BYTES the producer is rawproduce, not franz-go: the same encoded
+# requests (batches of that size, 2 MB per request) sent again and again by a
+# program that spends next to no CPU, so that on this 2-core VM the broker
+# does not share its core time with a busy client, just as pwritebase's
+# floor does not.
 run() {
-	local parts=$1 kafka http out before after gb mibs idle
+	local parts=$1 lean=${2:-} kafka http out before after gb mibs idle
 	kafka=127.0.0.1:$(port) http=127.0.0.1:$(port)
 	rm -rf "$W/data"
 	"$W/barge" serve --data "$W/data" --kafka "$kafka" --http "$http" --raft 127.0.0.1:$(port) \
@@ -91,7 +102,12 @@ run() {
 		curl -s "http://$http/debug/pprof/profile?seconds=${PROFILE_SECONDS:-3}" -o "$PROFILE_DIR/broker-$parts.pprof" &
 		prof=$!
 	fi
-	out=$("$W/barge" perf produce t --brokers "$kafka" --records "$RECORDS" --record-size 1024 --acks 1 --linger 5ms -o json)
+	if [ -n "$lean" ]; then
+		out=$("$W/rawproduce" -broker "$kafka" -topic t -partitions "$parts" -batch-bytes "$lean" \
+			-per-request $(((2000000 + lean - 1) / lean)) -bytes $((RECORDS * 1024)))
+	else
+		out=$("$W/barge" perf produce t --brokers "$kafka" --records "$RECORDS" --record-size 1024 --acks 1 --linger 5ms -o json)
+	fi
 	after=$(cpu_seconds "$PID")
 	if [ -n "$prof" ]; then wait "$prof" || true; fi
 	mibs=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["mib_per_sec"])')
@@ -130,7 +146,7 @@ summary() {
 }
 
 echo "bench-partitions: $RECORDS x 1 KiB per run, $RUNS run(s) of each"
-T=() C=() D=() F=() P=() K=() FB=() SB=()
+T=() C=() D=() F=() P=() K=() FB=() SB=() LT=() LC=() LD=() LF=()
 for i in $(seq "$RUNS"); do
 	b1=$(pwrite_cpu_per_gb) f1=$(pwrite_cpu_per_gb -tcp) s1=$(pwrite_cpu_per_gb -tcp -splice)
 	# The first writer after a run's files are deleted pays more per page
@@ -143,6 +159,9 @@ for i in $(seq "$RUNS"); do
 		read -r m1k c1k r1k i1k bb1k < <(run 1000)
 		read -r m10 c10 r10 i10 bb10 < <(run 10)
 	fi
+	# The lean producer with the franz-go runs' batch sizes.
+	read -r lm10 lc10 _ _ _ < <(run 10 "$bb10")
+	read -r lm1k lc1k _ _ _ < <(run 1000 "$bb1k")
 	b2=$(pwrite_cpu_per_gb) f2=$(pwrite_cpu_per_gb -tcp)
 	# The two runs' write patterns without a broker: their batches' mean
 	# size, round-robin over as many files as partitions.
@@ -153,6 +172,7 @@ for i in $(seq "$RUNS"); do
 	bound=$((2 * i1k + CAP_MIB))
 	T+=("$(ratio "$m1k" "$m10")") C+=("$(ratio "$c1k" "$c10")") D+=("$(ratio "$c10" "$base")") F+=("$(ratio "$c10" "$floor")") P+=("$(ratio "$r1k" "$bound")")
 	K+=("$(ratio "$k1k" "$k1")") FB+=("$(ratio "$floor" "$base")") SB+=("$(ratio "$s1" "$base")")
+	LT+=("$(ratio "$lm1k" "$lm10")") LC+=("$(ratio "$lc1k" "$lc10")") LD+=("$(ratio "$lc10" "$base")") LF+=("$(ratio "$lc10" "$floor")")
 	echo
 	echo "=== run $i ($(date -u +%FT%TZ)), $([ $((i % 2)) = 1 ] && echo "10 first" || echo "1000 first")"
 	printf '%-44s %10s %10s\n' "" "10" "1000"
@@ -166,6 +186,12 @@ for i in $(seq "$RUNS"); do
 	printf '%-44s %10s\n' "recv+CRC+pwrite floor CPU s per GB (before/after)" "$f1/$f2"
 	printf '%-44s %10s\n' "CPU per GB 10 partitions : floor" "${F[-1]}"
 	printf '%-44s %10s\n' "floor : pwrite" "${FB[-1]}"
+	printf '%-44s %10s %10s\n' "lean producer: produce MB/s" "$lm10" "$lm1k"
+	printf '%-44s %10s %10s\n' "lean producer: broker CPU s per GB" "$lc10" "$lc1k"
+	printf '%-44s %10s\n' "lean: throughput 1000 : 10" "${LT[-1]}"
+	printf '%-44s %10s\n' "lean: CPU per GB 1000 : 10" "${LC[-1]}"
+	printf '%-44s %10s\n' "lean: CPU per GB 10 : pwrite (goal <= 1.3)" "${LD[-1]}"
+	printf '%-44s %10s\n' "lean: CPU per GB 10 : floor" "${LF[-1]}"
 	printf '%-44s %10s\n' "splice floor CPU s per GB; : pwrite" "$s1; ${SB[-1]}"
 	printf '%-44s %10s\n' "mean batch bytes" "$bb10 $bb1k"
 	printf '%-44s %10s\n' "pwrite of those batches to 10 / 1000 files" "$k1/$k1k"
@@ -180,6 +206,10 @@ if [ "$RUNS" -gt 1 ]; then
 	summary "CPU per GB 10 : pwrite (goal <= 1.3)" "${D[@]}"
 	summary "CPU per GB 10 : recv+CRC+pwrite floor" "${F[@]}"
 	summary "floor : pwrite" "${FB[@]}"
+	summary "lean: throughput 1000 : 10" "${LT[@]}"
+	summary "lean: CPU per GB 1000 : 10" "${LC[@]}"
+	summary "lean: CPU per GB 10 : pwrite (goal <= 1.3)" "${LD[@]}"
+	summary "lean: CPU per GB 10 : floor" "${LF[@]}"
 	summary "splice floor : pwrite" "${SB[@]}"
 	summary "pwrite CPU per GB 1000 files : 10 files" "${K[@]}"
 	summary "peak RSS 1000 : (2 x idle + cap) (goal < 1)" "${P[@]}"

@@ -1,10 +1,11 @@
 // Command pwritebase is the CPU baseline of bench-partitions.sh: it writes
 // the bytes a produce run carries to one fresh file with positional writes
 // of one producer batch each, and prints the CPU seconds (user + system)
-// the writing thread spent per GB. With -tcp the same thread first receives
-// each batch over a loopback TCP connection (from a sender on another
-// thread, not counted) and checks its CRC-32C, as a broker must: the least
-// any broker can spend on a produced byte. With -tcp -splice the bytes go
+// the process spent per GB, counted as a broker's are: every thread, the Go
+// runtime's included. With -tcp it first receives each batch over a
+// loopback TCP connection (from a sender process, not counted, as a
+// producer is not) and checks its CRC-32C, as a broker must: the least any
+// broker in Go can spend on a produced byte. With -tcp -splice the bytes go
 // from the socket through a pipe into the file without entering user space,
 // and the CRC is read through a mapping of the file: what a broker that
 // spliced produce requests into its segments could spend at least. With
@@ -20,16 +21,19 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"runtime"
+	"os/exec"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// threadCPU is the calling thread's user + system time.
-func threadCPU() time.Duration {
+// processCPU is this process's user + system time, all its threads: the
+// Go runtime's own (sysmon, the collector, the netpoller) count, as they do
+// for a broker.
+func processCPU() time.Duration {
 	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
 		panic(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
@@ -41,8 +45,16 @@ func main() {
 	chunk := flag.Int("write-bytes", 1<<20, "bytes per pwrite (a producer batch)")
 	files := flag.Int("files", 1, "files written round-robin, one write each in turn (partitions)")
 	overTCP := flag.Bool("tcp", false, "receive each batch over loopback TCP and check its CRC-32C before writing it")
+	sendTo := flag.String("send-to", "", "internal: connect to this address and send -bytes of payload in -write-bytes writes (the sender process of -tcp)")
 	spliced := flag.Bool("splice", false, "with -tcp: splice each batch from the socket through a pipe into the file, then check its CRC-32C through a mapping of the file")
 	flag.Parse()
+	if *sendTo != "" {
+		if err := send(*sendTo, *total, *chunk); err != nil {
+			fmt.Fprintln(os.Stderr, "pwritebase sender:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *path == "" || *total <= 0 || *chunk <= 0 || *files <= 0 || (*spliced && !*overTCP) || (*files > 1 && *overTCP) {
 		fmt.Fprintln(os.Stderr, "usage: pwritebase -file PATH [-bytes N] [-write-bytes N] [-files N | -tcp [-splice]]")
 		os.Exit(2)
@@ -79,9 +91,7 @@ func runFiles(prefix string, n int, total int64, chunk int) error {
 		payload[i] = byte(rand.Uint32())
 	}
 	ends := make([]int64, n)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	start := threadCPU()
+	start := processCPU()
 	var pos int64
 	for i := 0; pos < total; i = (i + 1) % n {
 		b := payload[:min(int64(chunk), total-pos)]
@@ -92,7 +102,7 @@ func runFiles(prefix string, n int, total int64, chunk int) error {
 		ends[i] += int64(w)
 		pos += int64(w)
 	}
-	cpu := threadCPU() - start
+	cpu := processCPU() - start
 	fmt.Printf("%.2f\n", cpu.Seconds()/(float64(pos)/1e9))
 	return nil
 }
@@ -110,19 +120,17 @@ func run(path string, total int64, chunk int, overTCP bool) error {
 	}
 	var src io.Reader
 	if overTCP {
-		conn, stop, err := sender(payload, total)
+		conn, stop, err := sender(total, chunk)
 		if err != nil {
 			return err
 		}
 		defer stop()
 		src = conn
 	}
-	runtime.LockOSThread() // threadCPU counts this goroutine only
-	defer runtime.UnlockOSThread()
 	table := crc32.MakeTable(crc32.Castagnoli)
 	buf := make([]byte, chunk)
 	var sum uint32
-	start := threadCPU()
+	start := processCPU()
 	var pos int64
 	for pos < total {
 		b := buf[:min(int64(chunk), total-pos)]
@@ -140,41 +148,59 @@ func run(path string, total int64, chunk int, overTCP bool) error {
 		}
 		pos += int64(n)
 	}
-	cpu := threadCPU() - start
+	cpu := processCPU() - start
 	_ = sum
 	fmt.Printf("%.2f\n", cpu.Seconds()/(float64(pos)/1e9))
 	return nil
 }
 
-// sender connects a loopback socket pair and writes total bytes of payload
-// into it from another goroutine; stop closes both ends and waits.
-func sender(payload []byte, total int64) (net.Conn, func(), error) {
+// sender starts a sender process (this program with -send-to) that
+// connects over loopback and writes total bytes of payload in chunks, and
+// returns the accepted connection; its CPU is not this process's, as a
+// producer's is not the broker's. stop closes the connection and waits for
+// the process.
+func sender(total int64, chunk int) (net.Conn, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, nil, err
 	}
 	defer ln.Close()
-	out, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		return nil, nil, err
+	cmd := exec.Command(os.Args[0], "-send-to", ln.Addr().String(), "-bytes", strconv.FormatInt(total, 10), "-write-bytes", strconv.Itoa(chunk))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start the sender: %w", err)
 	}
+	// The sender exits on its own once it has written everything, or on
+	// an error; a listener that nothing dials is closed by the timeout.
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
 	in, err := ln.Accept()
 	if err != nil {
-		out.Close()
-		return nil, nil, err
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, nil, fmt.Errorf("accept the sender: %w", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for sent := int64(0); sent < total; {
-			n, err := out.Write(payload[:min(int64(len(payload)), total-sent)])
-			if err != nil {
-				return
-			}
-			sent += int64(n)
+	return in, func() { in.Close(); cmd.Wait() }, nil
+}
+
+// send is the sender process: random payload, written until total.
+func send(addr string, total int64, chunk int) error {
+	payload := make([]byte, chunk)
+	for i := range payload {
+		payload[i] = byte(rand.Uint32())
+	}
+	out, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	for sent := int64(0); sent < total; {
+		n, err := out.Write(payload[:min(int64(chunk), total-sent)])
+		if err != nil {
+			return err
 		}
-	}()
-	return in, func() { in.Close(); out.Close(); <-done }, nil
+		sent += int64(n)
+	}
+	return nil
 }
 
 // runSpliced is the -tcp -splice floor: no batch byte enters user space
@@ -198,7 +224,7 @@ func runSpliced(path string, total int64, chunk int) error {
 	for i := range payload {
 		payload[i] = byte(rand.Uint32())
 	}
-	conn, stop, err := sender(payload, total)
+	conn, stop, err := sender(total, chunk)
 	if err != nil {
 		return err
 	}
@@ -216,11 +242,9 @@ func runSpliced(path string, total int64, chunk int) error {
 	if _, err := unix.FcntlInt(uintptr(pipe[1]), unix.F_SETPIPE_SZ, chunk); err != nil {
 		return err
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	table := crc32.MakeTable(crc32.Castagnoli)
 	var sum uint32
-	start := threadCPU()
+	start := processCPU()
 	var pos int64
 	for pos < total {
 		want := int(min(int64(chunk), total-pos))
@@ -253,7 +277,7 @@ func runSpliced(path string, total int64, chunk int) error {
 		sum ^= crc32.Checksum(mapped[pos:pos+int64(want)], table)
 		pos += int64(want)
 	}
-	cpu := threadCPU() - start
+	cpu := processCPU() - start
 	_ = sum
 	fmt.Printf("%.2f\n", cpu.Seconds()/(float64(pos)/1e9))
 	return nil
