@@ -1,17 +1,14 @@
 package netproto
 
 import (
-	"io"
-	"net"
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/barge-broker/barge/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"golang.org/x/sys/unix"
 )
 
 // BenchmarkDecodeRequest: decodeRequest (header, version check, tag skip,
@@ -63,7 +60,7 @@ func BenchmarkDecodeRequest(b *testing.B) {
 func BenchmarkFetchWrite(b *testing.B) {
 	const regionBytes = 1 << 20
 	f := tempFile(b, segmentBytes(regionBytes))
-	conn, stop := drainingConn(b)
+	conn, stop := testutil.DrainingConn(b)
 	defer stop()
 	rc, err := conn.SyscallConn()
 	if err != nil {
@@ -82,7 +79,7 @@ func BenchmarkFetchWrite(b *testing.B) {
 	var base, ours time.Duration
 	raw := func() {
 		t0 := time.Now()
-		if err := sendfileAll(rc, f, 0, regionBytes); err != nil {
+		if err := testutil.SendfileAll(rc, f, 0, regionBytes); err != nil {
 			b.Fatal(err)
 		}
 		base += time.Since(t0)
@@ -116,65 +113,6 @@ func BenchmarkFetchWrite(b *testing.B) {
 	b.ReportMetric(base.Seconds()/ours.Seconds(), "ratio")
 }
 
-// sendfileAll sends n bytes of f from pos with sendfile, waiting for
-// writability through Go's poller: the baseline, with no framing at all.
-func sendfileAll(rc syscall.RawConn, f *os.File, pos, n int64) error {
-	var opErr error
-	err := rc.Write(func(fd uintptr) bool {
-		for n > 0 {
-			m, err := unix.Sendfile(int(fd), int(f.Fd()), &pos, int(n))
-			if m > 0 {
-				n -= int64(m)
-			}
-			switch {
-			case err == unix.EAGAIN:
-				return false
-			case err == unix.EINTR:
-				continue
-			case err != nil:
-				opErr = err
-				return true
-			case m == 0:
-				opErr = io.ErrUnexpectedEOF
-				return true
-			}
-		}
-		return true
-	})
-	if err != nil {
-		return err
-	}
-	return opErr
-}
-
-// drainingConn returns the client side of a loopback TCP connection whose
-// server side discards everything, and a stop function.
-func drainingConn(b *testing.B) (*net.TCPConn, func()) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		io.Copy(io.Discard, c)
-		c.Close()
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	return c.(*net.TCPConn), func() {
-		c.Close()
-		ln.Close()
-		<-done
-	}
-}
-
 // BenchmarkFetchManyPartitions: a v12 Fetch response of 100 partitions with
 // a 2 KiB region each (a consumer caught up on many quiet partitions),
 // written with and without corking, interleaved in one loop. Reports the
@@ -183,7 +121,7 @@ func drainingConn(b *testing.B) (*net.TCPConn, func()) {
 func BenchmarkFetchManyPartitions(b *testing.B) {
 	const parts, regionBytes = 100, 2 << 10
 	f := tempFile(b, segmentBytes(parts*regionBytes))
-	conn, stop := drainingConn(b)
+	conn, stop := testutil.DrainingConn(b)
 	defer stop()
 	var st counters
 	w := newRespWriter(conn, &st, 0)

@@ -2,15 +2,12 @@ package storage
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/barge-broker/barge/internal/testutil"
 )
 
 // Benchmarks compare each storage path with a baseline doing the same I/O
@@ -117,7 +114,7 @@ func BenchmarkSendfileRead(b *testing.B) {
 			segs := *l.segments.Load()
 			rawFile, size := segs[0].file.File, segs[0].size.Load()
 
-			conn, stop := drainingConn(b)
+			conn, stop := testutil.DrainingConn(b)
 			defer stop()
 			rc, err := conn.SyscallConn()
 			if err != nil {
@@ -132,7 +129,7 @@ func BenchmarkSendfileRead(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				t0 := time.Now()
 				n := min(int64(fetchBytes), size-rawPos)
-				if err := sendfileAll(rc, rawFile, rawPos, n); err != nil {
+				if err := testutil.SendfileAll(rc, rawFile, rawPos, n); err != nil {
 					b.Fatal(err)
 				}
 				rawSent += n
@@ -145,7 +142,7 @@ func BenchmarkSendfileRead(b *testing.B) {
 					b.Fatal(err)
 				}
 				for _, reg := range r.Regions {
-					if err := sendfileAll(rc, reg.File, reg.Position, reg.Size); err != nil {
+					if err := testutil.SendfileAll(rc, reg.File, reg.Position, reg.Size); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -165,65 +162,6 @@ func BenchmarkSendfileRead(b *testing.B) {
 			b.ReportMetric(float64(sent)/1e6/ours.Seconds(), "barge-MB/s")
 			b.ReportMetric((float64(sent)/ours.Seconds())/(float64(rawSent)/base.Seconds()), "ratio")
 		})
-	}
-}
-
-// sendfileAll sends n bytes of f from pos on the socket, waiting for
-// writability through Go's poller, as the protocol layer does.
-func sendfileAll(rc syscall.RawConn, f *os.File, pos, n int64) error {
-	var opErr error
-	err := rc.Write(func(fd uintptr) bool {
-		for n > 0 {
-			m, err := unix.Sendfile(int(fd), int(f.Fd()), &pos, int(min(n, 1<<30)))
-			if m > 0 {
-				n -= int64(m)
-			}
-			switch {
-			case err == unix.EAGAIN:
-				return false
-			case err == unix.EINTR:
-				continue
-			case err != nil:
-				opErr = err
-				return true
-			case m == 0:
-				opErr = io.ErrUnexpectedEOF
-				return true
-			}
-		}
-		return true
-	})
-	if err != nil {
-		return err
-	}
-	return opErr
-}
-
-// drainingConn returns the client side of a loopback TCP connection whose
-// server side discards everything, and a stop function.
-func drainingConn(b *testing.B) (*net.TCPConn, func()) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		io.Copy(io.Discard, c)
-		c.Close()
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	return c.(*net.TCPConn), func() {
-		c.Close()
-		ln.Close()
-		<-done
 	}
 }
 
