@@ -29,18 +29,7 @@ import (
 // refused with their Kafka codes and exit codes and change no leader.
 func TestElectLeadersAndLogDirs(t *testing.T) {
 	const topic, partitions = "elect", 6
-	brokers := harness.StartCluster(t, 3, harness.Options{ExtraArgs: append(slices.Clone(replicationArgs), "--auto-leader-rebalance-enable=false")})
-	byID := map[int32]*harness.Broker{}
-	for _, b := range brokers {
-		byID[int32(b.ID)] = b
-	}
-	ctx := harness.Context(t, 3*time.Minute)
-	adm := newLeaderAdmin(t, brokers...)
-	if _, err := adm.CreateTopic(ctx, partitions, 3, nil, topic); err != nil {
-		t.Fatal(err)
-	}
-	waitFullISR(ctx, t, adm, topic)
-	produceSpread(ctx, t, brokers, topic, partitions, 400)
+	brokers, byID, ctx, adm := startLeaderCluster(t, topic, partitions, 400, "--auto-leader-rebalance-enable=false")
 
 	// Log dirs: every replica's size as kadm reads it equals its segment
 	// files on disk, once the followers have caught up.
@@ -292,19 +281,8 @@ func TestElectLeadersAndLogDirs(t *testing.T) {
 func TestAutoLeaderRebalance(t *testing.T) {
 	const topic, partitions = "rebalance", 3
 	const interval = 2 * time.Second
-	brokers := harness.StartCluster(t, 3, harness.Options{ExtraArgs: append(slices.Clone(replicationArgs),
-		"--leader-imbalance-check-interval-seconds", fmt.Sprint(int(interval/time.Second)))})
-	byID := map[int32]*harness.Broker{}
-	for _, b := range brokers {
-		byID[int32(b.ID)] = b
-	}
-	ctx := harness.Context(t, 3*time.Minute)
-	adm := newLeaderAdmin(t, brokers...)
-	if _, err := adm.CreateTopic(ctx, partitions, 3, nil, topic); err != nil {
-		t.Fatal(err)
-	}
-	waitFullISR(ctx, t, adm, topic)
-	produceSpread(ctx, t, brokers, topic, partitions, 100)
+	brokers, byID, ctx, adm := startLeaderCluster(t, topic, partitions, 100,
+		"--leader-imbalance-check-interval-seconds", fmt.Sprint(int(interval/time.Second)))
 	md := topicPartitions(ctx, t, adm, topic)
 	x := md[0].Replicas[0]
 	var preferredOfX []int32
@@ -441,6 +419,27 @@ func TestAutoLeaderRebalance(t *testing.T) {
 
 // newLeaderAdmin is a kadm client seeded with brokers, with fresh metadata
 // on every request (leaders move under these tests).
+// startLeaderCluster starts three brokers with the replication arguments
+// and extraArgs, creates topic (RF=3) with full ISRs and writes records to
+// each partition (produceSpread). It returns the brokers, the same by id, a
+// context for the test and an admin client.
+func startLeaderCluster(t *testing.T, topic string, partitions, records int, extraArgs ...string) ([]*harness.Broker, map[int32]*harness.Broker, context.Context, *kadm.Client) {
+	t.Helper()
+	brokers := harness.StartCluster(t, 3, harness.Options{ExtraArgs: append(slices.Clone(replicationArgs), extraArgs...)})
+	byID := map[int32]*harness.Broker{}
+	for _, b := range brokers {
+		byID[int32(b.ID)] = b
+	}
+	ctx := harness.Context(t, 3*time.Minute)
+	adm := newLeaderAdmin(t, brokers...)
+	if _, err := adm.CreateTopic(ctx, int32(partitions), 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	waitFullISR(ctx, t, adm, topic)
+	produceSpread(ctx, t, brokers, topic, partitions, records)
+	return brokers, byID, ctx, adm
+}
+
 func newLeaderAdmin(t *testing.T, brokers ...*harness.Broker) *kadm.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(harness.Seeds(brokers...)...), kgo.MetadataMinAge(100*time.Millisecond),
