@@ -303,9 +303,25 @@ func devLayout(dir string, o devOptions) ([]*devBroker, error) {
 	if err == nil {
 		return nil, cli.Usagef("--data %s holds a %d-broker cluster; use --nodes %d or --fresh", dir, len(prev.Brokers), len(prev.Brokers))
 	}
+	// Free ports are held open until all are picked: a port closed after
+	// its pick could be handed out again by the next one (two brokers'
+	// listeners on the same port, one of them failing to start). Another
+	// process may still take one before its broker listens; the broker
+	// then exits with the address in its log.
+	var held []net.Listener
+	defer func() {
+		for _, ln := range held {
+			ln.Close()
+		}
+	}()
 	port := func(i, offset int) (string, error) {
 		if o.basePort == 0 {
-			return freeLoopbackAddr()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return "", fmt.Errorf("dev: pick a free port: %w", err)
+			}
+			held = append(held, ln)
+			return ln.Addr().String(), nil
 		}
 		return net.JoinHostPort("127.0.0.1", strconv.Itoa(o.basePort+offset+i)), nil
 	}
@@ -350,18 +366,6 @@ func devServeArgs(b *devBroker, all []*devBroker, extra []string) []string {
 		args = append(args, "--join", strings.Join(join, ","))
 	}
 	return append(args, extra...)
-}
-
-// freeLoopbackAddr returns a loopback address whose port was free a moment
-// ago. Another process may take it before the broker listens; the broker
-// then exits with the address in its log.
-func freeLoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("dev: pick a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // start launches broker b; the caller does not hold c.mu.
