@@ -89,6 +89,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzValidateBatch$$' -fuzztime=$(FUZZTIME) ./storage
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeProducerSnapshot$$' -fuzztime=$(FUZZTIME) ./storage
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeRequest$$' -fuzztime=$(FUZZTIME) ./netproto
+	$(GO) test -run='^$$' -fuzz='^FuzzProduceStream$$' -fuzztime=$(FUZZTIME) ./netproto
 	$(GO) test -run='^$$' -fuzz='^FuzzWalkBatches$$' -fuzztime=$(FUZZTIME) ./broker/group
 
 bench:

@@ -233,6 +233,7 @@ func (b *Broker) Start() error {
 		MaxConnectionsPerIP:   b.cfg.MaxConnectionsPerIP,
 		QueuedMaxRequestBytes: b.cfg.QueuedMaxRequestBytes,
 		SendTimeout:           b.cfg.SendTimeout,
+		StreamProduceMinBytes: b.cfg.StreamProduceMinBytes,
 		Observer:              b.metrics,
 		Logger:                b.logger,
 	})

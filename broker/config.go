@@ -114,6 +114,11 @@ type Config struct {
 	// requests read and not yet answered, over all connections: a reader
 	// waits for room rather than allocating. 0: no limit.
 	QueuedMaxRequestBytes int64
+	// StreamProduceMinBytes: produce requests of at least this many bytes
+	// are appended partition by partition while they arrive
+	// (netproto.ProduceStream), each batch while it is still in the CPU's
+	// caches; 0 reads every request whole first.
+	StreamProduceMinBytes int
 	// SendTimeout closes a connection whose client reads nothing of a
 	// response for this long; negative disables it.
 	SendTimeout            time.Duration
@@ -149,6 +154,7 @@ func DefaultConfig() Config {
 		IdleTimeout:              10 * time.Minute,
 		MaxConnections:           10000,
 		QueuedMaxRequestBytes:    256 << 20,
+		StreamProduceMinBytes:    1 << 20,
 		SendTimeout:              60 * time.Second,
 		RetentionCheckInterval:   5 * time.Minute,
 		ShutdownTimeout:          30 * time.Second,

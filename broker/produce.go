@@ -27,17 +27,14 @@ func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respon
 	r := req.Body.(*kmsg.ProduceRequest)
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
 	acks := r.Acks
-	if acks != 0 && acks != 1 && acks != -1 {
-		resp.Topics = produceErrorAll(r, kerr.InvalidRequiredAcks.Code)
-		respond(netproto.Response{Msg: resp})
-		return
-	}
-	if r.TransactionID != nil {
+	var refuseAll int16 // a request-level error: every partition gets it, nothing is appended
+	switch {
+	case acks != 0 && acks != 1 && acks != -1:
+		refuseAll = kerr.InvalidRequiredAcks.Code
+	case r.TransactionID != nil:
 		// Transactions are not served: no coordinator APIs are advertised,
 		// so only a misbehaving client gets here.
-		resp.Topics = produceErrorAll(r, kerr.TransactionalIDAuthorizationFailed.Code)
-		respond(netproto.Response{Msg: resp})
-		return
+		refuseAll = kerr.TransactionalIDAuthorizationFailed.Code
 	}
 	type parked struct {
 		ti, pi int
@@ -45,17 +42,36 @@ func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respon
 		offset int64 // the high watermark that acknowledges it
 	}
 	var parks []parked
-	for ti, rt := range r.Topics {
+	walk := walkProduce(req)
+	for topic, ok := walk.nextTopic(); ok; topic, ok = walk.nextTopic() {
+		ti := len(resp.Topics)
 		st := kmsg.NewProduceResponseTopic()
-		st.Topic = rt.Topic
-		for pi, rp := range rt.Partitions {
-			sp, rep, next := b.produceOne(rt.Topic, rp, acks == -1)
-			st.Partitions = append(st.Partitions, sp)
-			if acks == -1 && rep != nil {
-				parks = append(parks, parked{ti, pi, rep, next})
+		st.Topic = topic
+		for rp, ok := walk.nextPartition(); ok; rp, ok = walk.nextPartition() {
+			if refuseAll != 0 {
+				st.Partitions = append(st.Partitions, refusedPartition(rp.Partition, refuseAll))
+				continue
 			}
+			sp, rep, next := b.produceOne(topic, rp, acks == -1)
+			if acks == -1 && rep != nil {
+				parks = append(parks, parked{ti, len(st.Partitions), rep, next})
+			}
+			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	if err := walk.err(); err != nil {
+		// The request broke off (the connection, or a malformed tail): it
+		// gets no answer, as a request that cannot be read gets none. What
+		// was appended before the break is like an append whose answer was
+		// lost: the producer retries it.
+		b.logger.Debug("produce request broke off while streaming", "err", err)
+		respond(netproto.Response{Close: true})
+		return
+	}
+	if refuseAll != 0 {
+		respond(netproto.Response{Msg: resp})
+		return
 	}
 	// The appends are done and the response holds no bytes of the request:
 	// its frame can serve the next produce on this broker.
@@ -277,18 +293,57 @@ func firstPartitionError(resp *kmsg.ProduceResponse) (int16, bool) {
 	return 0, false
 }
 
-func produceErrorAll(r *kmsg.ProduceRequest, code int16) []kmsg.ProduceResponseTopic {
-	var out []kmsg.ProduceResponseTopic
-	for _, rt := range r.Topics {
-		st := kmsg.NewProduceResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewProduceResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, code
-			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			st.Partitions = append(st.Partitions, sp)
-		}
-		out = append(out, st)
+// refusedPartition is a partition's answer to a request refused as a whole.
+func refusedPartition(partition int32, code int16) kmsg.ProduceResponseTopicPartition {
+	sp := kmsg.NewProduceResponseTopicPartition()
+	sp.Partition, sp.ErrorCode = partition, code
+	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+	return sp
+}
+
+// produceWalk visits a produce request's topics and partitions in request
+// order: those kmsg decoded, or those of a request streamed as it arrives
+// (netproto.ProduceStream), whose records are valid only until the next
+// step.
+type produceWalk struct {
+	stream *netproto.ProduceStream
+	topics []kmsg.ProduceRequestTopic
+	ti, pi int // decoded: the next topic, the next partition of topics[ti-1]
+}
+
+func walkProduce(req *netproto.Request) *produceWalk {
+	if req.Produce != nil {
+		return &produceWalk{stream: req.Produce}
 	}
-	return out
+	return &produceWalk{topics: req.Body.(*kmsg.ProduceRequest).Topics}
+}
+
+func (w *produceWalk) nextTopic() (string, bool) {
+	if w.stream != nil {
+		return w.stream.NextTopic()
+	}
+	if w.ti == len(w.topics) {
+		return "", false
+	}
+	w.ti, w.pi = w.ti+1, 0
+	return w.topics[w.ti-1].Topic, true
+}
+
+func (w *produceWalk) nextPartition() (kmsg.ProduceRequestTopicPartition, bool) {
+	if w.stream != nil {
+		return w.stream.NextPartition()
+	}
+	if w.ti == 0 || w.pi == len(w.topics[w.ti-1].Partitions) {
+		return kmsg.ProduceRequestTopicPartition{}, false
+	}
+	w.pi++
+	return w.topics[w.ti-1].Partitions[w.pi-1], true
+}
+
+// err is why a streamed request broke off; nil for a decoded one.
+func (w *produceWalk) err() error {
+	if w.stream != nil {
+		return w.stream.Err()
+	}
+	return nil
 }

@@ -41,8 +41,13 @@ type Request struct {
 	ClientID      *string
 	Body          kmsg.Request // decoded at Version
 	Size          int          // bytes of the frame, size prefix excluded
-	Received      time.Time
-	Conn          ConnInfo
+	// Produce, when set, streams a Produce request's topics and partitions
+	// (ServerConfig.StreamProduceMinBytes): Body is then a
+	// *kmsg.ProduceRequest with every field but Topics, which the handler
+	// reads from Produce inside ServeKafka.
+	Produce  *ProduceStream
+	Received time.Time
+	Conn     ConnInfo
 
 	pooled []byte      // the frame, when it came from the frame pools; see Recycle
 	frames *frameCache // where Recycle returns pooled

@@ -64,6 +64,10 @@ type ServerConfig struct {
 	// segments). It counts in Stats.ConnectionsSendTimeout. 0 means
 	// DefaultSendTimeout; negative disables it.
 	SendTimeout time.Duration
+	// StreamProduceMinBytes: Produce requests (v3-v12) of at least this
+	// many bytes are served while they arrive, partition by partition
+	// (Request.Produce); the Handler must read them so. 0 never streams.
+	StreamProduceMinBytes int
 	// Observer, if set, is told of every answered request.
 	Observer Observer
 	// Logger receives connection-level events (per-request detail at Debug
@@ -109,8 +113,13 @@ type Stats struct {
 	RequestBytesStalls uint64
 	// RequestCopiedBytes counts request bytes copied in user space while
 	// reading: the head of a large frame that found no cached buffer of its
-	// size (conn.readFrame). Steady produce traffic keeps it still.
+	// size (conn.readSized), and the part of a streamed request's large
+	// records that came in with the header before them (chunkBody). Steady
+	// produce traffic keeps it small.
 	RequestCopiedBytes uint64
+	// StreamedRequests counts the Produce requests served while they
+	// arrived (ServerConfig.StreamProduceMinBytes).
+	StreamedRequests uint64
 	// QueuedRequestBytes is the request bytes held now against
 	// QueuedMaxRequestBytes (a gauge).
 	QueuedRequestBytes int64
@@ -124,6 +133,7 @@ type counters struct {
 	stalls                                        atomic.Uint64
 	sendTimeouts, overIPLimit, acceptStalls       atomic.Uint64
 	requestBytesStalls, requestCopiedBytes        atomic.Uint64
+	streamed                                      atomic.Uint64
 	open                                          atomic.Int64
 }
 
@@ -448,6 +458,7 @@ func (s *Server) Stats() Stats {
 		AcceptStalls:           s.st.acceptStalls.Load(),
 		RequestBytesStalls:     s.st.requestBytesStalls.Load(),
 		RequestCopiedBytes:     s.st.requestCopiedBytes.Load(),
+		StreamedRequests:       s.st.streamed.Load(),
 		QueuedRequestBytes:     s.requestBytes.held(),
 	}
 }
