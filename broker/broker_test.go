@@ -66,20 +66,28 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	testutil.Wait(t, d, what, cond)
 }
 
+// createTestTopic creates topic with partitions (RF=1) on b and returns
+// an admin client, closed when the test ends.
+func createTestTopic(t testing.TB, ctx context.Context, b *Broker, topic string, partitions int32) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	admin := kadm.NewClient(cl)
+	if _, err := admin.CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+	return admin
+}
+
 func TestProduceConsumeRoundTrip(t *testing.T) {
 	b := startTestBroker(t, t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	adm, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close()
-	admin := kadm.NewClient(adm)
-	if _, err := admin.CreateTopic(ctx, 3, 1, nil, "orders"); err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
+	createTestTopic(t, ctx, b, "orders", 3)
 
 	producer, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr()), kgo.DefaultProduceTopic("orders"))
 	if err != nil {

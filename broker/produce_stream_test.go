@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -24,14 +23,7 @@ func TestStreamedProduceRoundTrip(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	const partitions = 64
-	adm, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close()
-	if _, err := kadm.NewClient(adm).CreateTopic(ctx, partitions, 1, nil, "wide"); err != nil {
-		t.Fatal(err)
-	}
+	createTestTopic(t, ctx, b, "wide", partitions)
 
 	value := func(i int) []byte {
 		v := bytes.Repeat([]byte{byte(i)}, 1000)
@@ -108,15 +100,7 @@ func TestStreamedProduceBrokenOff(t *testing.T) {
 	b := startTestBrokerWith(t, t.TempDir(), func(c *Config) { c.StreamProduceMinBytes = 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	adm, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close()
-	admin := kadm.NewClient(adm)
-	if _, err := admin.CreateTopic(ctx, 2, 1, nil, "cut"); err != nil {
-		t.Fatal(err)
-	}
+	admin := createTestTopic(t, ctx, b, "cut", 2)
 	produce := kmsg.NewPtrProduceRequest()
 	produce.Version, produce.Acks, produce.TimeoutMillis = 9, 1, 5000
 	rt := kmsg.NewProduceRequestTopic()

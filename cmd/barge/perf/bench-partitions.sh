@@ -78,7 +78,8 @@ PY
 }
 
 # run PARTITIONS [BATCH_BYTES]: a fresh broker, one produce run; prints
-# "MB/s cpu_s_per_GB peak_rss_MiB idle_rss_MiB mean_batch_bytes". With
+# "MB/s cpu_s_per_GB peak_rss_MiB idle_rss_MiB client_cpu_s_per_GB
+# mean_batch_bytes". With
 # BATCH_BYTES the producer is rawproduce, not franz-go: the same encoded
 # requests (batches of that size, 2 MB per request) sent again and again by a
 # program that spends next to no CPU, so that on this 2-core VM the broker
@@ -102,18 +103,24 @@ run() {
 		curl -s "http://$http/debug/pprof/profile?seconds=${PROFILE_SECONDS:-3}" -o "$PROFILE_DIR/broker-$parts.pprof" &
 		prof=$!
 	fi
+	# The producer runs in a subshell whose `times` gives its CPU: on two
+	# cores a busy client bounds the throughput as much as the broker.
+	local times
 	if [ -n "$lean" ]; then
-		out=$("$W/rawproduce" -broker "$kafka" -topic t -partitions "$parts" -batch-bytes "$lean" \
-			-per-request $(((2000000 + lean - 1) / lean)) -bytes $((RECORDS * 1024)))
+		times=$( ("$W/rawproduce" -broker "$kafka" -topic t -partitions "$parts" -batch-bytes "$lean" \
+			-per-request $(((2000000 + lean - 1) / lean)) -bytes $((RECORDS * 1024)) > "$W/produce.json"; times) | tail -1)
 	else
-		out=$("$W/barge" perf produce t --brokers "$kafka" --records "$RECORDS" --record-size 1024 --acks 1 --linger 5ms -o json)
+		times=$( ("$W/barge" perf produce t --brokers "$kafka" --records "$RECORDS" --record-size 1024 --acks 1 --linger 5ms -o json > "$W/produce.json"; times) | tail -1)
 	fi
+	out=$(cat "$W/produce.json")
 	after=$(cpu_seconds "$PID")
 	if [ -n "$prof" ]; then wait "$prof" || true; fi
 	mibs=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["mib_per_sec"])')
 	gb=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes"]/1e9)')
 	local line
 	line="$(awk -v m="$mibs" 'BEGIN{printf "%.1f", m*1048576/1e6}') $(awk -v a="$before" -v b="$after" -v g="$gb" 'BEGIN{printf "%.2f", (b-a)/g}') $(peak_rss_mib "$PID") $idle"
+	# times prints the children's "XmY.YYYs XmZ.ZZZs" (user, system).
+	line="$line $(echo "$times" | awk -v g="$gb" '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } printf "%.2f", t / g }')"
 	kill "$PID"
 	wait "$PID" 2>/dev/null || true
 	PID=""
@@ -146,22 +153,22 @@ summary() {
 }
 
 echo "bench-partitions: $RECORDS x 1 KiB per run, $RUNS run(s) of each"
-T=() C=() D=() F=() P=() K=() FB=() SB=() LT=() LC=() LD=() LF=()
+T=() C=() D=() F=() P=() K=() FB=() SB=() LT=() LC=() LD=() LF=() U=()
 for i in $(seq "$RUNS"); do
 	b1=$(pwrite_cpu_per_gb) f1=$(pwrite_cpu_per_gb -tcp) s1=$(pwrite_cpu_per_gb -tcp -splice)
 	# The first writer after a run's files are deleted pays more per page
 	# on this VM (the freed pages went back to the host), so the order of
 	# the two brokers alternates from run to run.
 	if [ $((i % 2)) = 1 ]; then
-		read -r m10 c10 r10 i10 bb10 < <(run 10)
-		read -r m1k c1k r1k i1k bb1k < <(run 1000)
+		read -r m10 c10 r10 i10 u10 bb10 < <(run 10)
+		read -r m1k c1k r1k i1k u1k bb1k < <(run 1000)
 	else
-		read -r m1k c1k r1k i1k bb1k < <(run 1000)
-		read -r m10 c10 r10 i10 bb10 < <(run 10)
+		read -r m1k c1k r1k i1k u1k bb1k < <(run 1000)
+		read -r m10 c10 r10 i10 u10 bb10 < <(run 10)
 	fi
 	# The lean producer with the franz-go runs' batch sizes.
-	read -r lm10 lc10 _ _ _ < <(run 10 "$bb10")
-	read -r lm1k lc1k _ _ _ < <(run 1000 "$bb1k")
+	read -r lm10 lc10 _ _ _ _ < <(run 10 "$bb10")
+	read -r lm1k lc1k _ _ _ _ < <(run 1000 "$bb1k")
 	b2=$(pwrite_cpu_per_gb) f2=$(pwrite_cpu_per_gb -tcp)
 	# The two runs' write patterns without a broker: their batches' mean
 	# size, round-robin over as many files as partitions.
@@ -172,12 +179,15 @@ for i in $(seq "$RUNS"); do
 	bound=$((2 * i1k + CAP_MIB))
 	T+=("$(ratio "$m1k" "$m10")") C+=("$(ratio "$c1k" "$c10")") D+=("$(ratio "$c10" "$base")") F+=("$(ratio "$c10" "$floor")") P+=("$(ratio "$r1k" "$bound")")
 	K+=("$(ratio "$k1k" "$k1")") FB+=("$(ratio "$floor" "$base")") SB+=("$(ratio "$s1" "$base")")
+	U+=("$(ratio "$u1k" "$u10")")
 	LT+=("$(ratio "$lm1k" "$lm10")") LC+=("$(ratio "$lc1k" "$lc10")") LD+=("$(ratio "$lc10" "$base")") LF+=("$(ratio "$lc10" "$floor")")
 	echo
 	echo "=== run $i ($(date -u +%FT%TZ)), $([ $((i % 2)) = 1 ] && echo "10 first" || echo "1000 first")"
 	printf '%-44s %10s %10s\n' "" "10" "1000"
 	printf '%-44s %10s %10s\n' "produce MB/s" "$m10" "$m1k"
 	printf '%-44s %10s %10s\n' "broker CPU s per GB" "$c10" "$c1k"
+	printf '%-44s %10s %10s\n' "franz-go client CPU s per GB" "$u10" "$u1k"
+	printf '%-44s %10s\n' "client CPU per GB 1000 : 10" "${U[-1]}"
 	printf '%-44s %10s %10s\n' "broker RSS idle / peak (MiB)" "$i10/$r10" "$i1k/$r1k"
 	printf '%-44s %10s\n' "throughput 1000 : 10 (goal >= 0.8)" "${T[-1]}"
 	printf '%-44s %10s\n' "CPU per GB 1000 : 10 (goal <= 1.3)" "${C[-1]}"
@@ -203,6 +213,7 @@ if [ "$RUNS" -gt 1 ]; then
 	echo "=== all runs"
 	summary "throughput 1000 : 10 (goal >= 0.8)" "${T[@]}"
 	summary "CPU per GB 1000 : 10 (goal <= 1.3)" "${C[@]}"
+	summary "franz-go client CPU per GB 1000 : 10" "${U[@]}"
 	summary "CPU per GB 10 : pwrite (goal <= 1.3)" "${D[@]}"
 	summary "CPU per GB 10 : recv+CRC+pwrite floor" "${F[@]}"
 	summary "floor : pwrite" "${FB[@]}"
