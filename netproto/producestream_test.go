@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -306,4 +307,48 @@ func TestProduceStreamBrokenRequests(t *testing.T) {
 	send(t, c, full)
 	readResponse(t, c, 2, 9, kmsg.NewPtrProduceResponse())
 	waitFor(t, "the broken connections closed", func() bool { return srv.Stats().ConnectionsOpen == 1 })
+}
+
+// A peer that stops sending in the middle of a streamed request is idle
+// like any other (its request's slot does not count as a pending
+// response), and Shutdown does not wait for the rest of the request: in
+// both cases the connection closes, and nothing more is read.
+func TestProduceStreamStalledPeer(t *testing.T) {
+	for _, end := range []string{"idle", "shutdown"} {
+		t.Run(end, func(t *testing.T) {
+			first := make(chan struct{}, 1)
+			handler := func(_ context.Context, req *Request, respond func(Response)) {
+				if _, ok := req.Produce.NextTopic(); ok {
+					if _, ok := req.Produce.NextPartition(); ok {
+						first <- struct{}{}
+					}
+				}
+				if _, err := walkStream(req.Produce); err != nil {
+					respond(Response{Close: true})
+					return
+				}
+				respond(Response{Msg: req.Body.ResponseKind()})
+			}
+			cfg := ServerConfig{Handler: handlerFunc(handler), StreamProduceMinBytes: 1}
+			if end == "idle" {
+				cfg.IdleTimeout = 300 * time.Millisecond
+			}
+			srv, addr := startServer(t, cfg)
+			frame := appendRequest(nil, 1, nil, testProduce(9, 1, 100, 100<<10), nil)
+			c := dial(t, "tcp", addr)
+			send(t, c, frame[:len(frame)/2]) // the first partition and part of the second
+			<-first
+			if end == "shutdown" {
+				ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+				defer cancel()
+				if err := srv.Shutdown(ctx); err != nil {
+					t.Fatalf("Shutdown = %v", err)
+				}
+			}
+			expectClosed(t, c)
+			if end == "idle" {
+				waitFor(t, "the idle close counted", func() bool { return srv.Stats().ConnectionsIdle == 1 })
+			}
+		})
+	}
 }
