@@ -3,11 +3,10 @@ package broker
 import (
 	"context"
 	"crypto/rand"
-	"io"
-	"net"
 	"testing"
 	"time"
 
+	"github.com/barge-broker/barge/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -114,33 +113,15 @@ func BenchmarkEndToEnd(b *testing.B) {
 // rawLoopbackMBps streams n bytes over one loopback TCP connection in 1 MiB
 // writes and returns the rate.
 func rawLoopbackMBps(b *testing.B, n int64) float64 {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		io.Copy(io.Discard, c)
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
+	c, done := testutil.DrainingConn(b)
 	buf := make([]byte, 1<<20)
 	start := time.Now()
 	for sent := int64(0); sent < n; sent += int64(len(buf)) {
 		if _, err := c.Write(buf); err != nil {
+			done()
 			b.Fatal(err)
 		}
 	}
-	c.Close()
-	<-done
+	done()
 	return float64(n) / 1e6 / time.Since(start).Seconds()
 }
