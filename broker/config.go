@@ -116,8 +116,12 @@ type Config struct {
 	QueuedMaxRequestBytes int64
 	// StreamProduceMinBytes: produce requests of at least this many bytes
 	// are appended partition by partition while they arrive
-	// (netproto.ProduceStream), each batch while it is still in the CPU's
-	// caches; 0 reads every request whole first.
+	// (netproto.ProduceStream); 0 reads every request whole first. The
+	// default, 4 MiB, streams the tens of MiB franz-go sends to many
+	// partitions one request at a time, where streaming saved a quarter of
+	// the broker's CPU per GB; smaller requests, often pipelined several at
+	// a time, cost less read whole (0.57-0.59 against 0.66-0.74 CPU-s per
+	// GB for 2 MB requests, five in flight).
 	StreamProduceMinBytes int
 	// SendTimeout closes a connection whose client reads nothing of a
 	// response for this long; negative disables it.
@@ -154,7 +158,7 @@ func DefaultConfig() Config {
 		IdleTimeout:              10 * time.Minute,
 		MaxConnections:           10000,
 		QueuedMaxRequestBytes:    256 << 20,
-		StreamProduceMinBytes:    1 << 20,
+		StreamProduceMinBytes:    4 << 20,
 		SendTimeout:              60 * time.Second,
 		RetentionCheckInterval:   5 * time.Minute,
 		ShutdownTimeout:          30 * time.Second,

@@ -14,12 +14,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// A producer writing to many partitions sends requests of several MiB,
-// which the broker appends partition by partition while they arrive. With
+// A producer writing to many partitions sends large requests, which the
+// broker appends partition by partition while they arrive. With
 // acks=1 and acks=all (idempotent), every record comes back from a
 // consumer exactly once and in order, as sent.
 func TestStreamedProduceRoundTrip(t *testing.T) {
-	b := startTestBroker(t, t.TempDir())
+	// Below the default, so that franz-go's requests of this test (a few
+	// MiB at most) are streamed.
+	b := startTestBrokerWith(t, t.TempDir(), func(c *Config) { c.StreamProduceMinBytes = 256 << 10 })
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	const partitions = 64
