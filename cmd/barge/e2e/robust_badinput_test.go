@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/barge-broker/barge/cmd/barge/e2e/harness"
+	"github.com/barge-broker/barge/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -91,6 +92,7 @@ func TestRobustBadInput(t *testing.T) {
 		{"random_bytes", s.randomBytes},
 		{"frame_too_large", s.frameTooLarge},
 		{"truncated_request", s.truncatedRequest},
+		{"truncated_streamed_request", s.truncatedStreamedRequest},
 		{"unknown_api_key", s.unknownAPIKey},
 		{"unsupported_version", s.unsupportedVersion},
 		{"negative_array_lengths", s.negativeArrayLengths},
@@ -356,6 +358,77 @@ func (s *robustBadInput) truncatedRequest(t *testing.T) {
 		conn.nc.CloseWrite()
 		conn.expectClosed(fmt.Sprintf("%d of %d bytes, then EOF", n, len(full)))
 	}
+}
+
+// truncatedStreamedRequest: a produce request of 4 MiB or more is served
+// while it arrives, partition entry by partition entry. Cut inside its
+// sixth entry's records (past 4 MiB), whether the frame's size says so
+// (malformed) or the client goes away, it is refused and its connection
+// closed; the five entries before the cut stay appended, as an append
+// whose answer was lost, and nothing of the rest is. Sent whole, it is
+// answered and every entry is appended.
+func (s *robustBadInput) truncatedStreamedRequest(t *testing.T) {
+	const topic, entries, cutEntry, perBatch = "robust-streamed", 7, 5, 10
+	robustCreateTopic(t, s.ctx, s.b.KafkaAddr, topic, 1, nil)
+	req := robustProduceRequest(9, topic, 0, nil)
+	req.Topics[0].Partitions = nil
+	var batches [][]byte
+	for e := 0; e < entries; e++ {
+		var values [][]byte
+		for i := 0; i < perBatch; i++ {
+			values = append(values, bytes.Repeat([]byte{byte('a' + e)}, 90<<10))
+		}
+		batches = append(batches, robustBatch(values...))
+		p := kmsg.NewProduceRequestTopicPartition()
+		p.Records = batches[e]
+		req.Topics[0].Partitions = append(req.Topics[0].Partitions, p)
+	}
+	full := robustEncode(req, 1)
+	if len(full) < 4<<20 {
+		t.Fatalf("a %d byte request is below the 4 MiB streaming threshold", len(full))
+	}
+	cut := bytes.Index(full, batches[cutEntry]) + 1000
+	if cut < 4<<20 {
+		t.Fatalf("the cut at %d is below the 4 MiB streaming threshold", cut)
+	}
+	end := robustEndOffset(t, s.ctx, s.b.KafkaAddr, topic, 0)
+
+	malformed := binary.BigEndian.AppendUint32(nil, uint32(cut-4))
+	malformed = append(malformed, full[4:cut]...)
+	conn := robustDial(t, s.b.KafkaAddr)
+	conn.write(malformed)
+	s.expectRefused(t, conn, "streamed produce cut inside its sixth entry", robustLogMalformed)
+	end += cutEntry * perBatch
+	if got := robustEndOffset(t, s.ctx, s.b.KafkaAddr, topic, 0); got != end {
+		t.Fatalf("after a streamed request cut in its sixth entry: log end %d, want %d (five entries)", got, end)
+	}
+
+	conn = robustDial(t, s.b.KafkaAddr)
+	conn.write(full[:cut])
+	conn.nc.CloseWrite()
+	conn.expectClosed("streamed produce sent up to its sixth entry, then EOF")
+	end += cutEntry * perBatch
+	// The close may be seen before the fifth entry's append returns.
+	testutil.WaitFor(t, robustIOTimeout, "five entries of a streamed request broken off in its sixth", func() (bool, string) {
+		got := robustEndOffset(t, s.ctx, s.b.KafkaAddr, topic, 0)
+		return got == end, fmt.Sprintf("log end %d, want %d", got, end)
+	})
+
+	conn = robustDial(t, s.b.KafkaAddr)
+	conn.write(full)
+	resp := kmsg.NewPtrProduceResponse()
+	resp.Version = 9
+	conn.recv(1, resp)
+	for i, p := range resp.Topics[0].Partitions {
+		if p.ErrorCode != 0 {
+			t.Fatalf("entry %d of the whole streamed request: %v", i, kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+	end += entries * perBatch
+	if got := robustEndOffset(t, s.ctx, s.b.KafkaAddr, topic, 0); got != end {
+		t.Fatalf("after the whole streamed request: log end %d, want %d", got, end)
+	}
+	t.Logf("a %d byte streamed produce: cut in its sixth entry it appended the five before (malformed and EOF alike); whole, all %d", len(full), entries)
 }
 
 // unknownAPIKey: keys the broker does not advertise close the connection,
