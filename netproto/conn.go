@@ -399,15 +399,22 @@ func (c *conn) readFull(p []byte) error {
 		if err == nil {
 			return nil
 		}
-		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() {
-			return err
-		}
 		p = p[n:]
-		if err := c.onTimeout(); err != nil {
+		if err := c.readGoesOn(err); err != nil {
 			return err
 		}
 	}
+}
+
+// readGoesOn returns nil when a read failed only on a read deadline that
+// was an idle check finding the connection busy, so the read goes on; else
+// the error that ends it (the read's own, idleness, or a stop).
+func (c *conn) readGoesOn(err error) error {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		return err
+	}
+	return c.onTimeout()
 }
 
 // armDeadline sets the read deadline to the next idle check before a

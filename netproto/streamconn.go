@@ -2,9 +2,7 @@ package netproto
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"net"
 	"time"
 )
 
@@ -70,11 +68,7 @@ func (c *conn) peek(n int) ([]byte, error) {
 		if err == nil {
 			return b, nil
 		}
-		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() {
-			return nil, err
-		}
-		if err := c.onTimeout(); err != nil {
+		if err := c.readGoesOn(err); err != nil {
 			return nil, err
 		}
 	}
@@ -232,11 +226,7 @@ func (c *conn) readSome(p []byte) (int, error) {
 		if n > 0 || err == nil {
 			return n, nil
 		}
-		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() {
-			return 0, err
-		}
-		if err := c.onTimeout(); err != nil {
+		if err := c.readGoesOn(err); err != nil {
 			return 0, err
 		}
 	}
