@@ -193,6 +193,7 @@ func (b *Broker) Start() error {
 		HTTPAddr:                 b.HTTPAddr(),
 		Rack:                     b.cfg.Rack,
 		UncleanShutdown:          !clean,
+		StorageHeld:              b.disk.full,
 		Join:                     b.cfg.Join,
 		BootstrapExpect:          b.cfg.BootstrapExpect,
 		MaxVoters:                b.cfg.MaxVoters,
@@ -475,7 +476,7 @@ func (b *Broker) brokerEligible(id int32) bool {
 		return false
 	}
 	br, ok := b.node.Image().Broker(id)
-	return ok && !br.Fenced
+	return ok && !br.Fenced && !br.StorageHeld
 }
 
 // alterPartition submits a leader's ISR change to the controller (the

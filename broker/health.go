@@ -133,6 +133,11 @@ func judgeHealth(in healthInput) ClusterHealth {
 	if in.diskFull != "" {
 		h.Reasons = append(h.Reasons, fmt.Sprintf("broker %d refuses produces: %s", in.self, in.diskFull))
 	}
+	for _, b := range in.brokers {
+		if b.StorageHeld && !b.Fenced {
+			h.Reasons = append(h.Reasons, fmt.Sprintf("broker %d has its storage held (data disk below the free-space reserve): it refuses produces and is out of the ISRs it follows", b.ID))
+		}
+	}
 	if in.controller == cluster.NoLeader {
 		h.Reasons = append(h.Reasons, noControllerReason(in))
 	}

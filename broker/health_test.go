@@ -67,6 +67,9 @@ func TestJudgeHealth(t *testing.T) {
 			down: []int32{1}, leaderl: 1, urp: 1,
 			reasonIn: "partition t-0 offline: no eligible replica (isr [1] down; broker 2 restarted uncleanly and has not caught up; broker 3 not in sync; unclean.leader.election.enable=false)"},
 		{name: "no brokers", in: healthInput{self: 1, ready: true, controller: 1}, reasonIn: "no broker registered"},
+		{name: "another broker's storage held", in: healthInput{self: 1, ready: true, controller: 1,
+			brokers: []cluster.Broker{{ID: 1}, {ID: 2}, {ID: 3, StorageHeld: true}}, topics: healthyTopics, alive: alive},
+			reasonIn: "broker 3 has its storage held"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := judgeHealth(tc.in)

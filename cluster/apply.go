@@ -49,6 +49,8 @@ func (img *Image) apply(index uint64, cmd Command) (*Image, *Change, error) {
 		err = next.unregisterBroker(cmd.Version, p, ch)
 	case AlterBrokerConfigs:
 		err = next.alterBrokerConfigs(cmd.Version, p, ch)
+	case SetStorageHeld:
+		err = next.setStorageHeld(cmd.Version, p, ch)
 	default:
 		err = errorf(ErrInvalidCommand, "unknown payload %T", cmd.Payload)
 	}
@@ -160,6 +162,8 @@ func (img *Image) registerBroker(index uint64, version uint16, p RegisterBroker,
 		HTTPAddr: p.HTTPAddr, Rack: p.Rack, Incarnation: p.Incarnation, DirectoryID: p.DirectoryID,
 		Epoch: int64(index), UncleanRestart: unclean || (!newProcess && old.UncleanRestart),
 		Listeners: p.Listeners, Decommissioning: known && old.Decommissioning,
+		// A new process reports its storage afresh in its heartbeats.
+		StorageHeld: !newProcess && old.StorageHeld,
 	}
 	ch.addBroker(p.ID)
 	if known && directoryReplaced(old.DirectoryID, p.DirectoryID) {
@@ -498,6 +502,9 @@ func (img *Image) alterPartition(p AlterPartition, ch *Change) error {
 		}
 		if !img.isLive(r) {
 			return errorf(ErrIneligibleReplica, "%s: isr member %d is fenced", where, r)
+		}
+		if r != p.Leader && img.brokers[r].StorageHeld && !slices.Contains(part.ISR, r) {
+			return errorf(ErrIneligibleReplica, "%s: isr member %d has its storage held (disk below the free-space reserve)", where, r)
 		}
 	}
 	// Keep the ISR in replica order, so equal sets compare equal.

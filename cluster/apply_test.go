@@ -354,6 +354,7 @@ func TestCommandCodec(t *testing.T) {
 		AlterReassignment{Topic: "t", Partition: 1, Replicas: []int32{4, 5}}, AlterReassignment{Topic: "t", Cancel: true},
 		DecommissionBroker{ID: 2}, DecommissionBroker{ID: 2, Cancel: true}, UnregisterBroker{ID: 2},
 		AlterBrokerConfigs{Set: map[string]string{ConfigLeaderThrottledRate: "10"}, Delete: []string{ConfigFollowerThrottledRate}},
+		SetStorageHeld{ID: 3, Held: true}, SetStorageHeld{ID: 3},
 	}
 	for _, p := range cmds {
 		data, err := encodeCommand(NewCommand(p))
@@ -371,7 +372,7 @@ func TestCommandCodec(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{
-		`{"v":4,"type":"fence_broker","body":{"id":1}}`, // above CommandVersion
+		`{"v":5,"type":"fence_broker","body":{"id":1}}`, // above CommandVersion
 		`{"v":0,"type":"fence_broker","body":{"id":1}}`,
 		`{"v":1,"type":"launch_rockets","body":{}}`,
 		`{"v":1,"type":"fence_broker","body":[]}`,

@@ -16,7 +16,9 @@ import (
 // partitions' adding and removing replicas), decommissioning
 // (DecommissionBroker, UnregisterBroker) and the cluster's dynamic broker
 // configs (AlterBrokerConfigs); see reassign.go and decommission.go.
-const CommandVersion uint16 = 3
+// Version 4 adds storage holds (SetStorageHeld, the brokers' StorageHeld);
+// see storagehold.go.
+const CommandVersion uint16 = 4
 
 // CommandType names a command in the Raft log. The names are part of the
 // on-disk format and never change.
@@ -38,6 +40,7 @@ const (
 	TypeDecommissionBroker CommandType = "decommission_broker"
 	TypeUnregisterBroker   CommandType = "unregister_broker"
 	TypeAlterBrokerConfigs CommandType = "alter_broker_configs"
+	TypeSetStorageHeld     CommandType = "set_storage_held"
 	// TypeReadIndex is never written to the log: the controller answers it
 	// with the Raft index a reader must have applied (see Node.Sync).
 	TypeReadIndex CommandType = "read_index"
@@ -253,6 +256,10 @@ type BrokerHeartbeat struct {
 	Incarnation     string `json:"incarnation"`
 	UncleanShutdown bool   `json:"unclean_shutdown,omitempty"`
 	ShuttingDown    bool   `json:"shutting_down,omitempty"`
+	// StorageHeld says the broker's data disk is below its free-space
+	// reserve: it refuses produces and does not fetch as a follower (see
+	// storagehold.go).
+	StorageHeld bool `json:"storage_held,omitempty"`
 	// Listeners are the broker's advertised named listeners (see
 	// RegisterBroker.Listeners).
 	Listeners string `json:"listeners,omitempty"`
@@ -314,6 +321,8 @@ func newPayload(t CommandType) (Payload, bool) {
 		return &UnregisterBroker{}, true
 	case TypeAlterBrokerConfigs:
 		return &AlterBrokerConfigs{}, true
+	case TypeSetStorageHeld:
+		return &SetStorageHeld{}, true
 	case TypeReadIndex:
 		return &ReadIndex{}, true
 	case TypeBrokerHeartbeat:
@@ -354,6 +363,8 @@ func deref(p Payload) Payload {
 	case *UnregisterBroker:
 		return *v
 	case *AlterBrokerConfigs:
+		return *v
+	case *SetStorageHeld:
 		return *v
 	case *ReadIndex:
 		return *v

@@ -48,6 +48,10 @@ type Config struct {
 	// controller then takes it out of ISRs and ELRs (KIP-966) when it
 	// registers. The broker decides it from its clean-shutdown marker.
 	UncleanShutdown bool
+	// StorageHeld, when set, reports whether the broker's storage refuses
+	// writes now (its disk below the free-space reserve); the heartbeats
+	// carry it to the controller (see storagehold.go).
+	StorageHeld func() bool
 
 	// Join lists gossip addresses of brokers to join (--join). Empty with
 	// BootstrapExpect <= 1 means a lone broker that bootstraps itself.

@@ -160,7 +160,7 @@ func (n *Node) reconcile(deadSince map[raft.ServerID]time.Time) {
 	members := n.ownClusterMembers(n.members.members(), servers)
 	now := time.Now()
 	hb := n.heartbeatCommand()
-	n.sessions.heartbeat(hb.member(), hb.ShuttingDown, hb.AppliedIndex, now)
+	n.sessions.heartbeat(hb.member(), hb.ShuttingDown, hb.StorageHeld, hb.AppliedIndex, now)
 	// Before a wiped broker is registered anew (which records its new
 	// directory id), take it out of the Raft configuration; see
 	// removeReplacedVoters. Its new directory id can arrive by heartbeat

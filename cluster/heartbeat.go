@@ -37,6 +37,7 @@ func (n *Node) heartbeatCommand() BrokerHeartbeat {
 		ID: n.cfg.ID, KafkaAddr: n.cfg.AdvertisedKafkaAddr, RaftAddr: n.raftAddr, GossipAddr: n.members.addr(),
 		HTTPAddr: n.cfg.HTTPAddr, Rack: n.cfg.Rack, Incarnation: n.incarnation,
 		UncleanShutdown: n.cfg.UncleanShutdown, ShuttingDown: n.shuttingDown.Load(), Listeners: n.cfg.Listeners,
+		StorageHeld:  n.cfg.StorageHeld != nil && n.cfg.StorageHeld(),
 		AppliedIndex: n.fsm.appliedIndex(),
 		DirectoryID:  id.DirectoryID, ClusterID: id.ClusterID,
 	}
@@ -47,7 +48,7 @@ func (n *Node) heartbeatCommand() BrokerHeartbeat {
 func (n *Node) heartbeat(ctx context.Context) error {
 	hb := n.heartbeatCommand()
 	if n.IsController() {
-		n.sessions.heartbeat(hb.member(), hb.ShuttingDown, hb.AppliedIndex, time.Now())
+		n.sessions.heartbeat(hb.member(), hb.ShuttingDown, hb.StorageHeld, hb.AppliedIndex, time.Now())
 		return nil
 	}
 	addr, _ := n.raft.LeaderWithID()

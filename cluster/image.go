@@ -76,6 +76,10 @@ type Broker struct {
 	// removed: it gets no new replicas, the controller moves its replicas
 	// away, then unregisters it (see decommission.go).
 	Decommissioning bool `json:"decommissioning,omitempty"`
+	// StorageHeld says the broker's storage refuses writes (its disk is
+	// below the free-space reserve): it is in no ISR as a follower, and no
+	// leader adds it to one (see storagehold.go).
+	StorageHeld bool `json:"storage_held,omitempty"`
 }
 
 // ListenerAddr is the address clients that came in on listener name reach

@@ -36,7 +36,7 @@ func TestListenersRegistered(t *testing.T) {
 	s := newSessions(testSessionConfig)
 	now := time.Unix(1000, 0)
 	s.reset(now)
-	s.heartbeat(hb.member(), false, 0, now)
+	s.heartbeat(hb.member(), false, false, 0, now)
 	var reg *RegisterBroker
 	for _, cmd := range planMetadata(b.img, s.plan(b.img, []Member{m}, now), nil) {
 		if p, ok := cmd.Payload.(RegisterBroker); ok {

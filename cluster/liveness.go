@@ -47,6 +47,8 @@ type brokerSession struct {
 	shuttingDown bool
 	// applied is the metadata index the broker last reported applied.
 	applied uint64
+	// storage is what the process's heartbeats said of its storage.
+	storage storageReport
 }
 
 // sessions is the controller's heartbeat table. heartbeat is called from
@@ -74,8 +76,8 @@ func (s *sessions) reset(now time.Time) {
 }
 
 // heartbeat records a heartbeat of m's process at now, which had applied
-// the metadata up to applied.
-func (s *sessions) heartbeat(m Member, shuttingDown bool, applied uint64, now time.Time) {
+// the metadata up to applied and said whether its storage is held.
+func (s *sessions) heartbeat(m Member, shuttingDown, storageHeld bool, applied uint64, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	bs, ok := s.byID[m.ID]
@@ -88,6 +90,7 @@ func (s *sessions) heartbeat(m Member, shuttingDown bool, applied uint64, now ti
 	bs.member, bs.lastBeat = m, now
 	bs.shuttingDown = bs.shuttingDown || shuttingDown
 	bs.applied = max(bs.applied, applied)
+	bs.storage.report(storageHeld, now)
 }
 
 // lagging lists the registered, unfenced brokers other than self that
@@ -119,6 +122,10 @@ type livenessPlan struct {
 	// alive lists the brokers that heartbeat (fresh), by id; the Raft
 	// configuration treats them as live even when gossip does not.
 	alive []Member
+	// storageHeld lists the registered processes whose fresh heartbeats
+	// say their storage is held, storageFree those that have said it has
+	// room for UnfenceHold, by id (see storagehold.go).
+	storageHeld, storageFree []int32
 }
 
 // plan applies the liveness rules to the image, the gossip members and the
@@ -154,6 +161,14 @@ func planLiveness(cfg sessionConfig, img *Image, gossip []Member, byID map[int32
 		}
 		m := bs.member
 		b, known := img.brokers[id]
+		if known && b.Incarnation == m.Incarnation {
+			switch {
+			case bs.storage.held:
+				out.storageHeld = append(out.storageHeld, id)
+			case bs.storage.steadilyFree(now, cfg.UnfenceHold):
+				out.storageFree = append(out.storageFree, id)
+			}
+		}
 		switch {
 		case !known || b.Incarnation != m.Incarnation || b.KafkaAddr != m.KafkaAddr ||
 			b.RaftAddr != m.RaftAddr || b.GossipAddr != m.GossipAddr || b.HTTPAddr != m.HTTPAddr || b.Rack != m.Rack ||

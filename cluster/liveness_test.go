@@ -45,7 +45,7 @@ func (sim *livenessSim) step(d time.Duration, beating, gossip []int32) {
 	sim.t.Helper()
 	sim.now = sim.now.Add(d)
 	for _, id := range beating {
-		sim.s.heartbeat(member(id), false, 0, sim.now)
+		sim.s.heartbeat(member(id), false, false, 0, sim.now)
 	}
 	lp := sim.s.plan(sim.b.img, members(gossip...), sim.now)
 	for _, cmd := range planMetadata(sim.b.img, lp, nil) {
@@ -195,17 +195,17 @@ func TestLivenessRegistration(t *testing.T) {
 	restarted := member(3)
 	restarted.Incarnation = "j"
 	sim.now = sim.now.Add(100 * time.Millisecond)
-	sim.s.heartbeat(restarted, false, 0, sim.now)
+	sim.s.heartbeat(restarted, false, false, 0, sim.now)
 	lp := sim.s.plan(sim.b.img, members(1, 2, 3), sim.now)
 	if !slices.ContainsFunc(lp.register, func(m Member) bool { return m.ID == 3 && m.Incarnation == "j" }) || len(lp.fence) != 0 {
 		t.Fatalf("restart: %+v", lp)
 	}
 	// A process in controlled shutdown stays fenced while it heartbeats.
-	sim.s.heartbeat(member(2), true, 0, sim.now)
+	sim.s.heartbeat(member(2), true, false, 0, sim.now)
 	sim.b.must(FenceBroker{ID: 2})
 	for i := 0; i < 30; i++ {
 		sim.step(100*time.Millisecond, []int32{1, 3}, []int32{1, 2, 3})
-		sim.s.heartbeat(member(2), false, 0, sim.now)
+		sim.s.heartbeat(member(2), false, false, 0, sim.now)
 	}
 	if !sim.fenced(2) {
 		t.Fatal("broker in controlled shutdown unfenced")
@@ -215,8 +215,8 @@ func TestLivenessRegistration(t *testing.T) {
 func TestLivenessLaggingBrokers(t *testing.T) {
 	sim := newLivenessSim(t, 1, 2, 3)
 	sim.now = sim.now.Add(100 * time.Millisecond)
-	sim.s.heartbeat(member(2), false, 10, sim.now)
-	sim.s.heartbeat(member(3), false, 7, sim.now)
+	sim.s.heartbeat(member(2), false, false, 10, sim.now)
+	sim.s.heartbeat(member(3), false, false, 7, sim.now)
 	if got := sim.s.lagging(sim.b.img, 1, 9, sim.now); !slices.Equal(got, []int32{3}) {
 		t.Fatalf("lagging at 9: %v, want [3]", got)
 	}
@@ -230,7 +230,7 @@ func TestLivenessLaggingBrokers(t *testing.T) {
 		t.Fatalf("fenced broker waited for: %v", got)
 	}
 	// Reports only move forward.
-	sim.s.heartbeat(member(2), false, 4, sim.now)
+	sim.s.heartbeat(member(2), false, false, 4, sim.now)
 	if got := sim.s.lagging(sim.b.img, 1, 10, sim.now); len(got) != 0 {
 		t.Fatalf("an older report lowered the applied index: %v", got)
 	}

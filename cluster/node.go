@@ -602,7 +602,7 @@ func (n *Node) commit(ctx context.Context, cmd Command) (uint64, error) {
 	case ReadIndex:
 		return n.readIndex(ctx)
 	case BrokerHeartbeat:
-		n.sessions.heartbeat(p.member(), p.ShuttingDown, p.AppliedIndex, time.Now())
+		n.sessions.heartbeat(p.member(), p.ShuttingDown, p.StorageHeld, p.AppliedIndex, time.Now())
 		return n.fsm.appliedIndex(), nil
 	case AwaitReplay:
 		return n.awaitReplay(ctx, p.Index)

@@ -131,6 +131,7 @@ func planMetadata(img *Image, lp livenessPlan, newClusterID func() string) []Com
 	for _, id := range lp.fence {
 		cmds = append(cmds, NewCommand(FenceBroker{ID: id}))
 	}
+	cmds = append(cmds, planStorageHolds(img, lp)...)
 	// Registration and fencing elect leaders themselves; this catches the
 	// partitions a live replica can lead for other reasons, e.g. a command
 	// that raced with a fence.

@@ -48,7 +48,7 @@ func TestImageProperties(t *testing.T) {
 	accepted := map[CommandType]int{}
 	allTypes := []CommandType{TypeRegisterBroker, TypeFenceBroker, TypeCreateTopic, TypeDeleteTopic,
 		TypeCreatePartitions, TypeAlterConfigs, TypeAlterPartition, TypeElectLeader, TypeReassignPartition,
-		TypeAlterReassignment, TypeDecommissionBroker, TypeUnregisterBroker, TypeAlterBrokerConfigs}
+		TypeAlterReassignment, TypeDecommissionBroker, TypeUnregisterBroker, TypeAlterBrokerConfigs, TypeSetStorageHeld}
 	missing := func() bool {
 		for _, typ := range allTypes {
 			if accepted[typ] == 0 {
@@ -161,6 +161,7 @@ func checkStep(t *testing.T, step int, prev, next *Image, ch *Change, p Payload,
 	}
 	checkElections(t, fail, prev, next, p, err, listed)
 	checkReassignments(fail, prev, next, p, err)
+	checkStorageHolds(fail, prev, next, p, err)
 	if dt, ok := p.(DeleteTopic); ok && err == nil {
 		old, _ := prev.Topic(dt.Name)
 		if _, ok := next.Topic(dt.Name); ok {
@@ -243,7 +244,7 @@ func (g *cmdGen) somePartition(img *Image) (string, int32, Partition, bool) {
 
 func (g *cmdGen) next(img *Image) Payload {
 	r := g.rng
-	switch r.IntN(16) {
+	switch r.IntN(17) {
 	case 0, 1:
 		reg := registerCmd(int32(r.IntN(6)), []string{"", "r1", "r2"}[r.IntN(3)])
 		// The same incarnation again is a re-registration of one process
@@ -330,6 +331,8 @@ func (g *cmdGen) next(img *Image) Payload {
 			return cmds[r.IntN(len(cmds))].Payload
 		}
 		return DecommissionBroker{ID: g.brokerID(), Cancel: r.IntN(3) == 0}
+	case 15:
+		return SetStorageHeld{ID: g.brokerID(), Held: r.IntN(3) != 0}
 	default:
 		if r.IntN(2) == 0 {
 			return UnregisterBroker{ID: g.brokerID()}
@@ -557,4 +560,42 @@ func sameSet(a, b []int32) bool {
 		}
 	}
 	return true
+}
+
+// checkStorageHolds: an accepted hold leaves the broker in no ISR it does
+// not lead (unless as the last member) and moves no leader; no accepted ISR
+// change adds a held broker other than the leader.
+func checkStorageHolds(fail func(string, ...any), prev, next *Image, p Payload, err error) {
+	if err != nil {
+		return
+	}
+	switch c := p.(type) {
+	case SetStorageHeld:
+		if b, _ := next.Broker(c.ID); b.StorageHeld != c.Held {
+			fail("broker %d storage held %v after the command", c.ID, b.StorageHeld)
+		}
+		if c.Held && next.heldFollowerAnywhere(c.ID) {
+			fail("held broker %d still in an ISR as a follower", c.ID)
+		}
+		for name, t := range next.topics {
+			for i, np := range t.Partitions {
+				op := prev.topics[name].Partitions[i]
+				want := op.ISR
+				if c.Held && heldFollowerInISR(op, c.ID) {
+					want = without(op.ISR, c.ID)
+				}
+				if op.Leader != np.Leader || !slices.Equal(want, np.ISR) {
+					fail("%s-%d: storage hold of %d changed %+v to %+v", name, i, c.ID, op, np)
+				}
+			}
+		}
+	case AlterPartition:
+		before, _ := prev.Partition(c.Topic, c.Partition)
+		after, _ := next.Partition(c.Topic, c.Partition)
+		for _, r := range after.ISR {
+			if b, _ := next.Broker(r); b.StorageHeld && r != after.Leader && !slices.Contains(before.ISR, r) {
+				fail("%s-%d: held broker %d added to isr %v", c.Topic, c.Partition, r, after.ISR)
+			}
+		}
+	}
 }

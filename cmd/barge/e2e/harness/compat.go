@@ -38,14 +38,7 @@ func compatStart(t testing.TB, n int, opts Options, cluster bool) []*Broker {
 		brokers := make([]*Broker, n)
 		var seeds []string
 		for i := range brokers {
-			dir := t.TempDir()
-			if opts.DataParent != "" {
-				var err error
-				if dir, err = os.MkdirTemp(opts.DataParent, fmt.Sprintf("broker-%d-", i)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			brokers[i] = newBroker(t, i, dir, opts.ExtraArgs)
+			brokers[i] = newBroker(t, i, opts.dataDir(t, i), opts.ExtraArgs)
 			if opts.NamedListeners {
 				brokers[i].ExternalPort = FreePort(t)
 			}

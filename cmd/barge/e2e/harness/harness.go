@@ -135,6 +135,20 @@ type Options struct {
 	NamedListeners bool
 }
 
+// dataDir is a new data directory for broker id: in DataParent when set,
+// else in the test's temporary directory.
+func (o Options) dataDir(t testing.TB, id int) string {
+	t.Helper()
+	if o.DataParent == "" {
+		return t.TempDir()
+	}
+	dir, err := os.MkdirTemp(o.DataParent, fmt.Sprintf("broker-%d-", id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // StartBroker starts a single-node broker with its data in a new temporary
 // directory and waits until it is ready. Ports are picked free just before
 // the start, so another process can take one first; the start is then
@@ -373,8 +387,8 @@ func Tail(b []byte, lines int) string {
 }
 
 // JoinBroker starts broker id as a new member of the running cluster of
-// brokers (gossip --join, no bootstrap) with its data in a new temporary
-// directory, and waits until it is ready. A port taken meanwhile is
+// brokers (gossip --join, no bootstrap) with its data in a new directory
+// (in opts.DataParent when set), and waits until it is ready. A port taken meanwhile is
 // retried on new ones, as StartCluster does.
 func JoinBroker(t testing.TB, brokers []*Broker, id int, opts Options) *Broker {
 	t.Helper()
@@ -383,7 +397,7 @@ func JoinBroker(t testing.TB, brokers []*Broker, id int, opts Options) *Broker {
 		seeds = append(seeds, b.Gossip)
 	}
 	for attempt := 1; ; attempt++ {
-		b := newBroker(t, id, t.TempDir(), opts.ExtraArgs)
+		b := newBroker(t, id, opts.dataDir(t, id), opts.ExtraArgs)
 		b.Args = append(b.Args, "--join", strings.Join(seeds, ","))
 		b.Start()
 		err := compatWaitListening([]*Broker{b}, 60*time.Second)

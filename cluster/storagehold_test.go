@@ -1,0 +1,145 @@
+package cluster
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// holdStep advances the clock by d, records a heartbeat of brokers 1-3 in
+// which the ids in held report their storage held, and applies the plan. It
+// returns the storage commands planned.
+func (sim *livenessSim) holdStep(d time.Duration, held ...int32) []SetStorageHeld {
+	sim.t.Helper()
+	sim.now = sim.now.Add(d)
+	for _, id := range []int32{1, 2, 3} {
+		sim.s.heartbeat(member(id), false, slices.Contains(held, id), 0, sim.now)
+	}
+	var out []SetStorageHeld
+	for _, cmd := range planMetadata(sim.b.img, sim.s.plan(sim.b.img, members(1, 2, 3), sim.now), nil) {
+		if h, ok := cmd.Payload.(SetStorageHeld); ok {
+			out = append(out, h)
+		}
+		sim.b.must(cmd.Payload)
+	}
+	return out
+}
+
+func (sim *livenessSim) storageHeld(id int32) bool {
+	b, _ := sim.b.img.Broker(id)
+	return b.StorageHeld
+}
+
+// A broker that reports its storage held leaves the ISR of every partition
+// it follows at the next reconcile, keeps the ones it leads, is not added
+// back by its leaders, and is released only after reporting room for
+// UnfenceHold without a break.
+func TestStorageHoldTakesFollowerOutOfISRs(t *testing.T) {
+	sim := newLivenessSim(t, 1, 2, 3)
+	sim.holdStep(100 * time.Millisecond)
+	if h := sim.holdStep(100 * time.Millisecond); len(h) != 0 {
+		t.Fatalf("nothing held, yet planned %v", h)
+	}
+	before, _ := sim.b.img.Topic("t")
+
+	if h := sim.holdStep(100*time.Millisecond, 3); !slices.Equal(h, []SetStorageHeld{{ID: 3, Held: true}}) {
+		t.Fatalf("hold planned %v, want broker 3 held", h)
+	}
+	if !sim.storageHeld(3) {
+		t.Fatal("broker 3 not held in the image")
+	}
+	after, _ := sim.b.img.Topic("t")
+	for i, p := range after.Partitions {
+		old := before.Partitions[i]
+		if p.Leader != old.Leader || p.LeaderEpoch != old.LeaderEpoch {
+			t.Errorf("partition %d: leader %d epoch %d became %d epoch %d", i, old.Leader, old.LeaderEpoch, p.Leader, p.LeaderEpoch)
+		}
+		if want := slices.Contains(p.ISR, 3); want != (p.Leader == 3) {
+			t.Errorf("partition %d: leader %d isr %v with broker 3 held", i, p.Leader, p.ISR)
+		}
+	}
+	if h := sim.holdStep(100*time.Millisecond, 3); len(h) != 0 {
+		t.Fatalf("held again with nothing to do: %v", h)
+	}
+
+	// A leader may not add the held broker back.
+	var followed Partition
+	for _, p := range after.Partitions {
+		if p.Leader != 3 {
+			followed = p
+			break
+		}
+	}
+	add := AlterPartition{Topic: "t", Partition: followed.Index, Leader: followed.Leader, LeaderEpoch: followed.LeaderEpoch,
+		PartitionEpoch: followed.PartitionEpoch, ISR: append(slices.Clone(followed.ISR), 3)}
+	if err := sim.b.try(add); ErrorCode(err) != ErrorCode(errorf(ErrIneligibleReplica, "")) {
+		t.Fatalf("adding the held broker to an ISR: %v, want ineligible replica", err)
+	}
+
+	// Room again, but only briefly: the hold stays.
+	sim.holdStep(100 * time.Millisecond)
+	sim.holdStep(testSessionConfig.UnfenceHold/2, 3)
+	for range 5 {
+		sim.holdStep(testSessionConfig.UnfenceHold / 5)
+	}
+	if !sim.storageHeld(3) {
+		t.Fatal("released before reporting room for UnfenceHold without a break")
+	}
+	var released []SetStorageHeld
+	for range 10 {
+		released = append(released, sim.holdStep(testSessionConfig.UnfenceHold/5)...)
+	}
+	if !slices.Equal(released, []SetStorageHeld{{ID: 3, Held: false}}) || sim.storageHeld(3) {
+		t.Fatalf("release planned %v, held %v; want one release", released, sim.storageHeld(3))
+	}
+	if err := sim.b.try(add); err != nil {
+		t.Fatalf("adding the released broker back: %v", err)
+	}
+}
+
+// A held broker that becomes a follower while held (leadership moved to the
+// preferred replica) is taken out of that ISR too; a new process of it is
+// not held until it says so.
+func TestStorageHoldFollowsLeadershipMoves(t *testing.T) {
+	b := newBuilder(t, 1, 2, 3)
+	b.must(CreateTopic{Name: "t", Assignment: [][]int32{{1, 3, 2}}})
+	// Broker 1 restarts: 3 leads, and 1 is back in the ISR.
+	b.must(FenceBroker{ID: 1})
+	b.must(registerCmd(1, ""))
+	p := b.part("t", 0)
+	b.must(AlterPartition{Topic: "t", Partition: 0, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
+		PartitionEpoch: p.PartitionEpoch, ISR: []int32{1, 3, 2}})
+	if p := b.part("t", 0); p.Leader != 3 {
+		t.Fatalf("setup: %+v", p)
+	}
+	b.must(SetStorageHeld{ID: 3, Held: true})
+	if p := b.part("t", 0); !slices.Equal(p.ISR, []int32{1, 3, 2}) {
+		t.Fatalf("held leader left its own ISR: %+v", p)
+	}
+	held := livenessPlan{storageHeld: []int32{3}}
+	if cmds := planStorageHolds(b.img, held); len(cmds) != 0 {
+		t.Fatalf("planned %v for a held broker that only leads", cmds)
+	}
+	b.must(ElectLeader{Topic: "t", Partition: 0, Election: ElectPreferred})
+	cmds := planStorageHolds(b.img, held)
+	if len(cmds) != 1 {
+		t.Fatalf("held broker now a follower in the ISR: planned %v, want a hold", cmds)
+	}
+	b.must(cmds[0].Payload)
+	if p := b.part("t", 0); p.Leader != 1 || !slices.Equal(p.ISR, []int32{1, 2}) {
+		t.Fatalf("after the second hold: %+v", p)
+	}
+
+	// The same process registering again keeps the hold; a new one starts
+	// without it.
+	b.must(RegisterBroker{ID: 3, KafkaAddr: "k", RaftAddr: "r", Incarnation: "a"})
+	b.must(SetStorageHeld{ID: 3, Held: true})
+	b.must(RegisterBroker{ID: 3, KafkaAddr: "k", RaftAddr: "r", Incarnation: "a"})
+	if br, _ := b.img.Broker(3); !br.StorageHeld {
+		t.Fatal("re-registration of the same process dropped the hold")
+	}
+	b.must(RegisterBroker{ID: 3, KafkaAddr: "k", RaftAddr: "r", Incarnation: "b"})
+	if br, _ := b.img.Broker(3); br.StorageHeld {
+		t.Fatal("a new process inherited the hold")
+	}
+}
