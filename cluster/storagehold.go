@@ -14,19 +14,24 @@ import (
 // replicas from the ISRs (KIP-112, KIP-858 in KRaft); here the broker says
 // so in its heartbeats (BrokerHeartbeat.StorageHeld), and the controller
 // commits SetStorageHeld, which takes it out of the ISR of every partition
-// it follows at once. It keeps leading what it leads (it still serves
-// reads), and no leader adds it back to an ISR while the hold lasts. Once
+// it follows at once, and hands each partition it leads to another live ISR
+// replica whose storage is not held (Kafka's leaders move off a failed log
+// directory too), so writes go on there. Where no such replica exists it
+// keeps leading (it still serves reads). No leader adds it back to an ISR
+// while the hold lasts, so no election can pick it either. Once
 // its heartbeats have said for UnfenceHold that the disk has room again,
 // the controller lifts the hold; it fetches, catches up, and its leaders
 // add it back as usual.
 
 // SetStorageHeld records that a broker's storage refuses writes (Held) or
-// accepts them again. Holding takes the broker out of the ISR of each
-// partition it is in the ISR of but does not lead, into the ELR when the
-// ISR falls below min.insync.replicas, as a fence does, but never empties an
-// ISR. Holding a held broker again does the same for partitions where it
-// got back into an ISR as a follower (a leadership change that made it one).
-// Version 4+.
+// accepts them again. Holding moves the leadership of each partition the
+// broker leads to the first live ISR replica (in replica order) whose
+// storage is not held, with a bumped leader epoch, and then takes the
+// broker out of the ISR of each partition it does not lead, into the ELR
+// when the ISR falls below min.insync.replicas, as a fence does, but never
+// empties an ISR. Holding a held broker again does the same for partitions
+// where it led or got back into an ISR since (an election with no other
+// candidate, a replica that has since caught up). Version 4+.
 type SetStorageHeld struct {
 	ID   int32 `json:"id"`
 	Held bool  `json:"held"`
@@ -53,27 +58,43 @@ func (img *Image) setStorageHeld(version uint16, p SetStorageHeld, ch *Change) e
 	for _, name := range img.TopicNames() {
 		t := img.topics[name]
 		for _, part := range t.Partitions {
-			if !heldFollowerInISR(part, p.ID) {
-				continue
+			if np, ok := img.stepBack(t, part, p.ID); ok {
+				img.setPartitionChanged(t, np, ch)
 			}
-			img.setPartitionChanged(t, withISR(part, without(part.ISR, p.ID), effectiveMinISR(t, part), NoLeader), ch)
 		}
 	}
 	return nil
 }
 
-// heldFollowerInISR reports whether a held broker id is in p's ISR as a
-// follower where it can leave it (the ISR is never emptied).
-func heldFollowerInISR(p Partition, id int32) bool {
-	return p.Leader != id && len(p.ISR) > 1 && slices.Contains(p.ISR, id)
+// stepBack is partition p of topic t with held broker id out of the way:
+// leadership handed to the first live ISR replica whose storage is not
+// held, and id out of the ISR unless it still leads or is the last member.
+// ok is false when nothing changes.
+func (img *Image) stepBack(t *Topic, p Partition, id int32) (Partition, bool) {
+	np := p
+	if np.Leader == id {
+		i := slices.IndexFunc(np.Replicas, func(r int32) bool {
+			return r != id && img.isLive(r) && !img.brokers[r].StorageHeld && slices.Contains(np.ISR, r)
+		})
+		if i < 0 {
+			return p, false
+		}
+		np.Leader = np.Replicas[i]
+		np.LeaderEpoch++
+	}
+	if len(np.ISR) > 1 && slices.Contains(np.ISR, id) {
+		np = withISR(np, without(np.ISR, id), effectiveMinISR(t, np), NoLeader)
+	}
+	return np, np.Leader != p.Leader || !slices.Equal(np.ISR, p.ISR)
 }
 
-// heldFollowerAnywhere reports whether held broker id is in some ISR it
-// could leave: a reason to commit its hold again.
-func (img *Image) heldFollowerAnywhere(id int32) bool {
+// holdHasWork reports whether held broker id leads a partition another
+// replica could take, or is in an ISR it could leave: a reason to commit
+// its hold again.
+func (img *Image) holdHasWork(id int32) bool {
 	for _, t := range img.topics {
 		for _, p := range t.Partitions {
-			if heldFollowerInISR(p, id) {
+			if _, ok := img.stepBack(t, p, id); ok {
 				return true
 			}
 		}
@@ -83,14 +104,14 @@ func (img *Image) heldFollowerAnywhere(id int32) bool {
 
 // planStorageHolds returns the SetStorageHeld commands for the liveness
 // plan's storage reports: a hold for each broker that reports its storage
-// held while the image does not say so, or says so but still has it in an
-// ISR as a follower; a release for each held broker that has reported room
+// held while the image does not say so, or says so but it still leads or
+// follows where it could step back; a release for each held broker that has reported room
 // steadily (livenessPlan.storageFree).
 func planStorageHolds(img *Image, lp livenessPlan) []Command {
 	var cmds []Command
 	for _, id := range lp.storageHeld {
 		b, ok := img.brokers[id]
-		if ok && !b.Fenced && (!b.StorageHeld || img.heldFollowerAnywhere(id)) {
+		if ok && !b.Fenced && (!b.StorageHeld || img.holdHasWork(id)) {
 			cmds = append(cmds, NewCommand(SetStorageHeld{ID: id, Held: true}))
 		}
 	}

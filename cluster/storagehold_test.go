@@ -30,9 +30,9 @@ func (sim *livenessSim) storageHeld(id int32) bool {
 	return b.StorageHeld
 }
 
-// A broker that reports its storage held leaves the ISR of every partition
-// it follows at the next reconcile, keeps the ones it leads, is not added
-// back by its leaders, and is released only after reporting room for
+// A broker that reports its storage held hands the partitions it leads to
+// other ISR replicas and leaves every ISR at the next reconcile, is not
+// added back by the leaders, and is released only after reporting room for
 // UnfenceHold without a break.
 func TestStorageHoldTakesFollowerOutOfISRs(t *testing.T) {
 	sim := newLivenessSim(t, 1, 2, 3)
@@ -49,27 +49,31 @@ func TestStorageHoldTakesFollowerOutOfISRs(t *testing.T) {
 		t.Fatal("broker 3 not held in the image")
 	}
 	after, _ := sim.b.img.Topic("t")
+	moved := 0
 	for i, p := range after.Partitions {
 		old := before.Partitions[i]
-		if p.Leader != old.Leader || p.LeaderEpoch != old.LeaderEpoch {
-			t.Errorf("partition %d: leader %d epoch %d became %d epoch %d", i, old.Leader, old.LeaderEpoch, p.Leader, p.LeaderEpoch)
-		}
-		if want := slices.Contains(p.ISR, 3); want != (p.Leader == 3) {
+		if p.Leader == 3 || slices.Contains(p.ISR, 3) {
 			t.Errorf("partition %d: leader %d isr %v with broker 3 held", i, p.Leader, p.ISR)
 		}
+		switch {
+		case old.Leader == 3:
+			moved++
+			if !slices.Contains(old.ISR, p.Leader) || p.LeaderEpoch != old.LeaderEpoch+1 {
+				t.Errorf("partition %d: leader %d epoch %d became %d epoch %d", i, old.Leader, old.LeaderEpoch, p.Leader, p.LeaderEpoch)
+			}
+		case p.Leader != old.Leader || p.LeaderEpoch != old.LeaderEpoch:
+			t.Errorf("partition %d: leader %d epoch %d became %d epoch %d", i, old.Leader, old.LeaderEpoch, p.Leader, p.LeaderEpoch)
+		}
+	}
+	if moved == 0 {
+		t.Fatal("broker 3 led nothing to hand over")
 	}
 	if h := sim.holdStep(100*time.Millisecond, 3); len(h) != 0 {
 		t.Fatalf("held again with nothing to do: %v", h)
 	}
 
 	// A leader may not add the held broker back.
-	var followed Partition
-	for _, p := range after.Partitions {
-		if p.Leader != 3 {
-			followed = p
-			break
-		}
-	}
+	followed := after.Partitions[0]
 	add := AlterPartition{Topic: "t", Partition: followed.Index, Leader: followed.Leader, LeaderEpoch: followed.LeaderEpoch,
 		PartitionEpoch: followed.PartitionEpoch, ISR: append(slices.Clone(followed.ISR), 3)}
 	if err := sim.b.try(add); ErrorCode(err) != ErrorCode(errorf(ErrIneligibleReplica, "")) {
@@ -97,37 +101,37 @@ func TestStorageHoldTakesFollowerOutOfISRs(t *testing.T) {
 	}
 }
 
-// A held broker that becomes a follower while held (leadership moved to the
-// preferred replica) is taken out of that ISR too; a new process of it is
-// not held until it says so.
-func TestStorageHoldFollowsLeadershipMoves(t *testing.T) {
+// A held broker that is the last ISR member keeps leading; once another
+// replica is back in the ISR the next plan hands it the leadership. A new
+// process of the broker is not held until it says so.
+func TestStorageHoldHandsOverWhenAReplicaCatchesUp(t *testing.T) {
 	b := newBuilder(t, 1, 2, 3)
-	b.must(CreateTopic{Name: "t", Assignment: [][]int32{{1, 3, 2}}})
-	// Broker 1 restarts: 3 leads, and 1 is back in the ISR.
+	b.must(CreateTopic{Name: "t", Assignment: [][]int32{{3, 1, 2}}})
 	b.must(FenceBroker{ID: 1})
-	b.must(registerCmd(1, ""))
-	p := b.part("t", 0)
-	b.must(AlterPartition{Topic: "t", Partition: 0, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
-		PartitionEpoch: p.PartitionEpoch, ISR: []int32{1, 3, 2}})
-	if p := b.part("t", 0); p.Leader != 3 {
+	b.must(FenceBroker{ID: 2})
+	if p := b.part("t", 0); p.Leader != 3 || !slices.Equal(p.ISR, []int32{3}) {
 		t.Fatalf("setup: %+v", p)
 	}
 	b.must(SetStorageHeld{ID: 3, Held: true})
-	if p := b.part("t", 0); !slices.Equal(p.ISR, []int32{1, 3, 2}) {
-		t.Fatalf("held leader left its own ISR: %+v", p)
+	if p := b.part("t", 0); p.Leader != 3 || !slices.Equal(p.ISR, []int32{3}) {
+		t.Fatalf("held last member: %+v, want it leading alone", p)
 	}
 	held := livenessPlan{storageHeld: []int32{3}}
 	if cmds := planStorageHolds(b.img, held); len(cmds) != 0 {
-		t.Fatalf("planned %v for a held broker that only leads", cmds)
+		t.Fatalf("planned %v for a held broker nobody can replace", cmds)
 	}
-	b.must(ElectLeader{Topic: "t", Partition: 0, Election: ElectPreferred})
+	// Broker 1 comes back and its leader, 3, adds it to the ISR.
+	b.must(registerCmd(1, ""))
+	p := b.part("t", 0)
+	b.must(AlterPartition{Topic: "t", Partition: 0, Leader: 3, LeaderEpoch: p.LeaderEpoch,
+		PartitionEpoch: p.PartitionEpoch, ISR: []int32{3, 1}})
 	cmds := planStorageHolds(b.img, held)
 	if len(cmds) != 1 {
-		t.Fatalf("held broker now a follower in the ISR: planned %v, want a hold", cmds)
+		t.Fatalf("a replica could take over: planned %v, want a hold", cmds)
 	}
 	b.must(cmds[0].Payload)
-	if p := b.part("t", 0); p.Leader != 1 || !slices.Equal(p.ISR, []int32{1, 2}) {
-		t.Fatalf("after the second hold: %+v", p)
+	if got := b.part("t", 0); got.Leader != 1 || !slices.Equal(got.ISR, []int32{1}) || got.LeaderEpoch != p.LeaderEpoch+1 {
+		t.Fatalf("after the second hold: %+v", got)
 	}
 
 	// The same process registering again keeps the hold; a new one starts
