@@ -71,6 +71,17 @@ func (img *Image) assignableBrokers() []Broker {
 	return slices.DeleteFunc(img.LiveBrokers(), func(b Broker) bool { return b.Decommissioning })
 }
 
+// placementBrokers are the brokers new replicas of a replication factor rf
+// go to: of the assignable ones, those whose storage is not held when there
+// are rf of them, since a held broker could not fetch its replicas.
+func placementBrokers(assignable []Broker, rf int) []Broker {
+	unheld := slices.DeleteFunc(slices.Clone(assignable), func(b Broker) bool { return b.StorageHeld })
+	if len(unheld) >= rf {
+		return unheld
+	}
+	return assignable
+}
+
 func (img *Image) decommissionBroker(version uint16, p DecommissionBroker, ch *Change) error {
 	if err := needsVersion(version, 3, "decommission broker"); err != nil {
 		return err
@@ -202,7 +213,8 @@ func planDecommission(img *Image) []Command {
 // replacementFor picks the broker to take over from broker from in a
 // replica list: a live broker that is not being decommissioned and not
 // already a replica; of those, one whose rack the other replicas use least
-// (brokers without a rack are racks of their own), then one in from's rack,
+// (brokers without a rack are racks of their own), after one whose storage
+// is not held, then one in from's rack,
 // then the one holding the fewest replicas, then the lowest id.
 func replacementFor(img *Image, replicas []int32, from Broker, load map[int32]int) (int32, bool) {
 	racks := map[string]int{}
@@ -213,6 +225,9 @@ func replacementFor(img *Image, replicas []int32, from Broker, load map[int32]in
 	}
 	best, found := Broker{}, false
 	better := func(a, b Broker) bool {
+		if a.StorageHeld != b.StorageHeld {
+			return b.StorageHeld // a full disk takes no new replica while another can
+		}
 		if ra, rb := racks[rackKey(a)], racks[rackKey(b)]; ra != rb {
 			return ra < rb
 		}

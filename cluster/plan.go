@@ -40,7 +40,7 @@ func prepare(img *Image, cmd Command, defPartitions int32, defRF int16) (Command
 				return cmd, errorf(ErrInvalidReplicationFactor, "topic %q has replication factor %d, %d live brokers",
 					p.Topic, rf, len(live))
 			}
-			p.Assignment = assignReplicas(img, live, int(p.Count-have), t.ReplicationFactor())
+			p.Assignment = assignReplicas(img, placementBrokers(live, t.ReplicationFactor()), int(p.Count-have), t.ReplicationFactor())
 		}
 		cmd.Payload = p
 	case nil:
@@ -101,7 +101,7 @@ func prepareCreateTopic(img *Image, p CreateTopic, defPartitions int32, defRF in
 		if err := validateTopicConfigs(p.Configs); err != nil {
 			return p, err
 		}
-		p.Assignment = assignReplicas(img, live, int(p.NumPartitions), int(p.ReplicationFactor))
+		p.Assignment = assignReplicas(img, placementBrokers(live, int(p.ReplicationFactor)), int(p.NumPartitions), int(p.ReplicationFactor))
 	}
 	for p.ID.IsZero() || img.topicIDs[p.ID] != "" {
 		p.ID = newTopicID()

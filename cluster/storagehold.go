@@ -18,7 +18,9 @@ import (
 // replica whose storage is not held (Kafka's leaders move off a failed log
 // directory too), so writes go on there. Where no such replica exists it
 // keeps leading (it still serves reads). No leader adds it back to an ISR
-// while the hold lasts, so no election can pick it either. Once
+// while the hold lasts, so no election can pick it either, and new replicas
+// (topic creation, added partitions, decommission moves) go to other
+// brokers while enough of them can take them. Once
 // its heartbeats have said for UnfenceHold that the disk has room again,
 // the controller lifts the hold; it fetches, catches up, and its leaders
 // add it back as usual.

@@ -147,3 +147,31 @@ func TestStorageHoldHandsOverWhenAReplicaCatchesUp(t *testing.T) {
 		t.Fatal("a new process inherited the hold")
 	}
 }
+
+// New replicas avoid a held broker while enough others can take them, and
+// so does a decommission's choice of the broker to move a replica to.
+func TestStorageHoldKeepsNewReplicasAway(t *testing.T) {
+	b := newBuilder(t, 1, 2, 3, 4, 5)
+	b.must(SetStorageHeld{ID: 4, Held: true})
+	b.must(CreateTopic{Name: "three", NumPartitions: 10, ReplicationFactor: 3})
+	b.must(CreatePartitions{Topic: "three", Count: 20})
+	for _, p := range b.img.topics["three"].Partitions {
+		if slices.Contains(p.Replicas, 4) {
+			t.Fatalf("partition %d placed on held broker 4: %v", p.Index, p.Replicas)
+		}
+	}
+	// Five replicas need every broker: the held one too.
+	b.must(CreateTopic{Name: "five", NumPartitions: 1, ReplicationFactor: 5})
+	if p := b.part("five", 0); !slices.Contains(p.Replicas, 4) {
+		t.Fatalf("replication factor 5 on 5 brokers left out broker 4: %v", p.Replicas)
+	}
+	// Replacing 3 in [1 2 3]: 4 holds the fewest replicas but is held.
+	from, _ := b.img.Broker(3)
+	if got, ok := replacementFor(b.img, []int32{1, 2, 3}, from, map[int32]int{4: 0, 5: 9}); !ok || got != 5 {
+		t.Fatalf("replacement for 3: %d %v, want 5", got, ok)
+	}
+	b.must(SetStorageHeld{ID: 4})
+	if got, _ := replacementFor(b.img, []int32{1, 2, 3}, from, map[int32]int{4: 0, 5: 9}); got != 4 {
+		t.Fatalf("replacement for 3 after the release: %d, want 4", got)
+	}
+}
