@@ -107,6 +107,7 @@ func New(cfg Config) (*Broker, error) {
 		NumFetchers:    cfg.NumReplicaFetchers,
 		BrokerEpoch:    b.brokerEpoch,
 		FetchesHeld:    func() bool { return b.disk.full() },
+		Appended:       b.disk.appended,
 		Logger:         b.logger,
 	})
 	if err != nil {

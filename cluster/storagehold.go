@@ -6,24 +6,23 @@ import (
 )
 
 // Storage holds: a broker whose data disk fell below its free-space reserve
-// refuses produces and stops fetching as a follower (broker/diskspace.go),
-// so it falls behind every leader it follows. Left to the leaders, it would
-// stay in their ISRs for replica.lag.time.max.ms (30 s), and every acks=all
-// write to those partitions would wait that long. Kafka gets out of this by
-// the broker failing its log directory and the controller dropping its
-// replicas from the ISRs (KIP-112, KIP-858 in KRaft); here the broker says
+// refuses produces and stops fetching as a follower (broker/diskspace.go).
+// Left alone, the partitions it led would take no writes until the disk had
+// room again, though their other ISR replicas could take them, and it would
+// stay in the ISRs it follows for replica.lag.time.max.ms (30 s), holding
+// every acks=all write to those partitions that long. Kafka gets out of
+// this by the broker failing its log directory and the controller moving
+// leaders and ISRs off it (KIP-112, KIP-858 in KRaft). Here the broker says
 // so in its heartbeats (BrokerHeartbeat.StorageHeld), and the controller
-// commits SetStorageHeld, which takes it out of the ISR of every partition
-// it follows at once, and hands each partition it leads to another live ISR
-// replica whose storage is not held (Kafka's leaders move off a failed log
-// directory too), so writes go on there. Where no such replica exists it
-// keeps leading (it still serves reads). No leader adds it back to an ISR
-// while the hold lasts, so no election can pick it either, and new replicas
-// (topic creation, added partitions, decommission moves) go to other
-// brokers while enough of them can take them. Once
-// its heartbeats have said for UnfenceHold that the disk has room again,
-// the controller lifts the hold; it fetches, catches up, and its leaders
-// add it back as usual.
+// commits SetStorageHeld: each partition the broker leads goes to another
+// live ISR replica whose storage is not held, and the broker leaves every
+// ISR at once. Where no other replica can lead, it keeps leading (it still
+// serves reads). No leader adds it back to an ISR while the hold lasts, so
+// no election can pick it either, and new replicas (topic creation, added
+// partitions, decommission moves) go to other brokers while enough of them
+// can take them. Once its heartbeats have said for UnfenceHold that the
+// disk has room again, the controller lifts the hold; it fetches, catches
+// up, and its leaders add it back as usual.
 
 // SetStorageHeld records that a broker's storage refuses writes (Held) or
 // accepts them again. Holding moves the leadership of each partition the

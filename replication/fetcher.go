@@ -330,6 +330,9 @@ func (f *fetcher) apply(batch []sent, resp *kmsg.FetchResponse) {
 			f.logger.Warn("follower fetch not applied", "topic", s.r.Topic, "partition", s.r.Partition, "offset", s.offset, "err", err)
 		}
 		f.m.metrics.fetched(f.source, n)
+		if n > 0 {
+			f.m.cfg.Appended(n)
+		}
 		if s.throttled {
 			f.m.followerThrottle.Take(now, n)
 		}

@@ -60,7 +60,11 @@ type Config struct {
 	// FetchesHeld, when set, reports that followers must not fetch now
 	// (the data disk is below its free-space reserve); fetchers wait.
 	FetchesHeld func() bool
-	Logger      *slog.Logger
+	// Appended, when set, is told the bytes each follower fetch appended,
+	// so the free-space reserve counts them between two reads of the disk
+	// as it counts produced bytes.
+	Appended func(bytes int)
+	Logger   *slog.Logger
 }
 
 func (c *Config) withDefaults() error {
@@ -90,6 +94,9 @@ func (c *Config) withDefaults() error {
 	}
 	if c.FetchesHeld == nil {
 		c.FetchesHeld = func() bool { return false }
+	}
+	if c.Appended == nil {
+		c.Appended = func(int) {}
 	}
 	if c.BrokerEpoch == nil {
 		c.BrokerEpoch = func() int64 { return -1 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,34 +33,10 @@ import (
 // Every acknowledged record reads back.
 func TestDiskFullBrokerStepsBack(t *testing.T) {
 	const lagMax = 30 * time.Second
-	args := []string{"--replica-lag-time-max", lagMax.String()}
-	brokers := harness.StartCluster(t, 2, harness.Options{ExtraArgs: args})
-	mnt := testutil.MountTmpfs(t, "64m")
-	const reserve = 16 << 20
-	full := harness.JoinBroker(t, brokers, 2, harness.Options{DataParent: mnt,
-		ExtraArgs: append(slices.Clone(args), "--storage-min-free-bytes", fmt.Sprint(reserve))})
-	full.WaitReady(60 * time.Second)
-	brokers = append(brokers, full)
-	ctx := harness.Context(t, 3*time.Minute)
-	adm := newLeaderAdmin(t, brokers...)
-	for {
-		md, err := adm.Metadata(ctx)
-		if err == nil && len(md.Brokers) == 3 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("broker 2 never registered: %v", err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	brokers, mnt, ctx, adm := startDiskFullCluster(t, lagMax)
+	full := brokers[2]
 	const topic = "held"
-	if _, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic); err != nil {
-		t.Fatal(err)
-	}
-	waitPartitions(ctx, t, adm, topic, "every ISR full", func(ps map[int32]kadm.PartitionDetail) bool {
-		return len(ps) == 3 && isrHoldsEverywhere(ps, 0) && isrHoldsEverywhere(ps, 1) && isrHoldsEverywhere(ps, 2)
-	})
+	createFullISRTopic(ctx, t, adm, topic)
 	md, err := adm.Metadata(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +80,7 @@ func TestDiskFullBrokerStepsBack(t *testing.T) {
 
 	// Fill broker 2's disk to half its reserve.
 	filler := filepath.Join(mnt, "filler")
-	fillTo(t, mnt, filler, reserve/2)
+	fillTo(t, mnt, filler, diskFullReserve/2)
 	heldAt := time.Now()
 	full.WaitFor(30*time.Second, "broker 2 holding writes", func() bool {
 		v, err := full.Metric("barge_storage_writes_held")
@@ -199,5 +176,113 @@ func fillTo(t *testing.T, dir, path string, free int64) {
 			t.Fatalf("fill %s: %v", path, err)
 		}
 		n -= int64(w)
+	}
+}
+
+// diskFullReserve is the free-space reserve of the broker whose disk the
+// tests fill: a quarter of its 64 MiB tmpfs.
+const diskFullReserve = 16 << 20
+
+// startDiskFullCluster starts brokers 0 and 1 with their data in the test's
+// temporary directories and joins broker 2 with its data on a 64 MiB tmpfs
+// (returned) and a reserve of diskFullReserve, all with lagMax as
+// replica.lag.time.max.ms; it waits until all three are registered.
+func startDiskFullCluster(t *testing.T, lagMax time.Duration) ([]*harness.Broker, string, context.Context, *kadm.Client) {
+	t.Helper()
+	args := []string{"--replica-lag-time-max", lagMax.String()}
+	brokers := harness.StartCluster(t, 2, harness.Options{ExtraArgs: args})
+	mnt := testutil.MountTmpfs(t, "64m")
+	full := harness.JoinBroker(t, brokers, 2, harness.Options{DataParent: mnt,
+		ExtraArgs: append(slices.Clone(args), "--storage-min-free-bytes", fmt.Sprint(diskFullReserve))})
+	full.WaitReady(60 * time.Second)
+	brokers = append(brokers, full)
+	ctx := harness.Context(t, 3*time.Minute)
+	adm := newLeaderAdmin(t, brokers...)
+	waitBrokers(ctx, t, adm, 3)
+	return brokers, mnt, ctx, adm
+}
+
+// createFullISRTopic creates topic with three partitions on the three
+// brokers (min.insync.replicas=2) and waits until every ISR is full.
+func createFullISRTopic(ctx context.Context, t *testing.T, adm *kadm.Client, topic string) {
+	t.Helper()
+	if _, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, topic); err != nil {
+		t.Fatal(err)
+	}
+	waitPartitions(ctx, t, adm, topic, "every ISR full", func(ps map[int32]kadm.PartitionDetail) bool {
+		return len(ps) == 3 && isrHoldsEverywhere(ps, 0) && isrHoldsEverywhere(ps, 1) && isrHoldsEverywhere(ps, 2)
+	})
+}
+
+// TestDiskFullFollowerKeepsTheReserve replicates to broker 2, whose data is
+// on a 64 MiB tmpfs with a 16 MiB reserve, faster than its once a second
+// read of the disk can follow: 96 MiB produced as fast as one producer can
+// (acks=1) to a partition another broker leads. Before follower appends
+// counted against the reserve between two reads, the follower wrote on
+// until its disk was full; now it stops at the reserve, which stays free,
+// and its storage is held.
+func TestDiskFullFollowerKeepsTheReserve(t *testing.T) {
+	brokers, mnt, ctx, adm := startDiskFullCluster(t, 30*time.Second)
+	full := brokers[2]
+	const topic = "fast"
+	createFullISRTopic(ctx, t, adm, topic)
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := int32(-1)
+	for _, p := range md.Topics[topic].Partitions {
+		if p.Leader != 2 {
+			target = p.Partition
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(harness.Seeds(brokers...)...), kgo.RequiredAcks(kgo.LeaderAck()),
+		kgo.DisableIdempotentWrite(), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(1<<20),
+		kgo.MaxBufferedBytes(16<<20), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	rng := rand.NewChaCha8([32]byte{2})
+	const records = 96 << 20 >> 16
+	errs := make(chan error, 1)
+	for range records {
+		value := make([]byte, 64<<10) // uncompressed, as the broker stores them
+		rng.Read(value)
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: target, Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		t.Fatalf("produce to partition %d: %v", target, err)
+	default:
+	}
+	full.WaitFor(30*time.Second, "broker 2 holding writes", func() bool {
+		v, err := full.Metric("barge_storage_writes_held")
+		return err == nil && v == 1
+	})
+	var st unix.Statfs_t
+	if err := unix.Statfs(mnt, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * st.Bsize
+	t.Logf("96 MiB produced to partition %d; broker 2 holds writes with %.1f MiB free on its 64 MiB disk (reserve %d MiB)",
+		target, float64(free)/(1<<20), diskFullReserve>>20)
+	// One fetch response (at most 10 MiB here) may land past the point
+	// the reserve was reached.
+	if free < diskFullReserve/2 {
+		t.Errorf("follower left %d bytes free, reserve %d: it wrote past the reserve", free, diskFullReserve)
+	}
+	if out := full.Log(); strings.Contains(out, "no space left") {
+		t.Errorf("broker 2 ran out of space:\n%s", harness.Tail([]byte(out), 20))
 	}
 }
