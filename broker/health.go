@@ -135,7 +135,7 @@ func judgeHealth(in healthInput) ClusterHealth {
 	}
 	for _, b := range in.brokers {
 		if b.StorageHeld && !b.Fenced {
-			h.Reasons = append(h.Reasons, fmt.Sprintf("broker %d has its storage held (data disk below the free-space reserve): it refuses produces and is out of the ISRs it follows", b.ID))
+			h.Reasons = append(h.Reasons, fmt.Sprintf("broker %d has its storage held (data disk below the free-space reserve): it refuses produces, is in no ISR it can leave and leads only where no other replica can", b.ID))
 		}
 	}
 	if in.controller == cluster.NoLeader {

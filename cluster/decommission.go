@@ -212,10 +212,10 @@ func planDecommission(img *Image) []Command {
 
 // replacementFor picks the broker to take over from broker from in a
 // replica list: a live broker that is not being decommissioned and not
-// already a replica; of those, one whose rack the other replicas use least
-// (brokers without a rack are racks of their own), after one whose storage
-// is not held, then one in from's rack,
-// then the one holding the fewest replicas, then the lowest id.
+// already a replica; of those, one whose storage is not held, then one
+// whose rack the other replicas use least (brokers without a rack are racks
+// of their own), then one in from's rack, then the one holding the fewest
+// replicas, then the lowest id.
 func replacementFor(img *Image, replicas []int32, from Broker, load map[int32]int) (int32, bool) {
 	racks := map[string]int{}
 	for _, r := range replicas {
