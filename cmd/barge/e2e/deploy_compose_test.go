@@ -30,7 +30,7 @@ var deployComposeFile = filepath.Join("..", "..", "..", "deploy", "compose", "do
 
 // deployHostPorts are the ports deploy/compose publishes on 127.0.0.1:
 // each broker's EXTERNAL Kafka listener, then each one's HTTP API.
-var deployHostPorts = []int{19092, 29092, 39092, 19644, 29644, 39644}
+var deployHostPorts = []int{19092, 19093, 19094, 19644, 19645, 19646}
 
 // TestDeployCompose runs deploy/compose/docker-compose.yml as a user
 // would, from an image built as `make image` builds it: three containers,
@@ -140,8 +140,8 @@ func TestDeployCompose(t *testing.T) {
 		slices.Sort(got)
 		return got
 	}
-	if got := readAll("127.0.0.1:29092"); !slices.Equal(got, want) {
-		t.Fatalf("read %d records back through 127.0.0.1:29092, want the %d produced", len(got), len(want))
+	if got := readAll("127.0.0.1:19093"); !slices.Equal(got, want) {
+		t.Fatalf("read %d records back through 127.0.0.1:19093, want the %d produced", len(got), len(want))
 	}
 
 	// Broker 2 killed: the verdict turns unhealthy (exit 4) once gossip
@@ -164,8 +164,8 @@ func TestDeployCompose(t *testing.T) {
 		t.Fatalf("cluster health after barge2 restarted: exit %d, want 0:\n%s", code, out)
 	}
 	t.Logf("barge2 started again: healthy after %v", time.Since(start).Round(time.Millisecond))
-	if got := readAll("127.0.0.1:29092"); !slices.Equal(got, want) {
-		t.Fatalf("after the restart, read %d records back through 127.0.0.1:29092, want the %d produced", len(got), len(want))
+	if got := readAll("127.0.0.1:19093"); !slices.Equal(got, want) {
+		t.Fatalf("after the restart, read %d records back through 127.0.0.1:19093, want the %d produced", len(got), len(want))
 	}
 
 	restart := fmt.Sprintf("%s -f %s -p %s restart -t 60 {}", strings.Join(compose, " "), deployAbs(t, deployComposeFile), project)
@@ -189,8 +189,8 @@ func deployAbs(t *testing.T, path string) string {
 // acknowledgement.
 func deployRollingRestartUnderLoad(t *testing.T, ctx context.Context, env []string, restart string) {
 	const topic, partitions = "rolling", 3
-	seeds := []string{"127.0.0.1:19092", "127.0.0.1:29092", "127.0.0.1:39092"}
-	admins := "127.0.0.1:19644,127.0.0.1:29644,127.0.0.1:39644"
+	seeds := []string{"127.0.0.1:19092", "127.0.0.1:19093", "127.0.0.1:19094"}
+	admins := "127.0.0.1:19644,127.0.0.1:19645,127.0.0.1:19646"
 	adminCl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		t.Fatal(err)
