@@ -131,7 +131,10 @@ func TestLeaderRebalanceProperties(t *testing.T) {
 	img := emptyImage()
 	var index uint64
 	planned := 0
-	for step := range *stepsFlag {
+	// The steps asked for, then more (up to 10x) until some plan held an
+	// election: a few seeds reach the rule late (1 in 150 did not within
+	// the steps asked for), and the coverage check must hold for every seed.
+	for step := 0; step < *stepsFlag || (*stepsFlag >= 1000 && planned == 0 && step < 10**stepsFlag); step++ {
 		if rng.IntN(500) == 0 {
 			img, index = emptyImage(), 0
 		}
