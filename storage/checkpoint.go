@@ -42,7 +42,7 @@ type logCheckpoint struct {
 	recoveryPoint  int64
 }
 
-func writeLogCheckpoint(fsys fileSystem, dir string, c logCheckpoint) error {
+func writeLogCheckpoint(fsys FileSystem, dir string, c logCheckpoint) error {
 	data := fmt.Sprintf("%s %d %d\n", checkpointVersion, c.logStartOffset, c.recoveryPoint)
 	return writeFileAtomic(fsys, filepath.Join(dir, checkpointFile), []byte(data), false)
 }
@@ -58,7 +58,7 @@ func readLogCheckpoint(dir string) (logCheckpoint, bool) {
 	return logCheckpoint{logStartOffset: f[0], recoveryPoint: f[1]}, true
 }
 
-func writeLogStart(fsys fileSystem, dir string, logStart int64) error {
+func writeLogStart(fsys FileSystem, dir string, logStart int64) error {
 	data := fmt.Sprintf("%s %d\n", checkpointVersion, logStart)
 	if err := writeFileAtomic(fsys, filepath.Join(dir, logStartFile), []byte(data), true); err != nil {
 		return fmt.Errorf("storage: persist log start offset %d: %w", logStart, err)
@@ -81,14 +81,14 @@ type cleanShutdown struct {
 	activeSize int64
 }
 
-func writeCleanShutdown(fsys fileSystem, dir string, c cleanShutdown) error {
+func writeCleanShutdown(fsys FileSystem, dir string, c cleanShutdown) error {
 	data := fmt.Sprintf("%s %d %d %d\n", checkpointVersion, c.leo, c.activeBase, c.activeSize)
 	return writeFileAtomic(fsys, filepath.Join(dir, cleanShutdownFile), []byte(data), true)
 }
 
 // takeCleanShutdown reads and removes the marker, durably, so a crash after
 // this Open can never be mistaken for a clean stop.
-func takeCleanShutdown(fsys fileSystem, dir string) (cleanShutdown, bool, error) {
+func takeCleanShutdown(fsys FileSystem, dir string) (cleanShutdown, bool, error) {
 	path := filepath.Join(dir, cleanShutdownFile)
 	f, ok := readVersionedInts(path, 3)
 	if err := fsys.Remove(path); err != nil {

@@ -94,7 +94,14 @@ type Options struct {
 	// on the fetcher's path, one per partition.
 	AssignOnlyIfEmpty bool
 
-	fs fileSystem // tests inject faults here; nil means the real file system
+	// OnOffline, if set, is called once when a write error takes the log
+	// offline (Log.Offline), with that error. It runs under the log's
+	// writer lock: it must not block nor call back into the log.
+	OnOffline func(err error)
+
+	// FS is where the write path's file operations go; nil means the real
+	// file system. Tests inject faults here.
+	FS FileSystem
 }
 
 func (o Options) withDefaults() Options {
@@ -104,8 +111,8 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.fs == nil {
-		o.fs = osFS{}
+	if o.FS == nil {
+		o.FS = OSFileSystem()
 	}
 	return o
 }

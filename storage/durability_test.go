@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -75,7 +76,7 @@ func TestIndexFilesSyncedBeforeTheyAreVouchedFor(t *testing.T) {
 		dir := t.TempDir()
 		efs := newErrorFS()
 		efs.inject(fault{op: opSync, suffix: indexSuffix, times: 1})
-		l, err := Open(dir, smallSegments(300), Options{Logger: testLogger(t), fs: efs})
+		l, err := Open(dir, smallSegments(300), Options{Logger: testLogger(t), FS: efs})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +101,7 @@ func TestIndexFilesSyncedBeforeTheyAreVouchedFor(t *testing.T) {
 	t.Run("clean close", func(t *testing.T) {
 		dir := t.TempDir()
 		efs := newErrorFS()
-		l, err := Open(dir, DefaultConfig(), Options{Logger: testLogger(t), fs: efs})
+		l, err := Open(dir, DefaultConfig(), Options{Logger: testLogger(t), FS: efs})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +122,7 @@ func TestIndexFilesSyncedBeforeTheyAreVouchedFor(t *testing.T) {
 func TestDeleteRecordsIsDurable(t *testing.T) {
 	dir := t.TempDir()
 	efs := newErrorFS()
-	l, err := Open(dir, DefaultConfig(), Options{Logger: testLogger(t), fs: efs})
+	l, err := Open(dir, DefaultConfig(), Options{Logger: testLogger(t), FS: efs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func TestDeleteRecordsIsDurable(t *testing.T) {
 func TestDeleteRecordsDoesNotStallAppends(t *testing.T) {
 	dir := t.TempDir()
 	efs := newErrorFS()
-	l, err := Open(dir, DefaultConfig(), Options{Logger: testLogger(t), fs: efs})
+	l, err := Open(dir, DefaultConfig(), Options{Logger: testLogger(t), FS: efs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +209,7 @@ func TestDeleteRecordsDoesNotStallAppends(t *testing.T) {
 // behind the lock and validated there.
 func TestValidationOutsideTheWriterLock(t *testing.T) {
 	efs := newErrorFS()
-	l, err := Open(t.TempDir(), DefaultConfig(), Options{Logger: testLogger(t), fs: efs})
+	l, err := Open(t.TempDir(), DefaultConfig(), Options{Logger: testLogger(t), FS: efs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,5 +245,44 @@ func TestValidationOutsideTheWriterLock(t *testing.T) {
 	close(stall)
 	if err := <-first; err != nil {
 		t.Fatalf("the stalled append: %v", err)
+	}
+}
+
+// TestOfflineIsReported: the first write error that takes a log offline
+// reaches Options.OnOffline once, with its cause, and Offline says so from
+// then on; errors that leave the files as they were take nothing offline.
+func TestOfflineIsReported(t *testing.T) {
+	dir := t.TempDir()
+	efs := newErrorFS()
+	var causes []error
+	cfg := DefaultConfig()
+	cfg.FlushMessages = 1
+	l, err := Open(dir, cfg, Options{Logger: testLogger(t), FS: efs, OnOffline: func(err error) { causes = append(causes, err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	mustAppend(t, l, plainBatch(1, 10, 1).build(), 0)
+	// A batch that fails validation is refused before any write.
+	if _, err := l.Append([]byte("not a batch"), 0); err == nil {
+		t.Fatal("a malformed batch was appended")
+	}
+	if l.Offline() || len(causes) != 0 {
+		t.Fatalf("offline after a refused batch: %v, causes %v", l.Offline(), causes)
+	}
+	efs.inject(fault{op: opSync, suffix: logSuffix})
+	for i := range 2 {
+		if _, err := l.Append(plainBatch(1, 10, 1).build(), 0); err == nil {
+			t.Fatalf("append %d acknowledged as flushed although its fsync failed", i)
+		}
+	}
+	if !l.Offline() {
+		t.Fatal("log not offline after a failed fsync")
+	}
+	if len(causes) != 1 || !errors.Is(causes[0], syscall.EIO) {
+		t.Fatalf("OnOffline got %v, want one EIO", causes)
+	}
+	if _, err := l.Append(plainBatch(1, 10, 1).build(), 0); !errors.Is(err, ErrLogFailed) {
+		t.Fatalf("append to an offline log: %v, want ErrLogFailed", err)
 	}
 }

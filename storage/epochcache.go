@@ -41,7 +41,7 @@ type epochEntry struct {
 // assign and the truncations, request handlers call endOffsetFor.
 type epochCache struct {
 	path   string
-	fs     fileSystem // set by the Log before its first write
+	fs     FileSystem // set by the Log before its first write
 	logger *slog.Logger
 
 	// writeMu serializes mutations together with their file writes, so the

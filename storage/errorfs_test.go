@@ -8,12 +8,12 @@ import (
 	"syscall"
 )
 
-// errorFS is a fileSystem that passes every call to the real one underneath
+// errorFS is a FileSystem that passes every call to the real one underneath
 // except those a test told it to fail (pebble's vfs/errorfs is the model).
 // Files stay real: a "failed" write may still write part of its bytes, as a
 // full disk does, so recovery is tested against what a crash would leave.
 type errorFS struct {
-	fs fileSystem
+	fs FileSystem
 
 	mu     sync.Mutex
 	faults []*faultState // guarded by mu

@@ -87,7 +87,7 @@ func TestWritePathFaults(t *testing.T) {
 				tc.cfg(&cfg)
 			}
 			efs := newErrorFS()
-			l, err := Open(dir, cfg, Options{Logger: testLogger(t), fs: efs})
+			l, err := Open(dir, cfg, Options{Logger: testLogger(t), FS: efs})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -188,7 +188,7 @@ func TestBackgroundFsyncFailureTakesLogOffline(t *testing.T) {
 	dir := t.TempDir()
 	efs := newErrorFS()
 	efs.inject(fault{op: opSync, suffix: segmentFileName(dir, 0, logSuffix), times: 1})
-	l, err := Open(dir, smallSegments(300), Options{Logger: testLogger(t), fs: efs})
+	l, err := Open(dir, smallSegments(300), Options{Logger: testLogger(t), FS: efs})
 	if err != nil {
 		t.Fatal(err)
 	}

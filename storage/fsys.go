@@ -5,7 +5,7 @@ import (
 	"os"
 )
 
-// fileSystem is the narrow set of file operations the write path performs:
+// FileSystem is the narrow set of file operations the write path performs:
 // every call that changes what is on disk goes through it, so tests can make
 // any one of them fail (errorfs_test.go) while the files underneath stay real.
 // Reads (ReadAt, sendfile) use the *os.File directly: a read changes nothing
@@ -13,7 +13,7 @@ import (
 //
 // Implementations must be safe for concurrent use: the Log's writer and its
 // flusher goroutine call them at the same time.
-type fileSystem interface {
+type FileSystem interface {
 	OpenFile(path string, flag int, perm os.FileMode) (*os.File, error)
 	WriteAt(f *os.File, b []byte, off int64) (int, error)
 	Truncate(f *os.File, size int64) error
@@ -24,6 +24,9 @@ type fileSystem interface {
 	// removed in it durable.
 	SyncDir(dir string) error
 }
+
+// OSFileSystem is the real file system, to wrap with faults in tests.
+func OSFileSystem() FileSystem { return osFS{} }
 
 // osFS is the real file system.
 type osFS struct{}

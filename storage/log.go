@@ -45,6 +45,7 @@ type Log struct {
 	unflushedMessages int64          // guarded by mu
 	oldestUnflushedMs int64          // guarded by mu; -1 when everything is flushed
 	failed            error          // guarded by mu; set when the files are in an unknown state
+	offline           atomic.Bool    // failed != nil, for readers without mu
 	closed            bool           // guarded by mu
 
 	stopFlusher chan struct{}
@@ -119,6 +120,25 @@ func (l *Log) activeLocked() *segment {
 	segs := *l.segments.Load()
 	return segs[len(segs)-1]
 }
+
+// failLocked takes the log offline with err, the first cause only, and
+// tells Options.OnOffline once. It returns err for the caller to pass on.
+func (l *Log) failLocked(err error) error {
+	if l.failed != nil {
+		return err
+	}
+	l.failed = err
+	l.offline.Store(true)
+	if l.opts.OnOffline != nil {
+		l.opts.OnOffline(err)
+	}
+	return err
+}
+
+// Offline reports whether a write error left the log's files in a state
+// only recovery on the next Open can vouch for: every write is refused
+// with ErrLogFailed until then.
+func (l *Log) Offline() bool { return l.offline.Load() }
 
 func (l *Log) usableLocked() error {
 	if l.closed {
@@ -334,8 +354,7 @@ func (l *Log) wouldRollLocked(seg *segment, size, n, nextOffset int64) bool {
 func (l *Log) writeLocked(buf []byte, headers []BatchHeader, now time.Time) (flushErr, err error) {
 	last := headers[len(headers)-1]
 	if headers[0].BaseOffset != l.leo.Load() || last.NextOffset() <= l.leo.Load() {
-		l.failed = invariantBroken("write of offsets [%d, %d) at log end %d", headers[0].BaseOffset, last.NextOffset(), l.leo.Load())
-		return nil, l.failed
+		return nil, l.failLocked(invariantBroken("write of offsets [%d, %d) at log end %d", headers[0].BaseOffset, last.NextOffset(), l.leo.Load()))
 	}
 	if err := l.maybeRollLocked(len(buf), last.NextOffset(), now); err != nil {
 		return nil, err
@@ -344,7 +363,7 @@ func (l *Log) writeLocked(buf []byte, headers []BatchHeader, now time.Time) (flu
 	cleaned, err := seg.writeAt(buf)
 	if err != nil {
 		if !cleaned {
-			l.failed = err
+			l.failLocked(err)
 		}
 		return nil, err
 	}
@@ -400,7 +419,7 @@ func (l *Log) rollLocked() error {
 	if err := l.producers.takeSnapshot(leo, false); err != nil {
 		return err
 	}
-	seg, err := createSegment(l.opts.fs, l.dir, leo)
+	seg, err := createSegment(l.opts.FS, l.dir, leo)
 	if err != nil {
 		return err
 	}
@@ -475,8 +494,7 @@ func (l *Log) Flush() error {
 func (l *Log) flushLocked() error {
 	leo := l.leo.Load()
 	if err := l.syncSegmentsLocked(l.recoveryPoint, leo); err != nil {
-		l.failed = err
-		return err
+		return l.failLocked(err)
 	}
 	l.unflushedMessages, l.oldestUnflushedMs = 0, -1
 	return l.setRecoveryPointLocked(leo)
@@ -496,7 +514,7 @@ func (l *Log) syncSegmentsLocked(from, to int64) error {
 		if end <= from || s.baseOffset >= to {
 			continue
 		}
-		if err := l.opts.fs.Sync(s.file.File); err != nil {
+		if err := l.opts.FS.Sync(s.file.File); err != nil {
 			return fmt.Errorf("storage: fsync segment: %w", err)
 		}
 		if i+1 < len(segs) {
@@ -507,7 +525,7 @@ func (l *Log) syncSegmentsLocked(from, to int64) error {
 		}
 	}
 	if sealed {
-		return l.opts.fs.SyncDir(l.dir)
+		return l.opts.FS.SyncDir(l.dir)
 	}
 	return nil
 }
@@ -523,7 +541,7 @@ func (l *Log) setRecoveryPointLocked(rp int64) error {
 		return nil
 	}
 	l.checkpointOnDisk = nil
-	if err := writeLogCheckpoint(l.opts.fs, l.dir, c); err != nil {
+	if err := writeLogCheckpoint(l.opts.FS, l.dir, c); err != nil {
 		return err
 	}
 	l.checkpointOnDisk = &c
@@ -598,7 +616,7 @@ func (l *Log) flushSealed() {
 	var err error
 	for _, s := range sealed {
 		if err == nil {
-			if serr := l.opts.fs.Sync(s.file.File); serr != nil {
+			if serr := l.opts.FS.Sync(s.file.File); serr != nil {
 				err = fmt.Errorf("storage: fsync segment: %w", serr)
 			}
 		}
@@ -608,15 +626,15 @@ func (l *Log) flushSealed() {
 		s.file.release()
 	}
 	if err == nil && len(sealed) > 0 {
-		err = l.opts.fs.SyncDir(l.dir)
+		err = l.opts.FS.SyncDir(l.dir)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
 		// As in flushLocked: a later fsync of these files could succeed over
 		// pages the kernel dropped, so the log goes offline.
-		if !l.closed && l.failed == nil {
-			l.failed = err
+		if !l.closed {
+			l.failLocked(err)
 		}
 		l.logger.Error("background flush of rolled segments failed; log offline", "err", err)
 		return
@@ -676,7 +694,7 @@ func (l *Log) shutdownCleanLocked() error {
 		func() error { return l.producers.takeSnapshot(leo, true) },
 		func() error { return l.setRecoveryPointLocked(leo) },
 		func() error {
-			return writeCleanShutdown(l.opts.fs, l.dir, cleanShutdown{leo: leo, activeBase: active.baseOffset, activeSize: active.size.Load()})
+			return writeCleanShutdown(l.opts.FS, l.dir, cleanShutdown{leo: leo, activeBase: active.baseOffset, activeSize: active.size.Load()})
 		},
 	}
 	for _, step := range steps {

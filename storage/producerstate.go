@@ -97,7 +97,7 @@ func (e *producerEntry) apply(b producerBatch, now time.Time) {
 // single-writer append lock held.
 type producerStates struct {
 	dir        string
-	fs         fileSystem
+	fs         FileSystem
 	expiration time.Duration // producer.id.expiration.ms; <= 0 never expires
 	logger     *slog.Logger
 	producers  map[int64]producerEntry

@@ -50,9 +50,9 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if l.epochs, err = openEpochCache(dir, l.logger); err != nil {
 		return nil, err
 	}
-	l.epochs.fs = opts.fs
+	l.epochs.fs = opts.FS
 	l.producers = newProducerStates(dir, cfg.ProducerIDExpiration, l.logger)
-	l.producers.fs = opts.fs
+	l.producers.fs = opts.FS
 	if err := l.load(); err != nil {
 		for _, s := range l.segmentsOrNil() {
 			s.close()
@@ -79,7 +79,7 @@ func (l *Log) segmentsOrNil() []*segment {
 // load builds the in-memory state from the files. It runs before the Log is
 // shared, so it calls *Locked helpers without the lock.
 func (l *Log) load() error {
-	marker, clean, err := takeCleanShutdown(l.opts.fs, l.dir)
+	marker, clean, err := takeCleanShutdown(l.opts.FS, l.dir)
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (l *Log) load() error {
 		return err
 	}
 	if len(bases) == 0 {
-		seg, err := createSegment(l.opts.fs, l.dir, startHint)
+		seg, err := createSegment(l.opts.FS, l.dir, startHint)
 		if err != nil {
 			return err
 		}
@@ -110,7 +110,7 @@ func (l *Log) load() error {
 	segs := make([]*segment, 0, len(bases))
 	sizes := make([]int64, 0, len(bases))
 	for _, base := range bases {
-		s, size, err := openSegment(l.opts.fs, l.dir, base)
+		s, size, err := openSegment(l.opts.FS, l.dir, base)
 		if err != nil {
 			for _, o := range segs {
 				o.close()
@@ -215,7 +215,7 @@ func (l *Log) listSegmentsAndTidy() ([]int64, error) {
 			}
 		}
 		if stray {
-			if err := l.opts.fs.Remove(filepath.Join(l.dir, name)); err != nil {
+			if err := l.opts.FS.Remove(filepath.Join(l.dir, name)); err != nil {
 				return nil, fmt.Errorf("storage: remove leftover %s: %w", name, err)
 			}
 		}

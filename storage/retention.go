@@ -35,8 +35,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	// Drop whole segments from the one after i, then cut segment i.
 	for _, s := range segs[i+1:] {
 		if err := s.remove(); err != nil {
-			l.failed = err
-			return err
+			return l.failLocked(err)
 		}
 	}
 	kept := segs[: i+1 : i+1]
@@ -44,16 +43,13 @@ func (l *Log) TruncateTo(offset int64) error {
 	s := kept[i]
 	pos, newLEO, err := s.positionOfBatchHolding(offset)
 	if err != nil {
-		l.failed = err
-		return err
+		return l.failLocked(err)
 	}
 	if err := s.truncateTo(pos); err != nil {
-		l.failed = err
-		return err
+		return l.failLocked(err)
 	}
 	if err := l.rebuildTimestampsLocked(s); err != nil {
-		l.failed = err
-		return err
+		return l.failLocked(err)
 	}
 	l.leo.Store(newLEO)
 	return l.afterTruncateLocked()
@@ -122,7 +118,7 @@ func (l *Log) rebuildTimestampsLocked(s *segment) error {
 func (l *Log) resetLocked(offset int64) error {
 	// The log start may move down here, below a durable DeleteRecords
 	// value, so the file must follow before the segments change.
-	if err := writeLogStart(l.opts.fs, l.dir, offset); err != nil {
+	if err := writeLogStart(l.opts.FS, l.dir, offset); err != nil {
 		return err
 	}
 	if err := l.replaceAllSegmentsLocked(offset); err != nil {
@@ -145,22 +141,19 @@ func (l *Log) replaceAllSegmentsLocked(offset int64) error {
 		if s.baseOffset == offset {
 			// The new segment reuses this file name: unlink the old one first.
 			if err := s.remove(); err != nil {
-				l.failed = err
-				return err
+				return l.failLocked(err)
 			}
 		}
 	}
-	seg, err := createSegment(l.opts.fs, l.dir, offset)
+	seg, err := createSegment(l.opts.FS, l.dir, offset)
 	if err != nil {
-		l.failed = err
-		return err
+		return l.failLocked(err)
 	}
 	l.segments.Store(&[]*segment{seg})
 	for _, s := range old {
 		if s.baseOffset != offset {
 			if err := s.remove(); err != nil {
-				l.failed = err
-				return err
+				return l.failLocked(err)
 			}
 		}
 	}
@@ -202,7 +195,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	}
 	// Durable before anything changes: the client is told its records are
 	// gone, and a crash must not bring them back. Not on the produce path.
-	if err := writeLogStart(l.opts.fs, l.dir, offset); err != nil {
+	if err := writeLogStart(l.opts.FS, l.dir, offset); err != nil {
 		return 0, err
 	}
 	l.mu.Lock()
@@ -213,7 +206,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	if cur := l.logStartOffset.Load(); offset <= cur || offset > l.leo.Load() {
 		// Retention, a truncation or a restart of the log moved it while
 		// the file was written: put the file back to what the log is.
-		if err := writeLogStart(l.opts.fs, l.dir, cur); err != nil {
+		if err := writeLogStart(l.opts.FS, l.dir, cur); err != nil {
 			return 0, err
 		}
 		if offset <= cur {

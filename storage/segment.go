@@ -71,7 +71,7 @@ func (s *sharedFile) release() {
 type segment struct {
 	baseOffset int64
 	dir        string
-	fs         fileSystem
+	fs         FileSystem
 	file       *sharedFile
 
 	size         atomic.Int64 // committed bytes: readers never look past this
@@ -94,7 +94,7 @@ func (s *segment) timeIndexPath() string {
 
 // createSegment makes a new, empty segment file. An existing file of that
 // name is truncated: the caller has decided nothing in it is valid.
-func createSegment(fsys fileSystem, dir string, baseOffset int64) (*segment, error) {
+func createSegment(fsys FileSystem, dir string, baseOffset int64) (*segment, error) {
 	s := &segment{baseOffset: baseOffset, dir: dir, fs: fsys, firstAppendMs: -1}
 	f, err := fsys.OpenFile(s.logPath(), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -108,7 +108,7 @@ func createSegment(fsys fileSystem, dir string, baseOffset int64) (*segment, err
 }
 
 // openSegment opens an existing segment file without reading it.
-func openSegment(fsys fileSystem, dir string, baseOffset int64) (*segment, int64, error) {
+func openSegment(fsys FileSystem, dir string, baseOffset int64) (*segment, int64, error) {
 	s := &segment{baseOffset: baseOffset, dir: dir, fs: fsys, firstAppendMs: -1}
 	f, err := fsys.OpenFile(s.logPath(), os.O_RDWR, 0o644)
 	if err != nil {
@@ -394,7 +394,7 @@ const tempFileSuffix = ".tmp"
 // writeFileAtomic replaces path with data through a temporary file and a
 // rename, so a crash leaves the old or the new content, never a mix. With
 // durable it also fsyncs the file and the directory.
-func writeFileAtomic(fsys fileSystem, path string, data []byte, durable bool) error {
+func writeFileAtomic(fsys FileSystem, path string, data []byte, durable bool) error {
 	tmp := path + tempFileSuffix
 	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
