@@ -40,6 +40,7 @@ type Broker struct {
 	metrics  *metrics
 	groups   *group.Coordinator
 	disk     *diskGuard
+	offline  offlineLogs // logs a write error took offline: the storage is held until restart
 	// metaSync shares one metadata read barrier among the handlers that
 	// find a partition unknown at the same moment (see leaderFor).
 	metaSync singleflight.Group
@@ -106,7 +107,7 @@ func New(cfg Config) (*Broker, error) {
 		FetchMaxWait:   cfg.ReplicaFetchMaxWait,
 		NumFetchers:    cfg.NumReplicaFetchers,
 		BrokerEpoch:    b.brokerEpoch,
-		FetchesHeld:    func() bool { return b.disk.full() },
+		FetchesHeld:    b.storageHeld,
 		Appended:       b.disk.appended,
 		Logger:         b.logger,
 	})
@@ -116,7 +117,7 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.repl = repl
 	b.acks = replication.NewPurgatory(cfg.MaxParkedProduces)
-	b.replicas = newReplicaManager(repl, cfg.ID, cfg.DataDir, cfg.Log, b.logger)
+	b.replicas = newReplicaManager(repl, cfg.ID, cfg.DataDir, cfg.Log, cfg.StorageFS, &b.offline, b.logger)
 	groups, err := newGroupCoordinator(b)
 	if err != nil {
 		cancel()
@@ -194,7 +195,7 @@ func (b *Broker) Start() error {
 		HTTPAddr:                 b.HTTPAddr(),
 		Rack:                     b.cfg.Rack,
 		UncleanShutdown:          !clean,
-		StorageHeld:              b.disk.full,
+		StorageHeld:              b.storageHeld,
 		Join:                     b.cfg.Join,
 		BootstrapExpect:          b.cfg.BootstrapExpect,
 		MaxVoters:                b.cfg.MaxVoters,

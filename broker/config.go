@@ -82,6 +82,9 @@ type Config struct {
 	// AutoMinFreeBytes (the default): 5% of the disk, at most 1 GiB; 0
 	// turns the reserve off.
 	MinFreeBytes int64
+	// StorageFS takes the partition logs' file writes; nil means the real
+	// file system. Tests put a fault-injecting one here.
+	StorageFS storage.FileSystem
 	// MaxParkedProduces bounds the acks=all produce requests waiting for
 	// the high watermark; more block their connection (back-pressure).
 	MaxParkedProduces int

@@ -76,6 +76,9 @@ type healthInput struct {
 	// diskFull, when set, is why the answering broker holds writes (its
 	// data disk is below the free-space reserve).
 	diskFull string
+	// offlineLogs, when set, says which of the answering broker's logs a
+	// write error took offline.
+	offlineLogs string
 	// voters are the Raft voters in the answering broker's configuration
 	// (nil when unknown), to say whether a missing controller means a lost
 	// quorum.
@@ -133,9 +136,12 @@ func judgeHealth(in healthInput) ClusterHealth {
 	if in.diskFull != "" {
 		h.Reasons = append(h.Reasons, fmt.Sprintf("broker %d refuses produces: %s", in.self, in.diskFull))
 	}
+	if in.offlineLogs != "" {
+		h.Reasons = append(h.Reasons, fmt.Sprintf("broker %d: %s", in.self, in.offlineLogs))
+	}
 	for _, b := range in.brokers {
 		if b.StorageHeld && !b.Fenced {
-			h.Reasons = append(h.Reasons, fmt.Sprintf("broker %d has its storage held (data disk below the free-space reserve): it refuses produces, is in no ISR it can leave and leads only where no other replica can", b.ID))
+			h.Reasons = append(h.Reasons, fmt.Sprintf("broker %d has its storage held (its data disk is below the free-space reserve, or a log of it is offline after a write error): it is in no ISR it can leave and leads only where no other replica can", b.ID))
 		}
 	}
 	if in.controller == cluster.NoLeader {
@@ -219,6 +225,9 @@ func (b *Broker) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	}
 	if b.disk.full() {
 		in.diskFull = b.disk.why()
+	}
+	if b.offline.held() {
+		in.offlineLogs = b.offline.why()
 	}
 	if id, ok := b.node.Controller(); ok {
 		in.controller = id

@@ -70,6 +70,9 @@ func TestJudgeHealth(t *testing.T) {
 		{name: "another broker's storage held", in: healthInput{self: 1, ready: true, controller: 1,
 			brokers: []cluster.Broker{{ID: 1}, {ID: 2}, {ID: 3, StorageHeld: true}}, topics: healthyTopics, alive: alive},
 			reasonIn: "broker 3 has its storage held"},
+		{name: "own log offline", in: healthInput{self: 1, ready: true, controller: 1,
+			brokers: brokers, topics: healthyTopics, alive: alive, offlineLogs: "1 partition log(s) offline"},
+			reasonIn: "broker 1: 1 partition log(s) offline"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := judgeHealth(tc.in)

@@ -128,6 +128,8 @@ func newMetrics(b *Broker) *metrics {
 			func() float64 { return float64(b.disk.free.Load()) }},
 		{"barge_storage_min_free_bytes", "The free-space reserve (--storage-min-free-bytes); below it produces are refused.",
 			func() float64 { return float64(b.disk.reserve.Load()) }},
+		{"barge_storage_offline_logs", "Partition logs a write error took offline; above 0 the broker holds its storage until it is restarted.",
+			func() float64 { return float64(b.offline.count.Load()) }},
 		{"barge_storage_writes_held", "1 while produces are refused and follower fetches paused because the data disk is below its reserve.",
 			func() float64 {
 				if b.disk.full() {

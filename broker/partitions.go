@@ -125,6 +125,8 @@ type replicaManager struct {
 	brokerID    int32
 	dataDir     string
 	logDefaults storage.Config
+	fs          storage.FileSystem // nil: the real file system
+	offline     *offlineLogs       // told of every log a write error takes offline
 	logger      *slog.Logger
 
 	mu    sync.RWMutex
@@ -192,9 +194,11 @@ func (rm *replicaManager) setApplied(img *cluster.Image) {
 	rm.appliedMu.Unlock()
 }
 
-func newReplicaManager(repl *replication.Manager, brokerID int32, dataDir string, logDefaults storage.Config, logger *slog.Logger) *replicaManager {
+func newReplicaManager(repl *replication.Manager, brokerID int32, dataDir string, logDefaults storage.Config, fs storage.FileSystem, offline *offlineLogs, logger *slog.Logger) *replicaManager {
 	return &replicaManager{
 		repl:        repl,
+		fs:          fs,
+		offline:     offline,
 		brokerID:    brokerID,
 		dataDir:     dataDir,
 		logDefaults: logDefaults,
@@ -358,8 +362,12 @@ func (rm *replicaManager) openLog(topic string, id cluster.TopicID, index int32,
 			return nil, fmt.Errorf("remove stale partition dir: %w", err)
 		}
 	}
-	log, err := storage.Open(dir, cfg, storage.Options{Logger: rm.logger.With("topic", topic, "partition", index),
-		AssignLeaderEpoch: lead || leaderEpoch == 0, LeaderEpoch: leaderEpoch, AssignOnlyIfEmpty: !lead})
+	opts := storage.Options{Logger: rm.logger.With("topic", topic, "partition", index),
+		AssignLeaderEpoch: lead || leaderEpoch == 0, LeaderEpoch: leaderEpoch, AssignOnlyIfEmpty: !lead, FS: rm.fs}
+	if rm.offline != nil {
+		opts.OnOffline = func(err error) { rm.offline.add(topic, index, err) }
+	}
+	log, err := storage.Open(dir, cfg, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -504,7 +504,7 @@ func (img *Image) alterPartition(p AlterPartition, ch *Change) error {
 			return errorf(ErrIneligibleReplica, "%s: isr member %d is fenced", where, r)
 		}
 		if r != p.Leader && img.brokers[r].StorageHeld && !slices.Contains(part.ISR, r) {
-			return errorf(ErrIneligibleReplica, "%s: isr member %d has its storage held (disk below the free-space reserve)", where, r)
+			return errorf(ErrIneligibleReplica, "%s: isr member %d has its storage held (disk below the free-space reserve or a log offline)", where, r)
 		}
 	}
 	// Keep the ISR in replica order, so equal sets compare equal.
