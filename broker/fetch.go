@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/barge-broker/barge/cluster"
@@ -38,6 +39,7 @@ const maxFetchWait = 30 * time.Second
 func handleFetch(b *Broker, ctx context.Context, req *netproto.Request, respond func(netproto.Response)) {
 	r := req.Body.(*kmsg.FetchRequest)
 	f := newFetch(b, r, req.Version)
+	f.local = req.Conn.LocalAddr
 	resp := f.read()
 	if resp.bytes >= int64(r.MinBytes) || r.MaxWaitMillis <= 0 || resp.hasError || resp.diverged {
 		respond(netproto.Response{Fetch: resp.resp})
@@ -104,6 +106,8 @@ type fetch struct {
 	// replicaRefused is the code every partition of a follower's fetch
 	// gets when the follower is not who it says (0 when it is).
 	replicaRefused int16
+	// local is the address the request came in on, for leader hints.
+	local net.Addr
 }
 
 func newFetch(b *Broker, r *kmsg.FetchRequest, version int16) *fetch {
@@ -206,6 +210,7 @@ func (f *fetch) read() *fetchResult {
 		budget = 1<<31 - 1
 	}
 	follower := f.replicaID >= 0
+	var hints *leaderHints // made for the first partition with a leader error
 	for ti, t := range f.req.Topics {
 		ft := netproto.FetchTopic{Topic: f.names[ti], TopicID: t.TopicID}
 		for _, rp := range t.Partitions {
@@ -220,6 +225,12 @@ func (f *fetch) read() *fetchResult {
 			}
 			if fp.ErrorCode != 0 {
 				res.hasError = true
+				if hintable(fp.ErrorCode) && f.names[ti] != "" {
+					if hints == nil {
+						hints = f.b.leaderHints(f.local)
+					}
+					fp.CurrentLeader = hints.fetchCurrentLeader(f.version, f.names[ti], &fp)
+				}
 			}
 			ft.Partitions = append(ft.Partitions, fp)
 		}

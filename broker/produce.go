@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/barge-broker/barge/netproto"
@@ -42,6 +43,9 @@ func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respon
 		offset int64 // the high watermark that acknowledges it
 	}
 	var parks []parked
+	// A partition refused with NOT_LEADER_OR_FOLLOWER is told who leads it
+	// now (KIP-951), whichever way the answer goes out.
+	hints := b.leaderHints(req.Conn.LocalAddr)
 	walk := walkProduce(req)
 	for topic, ok := walk.nextTopic(); ok; topic, ok = walk.nextTopic() {
 		ti := len(resp.Topics)
@@ -89,6 +93,7 @@ func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respon
 		return
 	}
 	if len(parks) == 0 {
+		hints.fillProduce(req.Version, resp)
 		respond(netproto.Response{Msg: resp})
 		return
 	}
@@ -107,12 +112,14 @@ func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respon
 				sp.ErrorCode = code
 			}
 		}
+		hints.fillProduce(req.Version, resp)
 		respond(netproto.Response{Msg: resp})
 	})
 	if err != nil {
 		for _, pk := range parks {
 			resp.Topics[pk.ti].Partitions[pk.pi].ErrorCode = kerr.RequestTimedOut.Code
 		}
+		hints.fillProduce(req.Version, resp)
 		respond(netproto.Response{Msg: resp})
 		return
 	}
@@ -144,6 +151,10 @@ func (b *Broker) produceOne(topic string, rp kmsg.ProduceRequestTopicPartition, 
 		sp.ErrorMessage = &msg
 		return sp, nil, 0
 	case b.disk.full():
+		if b.awaitHandOver(topic, p) {
+			sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			return sp, nil, 0
+		}
 		// Retriable for clients: they retry until the space comes back.
 		sp.ErrorCode = kerr.KafkaStorageError.Code
 		msg := fmt.Sprintf("broker %d: %s", b.cfg.ID, b.disk.why())
@@ -163,6 +174,12 @@ func (b *Broker) produceOne(topic string, rp kmsg.ProduceRequestTopicPartition, 
 		sp.ErrorMessage = errorMessage(err)
 		if sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.KafkaStorageError.Code {
 			b.logger.Error("append failed", "topic", topic, "partition", rp.Partition, "err", err)
+		}
+		if sp.ErrorCode == kerr.KafkaStorageError.Code && b.awaitHandOver(topic, p) {
+			// The write error took the log offline (Options.OnOffline
+			// ran before the append returned), and the partition has a
+			// new leader: send the client there.
+			sp.ErrorCode, sp.ErrorMessage = kerr.NotLeaderForPartition.Code, nil
 		}
 		return sp, nil, 0
 	}
@@ -260,8 +277,45 @@ func (b *Broker) leaderFor(topic string, partition int32) (*partition, int16) {
 }
 
 // handOverWait bounds how long a NOT_LEADER_OR_FOLLOWER answer waits
-// during a controlled shutdown (see Broker.handedOver).
+// during a controlled shutdown (see Broker.handedOver), and how long a
+// produce refused by held storage waits for the partition's new leader
+// (awaitHandOver).
 const handOverWait = 2 * time.Second
+
+// awaitHandOver waits, while this broker's storage is held (a disk below
+// its reserve, a log offline), for the controller to move p's leadership
+// to another in-sync replica, and reports whether it moved. The producer
+// is then answered NOT_LEADER_OR_FOLLOWER naming the new leader (KIP-951)
+// and goes there at once. KAFKA_STORAGE_ERROR would tell it only to retry:
+// franz-go then waits for its next metadata refresh, up to its 5 s
+// metadata min age, before it finds the new leader. It waits for nothing
+// when no other in-sync replica is live with its storage unheld, as then
+// none can take over. The wait
+// is one hand-over (a few Raft rounds) and holds this connection's next
+// requests back, as any produce holds them while it appends.
+func (b *Broker) awaitHandOver(topic string, p *partition) bool {
+	if !b.storageHeld() {
+		return false
+	}
+	img := b.metadataImage()
+	part, ok := img.Partition(topic, p.index)
+	canLead := func(id int32) bool {
+		br, ok := img.Broker(id)
+		return id != b.cfg.ID && ok && !br.Fenced && !br.StorageHeld
+	}
+	if !ok || !slices.ContainsFunc(part.ISR, canLead) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, handOverWait)
+	defer cancel()
+	for p.leads() {
+		if !b.replicas.waitApplied(ctx, img.Index()+1) {
+			return false
+		}
+		img = b.metadataImage()
+	}
+	return true
+}
 
 // catchUpMetadata brings this broker's metadata up to the controller's (at
 // most metadataSyncTimeout); handlers asking at the same time share one
