@@ -15,13 +15,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Fetch v4-15: v4 is the first that librdkafka's MsgVer2 needs; v13+ name
-// topics by id, and v15 carries a follower's broker epoch (KIP-903), which
-// Barge's followers send. Clients are offered up to v12. Fetch sessions
-// (v7+) are declined with session id 0, so clients send full requests.
+// Fetch v4-16: v4 is the first that librdkafka's MsgVer2 needs; v13+ name
+// topics by id, v15 carries a follower's broker epoch (KIP-903), which
+// Barge's followers send, and v16 the endpoints of the leaders named on
+// NOT_LEADER_OR_FOLLOWER (KIP-951). Fetch sessions (v7+) are declined with
+// session id 0, so clients send full requests.
 func init() {
-	register(kmsg.Fetch, 4, 15, handleFetch)
-	offerUpTo(kmsg.Fetch, 12)
+	register(kmsg.Fetch, 4, 16, handleFetch)
 }
 
 // replicaFetchVersion is the lowest Fetch version a follower's fetch is
@@ -236,6 +236,7 @@ func (f *fetch) read() *fetchResult {
 		}
 		res.resp.Topics = append(res.resp.Topics, ft)
 	}
+	hints.fillFetchEndpoints(f.version, res.resp)
 	return res
 }
 

@@ -83,22 +83,32 @@ func (h *leaderHints) fillProduce(version int16, resp *kmsg.ProduceResponse) {
 			}
 		}
 	}
-	for _, br := range h.leaders {
-		host, port, _ := advertisedAddr(br, h.listener)
+	for _, n := range h.endpoints() {
 		pb := kmsg.NewProduceResponseBroker()
-		pb.NodeID, pb.Host, pb.Port = br.ID, host, port
-		if br.Rack != "" {
-			rack := br.Rack
-			pb.Rack = &rack
-		}
+		pb.NodeID, pb.Host, pb.Port, pb.Rack = n.NodeID, n.Host, n.Port, n.Rack
 		resp.Brokers = append(resp.Brokers, pb)
 	}
 }
 
+// endpoints are the addresses, on the client's listener, of the leaders
+// named so far.
+func (h *leaderHints) endpoints() []netproto.NodeEndpoint {
+	var out []netproto.NodeEndpoint
+	for _, br := range h.leaders {
+		host, port, _ := advertisedAddr(br, h.listener)
+		n := netproto.NodeEndpoint{NodeID: br.ID, Host: host, Port: port}
+		if br.Rack != "" {
+			rack := br.Rack
+			n.Rack = &rack
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
 // fetchCurrentLeader is the CurrentLeader of a Fetch v12+ partition
-// answered with a leader error, or nil. Clients offered Fetch up to v12
-// get no endpoints with it (those come with v16), so it tells a client the
-// epoch to wait for rather than where to go.
+// answered with a leader error, or nil. From v16 the response also lists
+// the endpoints of the leaders named (fillFetchEndpoints).
 func (h *leaderHints) fetchCurrentLeader(version int16, topic string, fp *netproto.FetchPartition) *netproto.LeaderIDAndEpoch {
 	if version < 12 || !hintable(fp.ErrorCode) {
 		return nil
@@ -108,4 +118,13 @@ func (h *leaderHints) fetchCurrentLeader(version int16, topic string, fp *netpro
 		return nil
 	}
 	return &netproto.LeaderIDAndEpoch{LeaderID: leader, LeaderEpoch: epoch}
+}
+
+// fillFetchEndpoints lists, in a Fetch v16+ response, the endpoints of the
+// leaders its partitions' CurrentLeader name.
+func (h *leaderHints) fillFetchEndpoints(version int16, resp *netproto.FetchResponse) {
+	if h == nil || version < 16 {
+		return
+	}
+	resp.NodeEndpoints = h.endpoints()
 }

@@ -31,7 +31,8 @@ func (m *metadataRequests) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int,
 // franz-go moves its produces there without a Metadata request. Its
 // metadata min age is set to a minute, so without the hint the produces
 // would wait that minute for a refresh and the test's 20 s would run out.
-// A Fetch v12 to the old leader gets the new leader and epoch too.
+// A franz-go consumer (Fetch v16) follows the same way.
+// A Fetch to the old leader gets the new leader, epoch and address too.
 func TestProduceFollowsLeaderHint(t *testing.T) {
 	const topic = "hinted"
 	brokers := startTestCluster(t, 3, nil)
@@ -73,6 +74,30 @@ func TestProduceFollowsLeaderHint(t *testing.T) {
 		}
 	}
 	produce(ctx, 0, 5)
+	var consumerMetas metadataRequests
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(clusterSeeds(brokers)...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.MetadataMinAge(time.Minute), kgo.MetadataMaxAge(2*time.Minute),
+		kgo.FetchMaxWait(500*time.Millisecond), kgo.WithHooks(&consumerMetas))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	consume := func(ctx context.Context, from, to int) {
+		t.Helper()
+		for next := from; next < to; {
+			fs := consumer.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("consumed up to %d of %d..%d: %v", next, from, to-1, ctx.Err())
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				if string(r.Value) != fmt.Sprint(next) {
+					t.Fatalf("consumed %q, want %d", r.Value, next)
+				}
+				next++
+			})
+		}
+	}
+	consume(ctx, 0, 5)
 
 	// Move the leadership to another replica: put it first, then a
 	// preferred election.
@@ -97,23 +122,30 @@ func TestProduceFollowsLeaderHint(t *testing.T) {
 	})
 	now := partition(brokers[0])
 
-	before := metas.n.Load()
+	before, consumerBefore := metas.n.Load(), consumerMetas.n.Load()
 	start := time.Now()
 	hinted, cancelHinted := context.WithTimeout(ctx, 20*time.Second)
 	produce(hinted, 5, 10)
+	produced := time.Since(start)
+	consume(hinted, 5, 10)
+	consumed := time.Since(start)
 	cancelHinted()
 	if n := metas.n.Load() - before; n != 0 {
-		t.Errorf("franz-go sent %d Metadata request(s) to find the new leader; the hint should have told it", n)
+		t.Errorf("the producer sent %d Metadata request(s) to find the new leader; the hint should have told it", n)
 	}
-	t.Logf("leadership moved from broker %d to %d (epoch %d to %d); 5 acks=all records produced %v later without a Metadata request",
-		old.Leader, next, old.LeaderEpoch, now.LeaderEpoch, time.Since(start))
+	if n := consumerMetas.n.Load() - consumerBefore; n != 0 {
+		t.Errorf("the consumer sent %d Metadata request(s) to find the new leader; the hint should have told it", n)
+	}
+	t.Logf("leadership moved from broker %d to %d (epoch %d to %d); 5 acks=all records produced %v and consumed %v later, without a Metadata request",
+		old.Leader, next, old.LeaderEpoch, now.LeaderEpoch, produced, consumed)
 
-	// A consumer's fetch at v12 to the old leader is told the new leader.
+	// A consumer's fetch (franz-go sends v16) to the old leader is told
+	// the new leader and where it listens.
 	req := kmsg.NewPtrFetchRequest()
-	req.SetVersion(12)
 	req.ReplicaID, req.MaxWaitMillis, req.MaxBytes = -1, 0, 1<<20
 	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = topic
+	tp, _ := brokers[0].metadataImage().Topic(topic)
+	rt.Topic, rt.TopicID = topic, tp.ID
 	rp := kmsg.NewFetchRequestTopicPartition()
 	rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 0, 1<<20, old.LeaderEpoch
 	rt.Partitions = append(rt.Partitions, rp)
@@ -122,9 +154,14 @@ func TestProduceFollowsLeaderHint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fp := raw.(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	resp := raw.(*kmsg.FetchResponse)
+	fp := resp.Topics[0].Partitions[0]
 	if fp.ErrorCode != kerr.NotLeaderForPartition.Code || fp.CurrentLeader.LeaderID != next || fp.CurrentLeader.LeaderEpoch != now.LeaderEpoch {
-		t.Errorf("fetch v12 to the old leader: error %d, current leader %+v; want NOT_LEADER_OR_FOLLOWER naming broker %d at epoch %d",
-			fp.ErrorCode, fp.CurrentLeader, next, now.LeaderEpoch)
+		t.Errorf("fetch v%d to the old leader: error %d, current leader %+v; want NOT_LEADER_OR_FOLLOWER naming broker %d at epoch %d",
+			resp.Version, fp.ErrorCode, fp.CurrentLeader, next, now.LeaderEpoch)
+	}
+	if resp.Version < 16 || len(resp.Brokers) != 1 || resp.Brokers[0].NodeID != next ||
+		fmt.Sprintf("%s:%d", resp.Brokers[0].Host, resp.Brokers[0].Port) != brokers[next].KafkaAddr() {
+		t.Errorf("fetch v%d to the old leader lists endpoints %+v; want broker %d at %s", resp.Version, resp.Brokers, next, brokers[next].KafkaAddr())
 	}
 }

@@ -63,7 +63,7 @@ type ConnInfo struct {
 // Response is what a Handler answers with: exactly one of Msg, Fetch or
 // None, optionally with Close; or Close alone. Anything else (nothing set,
 // two kinds set, a Msg of another key than the request, a Fetch answering
-// anything but a Fetch v4..v15) is a broker bug: netproto logs it at Error
+// anything but a Fetch v4..v16) is a broker bug: netproto logs it at Error
 // and closes the connection.
 type Response struct {
 	// Msg is encoded by netproto at the request's version.
@@ -106,7 +106,7 @@ type FileRegion struct {
 	Size     int64
 }
 
-// FetchResponse is a Fetch response (v4 to v12) whose record sets are file
+// FetchResponse is a Fetch response (v4 to v16) whose record sets are file
 // regions. netproto writes the framing of Kafka's FetchResponse around them
 // (aborted_transactions always null) and sends the regions with sendfile, or
 // pread+write where the connection cannot sendfile. A region whose file turns
@@ -117,6 +117,10 @@ type FetchResponse struct {
 	ErrorCode      int16 // v7+
 	SessionID      int32 // v7+; 0 declines fetch sessions
 	Topics         []FetchTopic
+	// NodeEndpoints (v16+, top-level tag 0) are the addresses of the
+	// leaders that partitions' CurrentLeader name (KIP-951); omitted when
+	// empty.
+	NodeEndpoints []NodeEndpoint
 	// Replica marks a response to a follower broker, so its record bytes
 	// are also counted in Stats.ReplicaSendfileBytes/ReplicaCopiedBytes.
 	Replica bool
@@ -158,6 +162,14 @@ type FetchPartition struct {
 type EpochEndOffset struct {
 	Epoch     int32
 	EndOffset int64
+}
+
+// NodeEndpoint is a broker's address on the listener a client used.
+type NodeEndpoint struct {
+	NodeID int32
+	Host   string
+	Port   int32
+	Rack   *string
 }
 
 // LeaderIDAndEpoch is Kafka's (leader id, leader epoch) pair.

@@ -8,10 +8,11 @@ import (
 )
 
 // Fetch versions netproto frames by hand. v13+ name topics by ID; v15
-// carries the follower's broker epoch (KIP-903), which replica fetches use.
+// carries the follower's broker epoch (KIP-903), which replica fetches use;
+// v16 adds the endpoints of the leaders a response names (KIP-951).
 const (
 	minFetchVersion = 4
-	maxFetchVersion = 15
+	maxFetchVersion = 16
 	fetchKey        = 1
 )
 
@@ -28,7 +29,7 @@ type fetchCut struct {
 // partition's records — to dst, and appends to cuts where each non-empty
 // partition's regions belong. It returns the extended slices and the number
 // of record bytes the cuts add. The layout follows Kafka's FetchResponse
-// schema for v4..v15 (PROTOCOL.md §3.1; v13+ name topics by id): aborted transactions are always
+// schema for v4..v16 (PROTOCOL.md §3.1; v13+ name topics by id): aborted transactions are always
 // null, records lengths are the sum of the partition's region sizes (0, not
 // null, when there are none).
 //
@@ -108,7 +109,7 @@ func appendFetchFrame(dst []byte, cuts []fetchCut, corr int32, version int16, fr
 		}
 	}
 	if flexible {
-		dst = append(dst, 0) // top-level tag section
+		dst = appendTopLevelTags(dst, version, fr.NodeEndpoints)
 	}
 	frame := int64(len(dst)-start-4) + records
 	if frame > math.MaxInt32 {
@@ -174,6 +175,37 @@ func appendPartitionTags(dst []byte, p *FetchPartition) []byte {
 		dst = kbin.AppendUvarint(dst, currentLeaderBytes)
 		dst = kbin.AppendInt32(dst, l.LeaderID)
 		dst = kbin.AppendInt32(dst, l.LeaderEpoch)
+		dst = append(dst, 0)
+	}
+	return dst
+}
+
+// appendTopLevelTags appends a v12+ response's top-level tag section: from
+// v16, tag 0 NodeEndpoints when there are any, a compact array of
+// {node_id i32, host compact string, port i32, rack compact nullable
+// string, empty tag section}, preceded by its size as a tagged field is.
+func appendTopLevelTags(dst []byte, version int16, nodes []NodeEndpoint) []byte {
+	if version < 16 || len(nodes) == 0 {
+		return append(dst, 0)
+	}
+	dst = kbin.AppendUvarint(dst, 1) // one tagged field
+	dst = kbin.AppendUvarint(dst, 0) // tag 0
+	size := kbin.UvarintLen(uint32(len(nodes)) + 1)
+	for _, n := range nodes {
+		size += 4 + kbin.UvarintLen(uint32(len(n.Host))+1) + len(n.Host) + 4 + 1
+		if n.Rack != nil {
+			size += kbin.UvarintLen(uint32(len(*n.Rack))+1) + len(*n.Rack)
+		} else {
+			size++
+		}
+	}
+	dst = kbin.AppendUvarint(dst, uint32(size))
+	dst = kbin.AppendUvarint(dst, uint32(len(nodes))+1)
+	for _, n := range nodes {
+		dst = kbin.AppendInt32(dst, n.NodeID)
+		dst = kbin.AppendCompactString(dst, n.Host)
+		dst = kbin.AppendInt32(dst, n.Port)
+		dst = kbin.AppendCompactNullableString(dst, n.Rack)
 		dst = append(dst, 0)
 	}
 	return dst

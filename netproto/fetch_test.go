@@ -33,6 +33,8 @@ type fetchFixture struct {
 	released *atomic.Int32
 }
 
+var rackA = "rack-a"
+
 // newFetchFixture builds two topics: "orders" with a partition of two
 // regions, an empty partition and a large one (bigSize bytes, enough to
 // fill socket buffers), and "payments" with one small region and epoch /
@@ -60,6 +62,7 @@ func newFetchFixture(t testing.TB, bigSize int) fetchFixture {
 					Regions:        []FileRegion{reg(1, 1)}},
 			}},
 		},
+		NodeEndpoints: []NodeEndpoint{{NodeID: 3, Host: "broker-3.example", Port: 9092, Rack: &rackA}, {NodeID: 7, Host: "10.0.0.7", Port: 19092}},
 	}
 	fx := fetchFixture{resp: resp, want: map[string][][]byte{}, released: released}
 	for _, tp := range resp.Topics {
@@ -97,6 +100,14 @@ func (fx fetchFixture) kmsgFetch(version int16) *kmsg.FetchResponse {
 			kt.Partitions = append(kt.Partitions, kp)
 		}
 		r.Topics = append(r.Topics, kt)
+	}
+	for _, n := range fx.resp.NodeEndpoints {
+		if version < 16 { // kmsg would write the tag in any flexible version
+			break
+		}
+		kb := kmsg.NewFetchResponseBroker()
+		kb.NodeID, kb.Host, kb.Port, kb.Rack = n.NodeID, n.Host, n.Port, n.Rack
+		r.Brokers = append(r.Brokers, kb)
 	}
 	return r
 }
@@ -152,7 +163,7 @@ func TestFetchFrameRejectsBadResponses(t *testing.T) {
 		resp    *FetchResponse
 	}{
 		{"v3", 3, &FetchResponse{}},
-		{"v16", 16, &FetchResponse{}},
+		{"v17", 17, &FetchResponse{}},
 		{"negative size", 4, &FetchResponse{Topics: []FetchTopic{{Partitions: []FetchPartition{{Regions: []FileRegion{{File: f, Size: -1}}}}}}}},
 		{"nil file", 4, &FetchResponse{Topics: []FetchTopic{{Partitions: []FetchPartition{{Regions: []FileRegion{{Size: 1}}}}}}}},
 		{"over 2 GiB", 4, &FetchResponse{Topics: []FetchTopic{{Partitions: []FetchPartition{{Regions: []FileRegion{{File: f, Size: 1 << 31}}}}}}}},

@@ -235,7 +235,7 @@ func (s *robustBadInput) randomBytes(t *testing.T) {
 	// alter anything this test checks (a produce would have to name the
 	// known topic exactly and carry a valid CRC).
 	readOnly := []struct{ key, minV, maxV int16 }{
-		{int16(kmsg.Produce), 3, 11}, {int16(kmsg.Fetch), 4, 15}, {int16(kmsg.ListOffsets), 1, 7},
+		{int16(kmsg.Produce), 3, 11}, {int16(kmsg.Fetch), 4, 16}, {int16(kmsg.ListOffsets), 1, 7},
 		{int16(kmsg.Metadata), 0, 12}, {int16(kmsg.ApiVersions), 0, 3}, {int16(kmsg.DescribeConfigs), 0, 4},
 	}
 	for i := range 48 {
@@ -467,7 +467,7 @@ func (s *robustBadInput) unsupportedVersion(t *testing.T) {
 		{kmsg.NewPtrProduceRequest(), 2},  // below Produce's minimum, 3
 		{kmsg.NewPtrProduceRequest(), 12}, // KIP-890, not served
 		{kmsg.NewPtrProduceRequest(), -1},
-		{kmsg.NewPtrFetchRequest(), 16}, // above v15, the newest served (followers send it)
+		{kmsg.NewPtrFetchRequest(), 17}, // above v16, the newest served
 		{kmsg.NewPtrFetchRequest(), 3},
 		{kmsg.NewPtrListOffsetsRequest(), 0},
 		{kmsg.NewPtrMetadataRequest(), 13},
