@@ -295,7 +295,15 @@ func (s *ProduceStream) length(compact, short bool) int {
 // it); minElem is the fewest bytes one element takes, to refuse counts the
 // frame cannot hold.
 func (s *ProduceStream) arrayLen(minElem int) int {
-	n := s.length(s.flexible, false)
+	var n int
+	if s.flexible {
+		// A compact array length is an int32, so a uvarint of 2^31 or
+		// more wraps to a negative count, which kmsg, like Kafka, reads
+		// as null; strings and bytes do not wrap (see length).
+		n = int(int32(s.uvarint()) - 1)
+	} else {
+		n = int(s.int32())
+	}
 	if s.err != nil {
 		return 0
 	}
