@@ -48,6 +48,9 @@ func handleFetch(b *Broker, ctx context.Context, req *netproto.Request, respond 
 	resp.release()
 	// Park: the wait runs on its own goroutine so the connection keeps
 	// reading requests; netproto keeps the responses in order.
+	if testBeforeParkHook != nil {
+		testBeforeParkHook()
+	}
 	wake := make(chan struct{}, 1)
 	parts := f.partitions()
 	for _, pp := range parts {
@@ -91,6 +94,10 @@ func handleFetch(b *Broker, ctx context.Context, req *netproto.Request, respond 
 // testFetchWakeHook, when set by a test, runs each time a parked fetch
 // wakes: the way a test makes that goroutine fail.
 var testFetchWakeHook func()
+
+// testBeforeParkHook, when set by a test, runs after a fetch found too
+// little to answer and before it parks: the window an append can fall in.
+var testBeforeParkHook func()
 
 // fetch is one Fetch request being answered, possibly several times over
 // while it waits for data.

@@ -2,13 +2,18 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Parked consumer fetches wake only when they can read something. With
@@ -73,5 +78,76 @@ func TestParkedFetchesWakeOnlyWhenReadable(t *testing.T) {
 	// that re-fetched between the HW move and the wake).
 	if futile > answered/10 {
 		t.Fatalf("%.0f futile wake-ups for %.0f answered: parked fetches woken when they could read nothing", futile, answered)
+	}
+}
+
+// An append that lands after a fetch read the partition and before it
+// parked wakes it at once. Before, that append found no one to wake and the
+// fetch slept out its whole max_wait with the record there: under acks=all
+// a follower's fetch stalled this way held the produce 500 ms.
+func TestAppendBeforeParkWakesTheFetch(t *testing.T) {
+	b := startTestBroker(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.KafkaAddr()), kgo.DefaultProduceTopic("window"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "window"); err != nil {
+		t.Fatal(err)
+	}
+	// The hook runs on the fetch's handler; the produce goes over the
+	// client's own connection, so it completes while the fetch waits.
+	var produced atomic.Bool
+	testBeforeParkHook = func() {
+		if produced.CompareAndSwap(false, true) {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("in the window")}).FirstErr(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer func() { testBeforeParkHook = nil }()
+
+	conn, err := net.Dial("tcp", b.KafkaAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const maxWait = 10 * time.Second
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.Version, fetch.ReplicaID, fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = 11, -1, int32(maxWait.Milliseconds()), 1, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = "window"
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes, fp.CurrentLeaderEpoch, fp.LogStartOffset = 1<<20, -1, -1
+	ft.Partitions = append(ft.Partitions, fp)
+	fetch.Topics = append(fetch.Topics, ft)
+	start := time.Now()
+	writeRequest(t, conn, 1, fetch)
+	conn.SetReadDeadline(time.Now().Add(maxWait + 5*time.Second))
+	var size [4]byte
+	if _, err := io.ReadFull(conn, size[:]); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(conn, body); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if !produced.Load() {
+		t.Fatal("the hook never ran: the fetch answered without parking")
+	}
+	resp := kmsg.NewPtrFetchResponse()
+	resp.Version = 11
+	if err := resp.ReadFrom(body[4:]); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || len(resp.Topics[0].Partitions[0].RecordBatches) == 0 {
+		t.Fatalf("the fetch answered without the record: %+v", resp.Topics)
+	}
+	t.Logf("a fetch that parked after the append answered in %v (max_wait %v)", took.Round(time.Millisecond), maxWait)
+	if took > maxWait/2 {
+		t.Fatalf("the fetch answered after %v: it slept through an append made before it parked", took)
 	}
 }

@@ -64,13 +64,23 @@ type fetchWaiter struct {
 // addWaiter registers ch to be signalled (non-blocking, cap 1) when the
 // partition has records at or past offset that the fetch may read, or
 // stops being led here; removeWaiter undoes it.
+//
+// The fetch read the partition before it registers, so an append in
+// between would find no one to wake and the fetch would sleep out its
+// max_wait with data there (an acks=all write stalled 500 ms, a follower's
+// whole fetch wait, in about three of ten leader moves under -race). So
+// once registered it looks again: an append after that look sees it.
 func (p *partition) addWaiter(ch chan struct{}, offset int64, follower bool) {
+	w := fetchWaiter{offset: offset, follower: follower}
 	p.mu.Lock()
 	if p.waiters == nil {
 		p.waiters = map[chan struct{}]fetchWaiter{}
 	}
-	p.waiters[ch] = fetchWaiter{offset: offset, follower: follower}
+	p.waiters[ch] = w
 	p.mu.Unlock()
+	if w.wakes(p.log.LogEndOffset(), p.highWatermark(), p.leads()) {
+		signal(ch)
+	}
 }
 
 func (p *partition) removeWaiter(ch chan struct{}) {
@@ -86,16 +96,22 @@ func (p *partition) appended() {
 	leo, hw, leads := p.log.LogEndOffset(), p.highWatermark(), p.leads()
 	p.mu.Lock()
 	for ch, w := range p.waiters {
-		end := hw
-		if w.follower {
-			end = leo
+		if w.wakes(leo, hw, leads) {
+			signal(ch)
 		}
-		if leads && w.offset >= end {
-			continue
-		}
-		signal(ch)
 	}
 	p.mu.Unlock()
+}
+
+// wakes reports whether a fetch parked on w has something to answer with,
+// given the partition's log end, high watermark and leadership: records it
+// may read, or the news that the partition is no longer led here.
+func (w fetchWaiter) wakes(leo, hw int64, leads bool) bool {
+	end := hw
+	if w.follower {
+		end = leo
+	}
+	return !leads || w.offset < end
 }
 
 // wakeAll wakes every parked fetch, whatever it waits for: the log start
