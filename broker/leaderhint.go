@@ -64,6 +64,23 @@ func (h *leaderHints) current(topic string, partition int32, selfOK bool) (leade
 	return p.Leader, p.LeaderEpoch, true
 }
 
+// fillProduceHints fills KIP-951's hints into a produce response that
+// refused a partition with NOT_LEADER_OR_FOLLOWER; the hints are made only
+// then, so the answers that need none (nearly all) cost nothing.
+func (b *Broker) fillProduceHints(local net.Addr, version int16, resp *kmsg.ProduceResponse) {
+	if version < 10 {
+		return
+	}
+	for _, t := range resp.Topics {
+		for _, sp := range t.Partitions {
+			if sp.ErrorCode == kerr.NotLeaderForPartition.Code {
+				b.leaderHints(local).fillProduce(version, resp)
+				return
+			}
+		}
+	}
+}
+
 // fillProduce sets CurrentLeader on every partition of resp refused with
 // NOT_LEADER_OR_FOLLOWER, and the leaders' endpoints (Produce v10+; older
 // versions have neither field).

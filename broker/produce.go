@@ -45,7 +45,7 @@ func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respon
 	var parks []parked
 	// A partition refused with NOT_LEADER_OR_FOLLOWER is told who leads it
 	// now (KIP-951), whichever way the answer goes out.
-	hints := b.leaderHints(req.Conn.LocalAddr)
+	local := req.Conn.LocalAddr
 	walk := walkProduce(req)
 	for topic, ok := walk.nextTopic(); ok; topic, ok = walk.nextTopic() {
 		ti := len(resp.Topics)
@@ -93,7 +93,7 @@ func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respon
 		return
 	}
 	if len(parks) == 0 {
-		hints.fillProduce(req.Version, resp)
+		b.fillProduceHints(local, req.Version, resp)
 		respond(netproto.Response{Msg: resp})
 		return
 	}
@@ -112,14 +112,14 @@ func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respon
 				sp.ErrorCode = code
 			}
 		}
-		hints.fillProduce(req.Version, resp)
+		b.fillProduceHints(local, req.Version, resp)
 		respond(netproto.Response{Msg: resp})
 	})
 	if err != nil {
 		for _, pk := range parks {
 			resp.Topics[pk.ti].Partitions[pk.pi].ErrorCode = kerr.RequestTimedOut.Code
 		}
-		hints.fillProduce(req.Version, resp)
+		b.fillProduceHints(local, req.Version, resp)
 		respond(netproto.Response{Msg: resp})
 		return
 	}
