@@ -89,8 +89,8 @@ run() {
 	local parts=$1 lean=${2:-} kafka http out before after gb mibs idle
 	kafka=127.0.0.1:$(port) http=127.0.0.1:$(port)
 	rm -rf "$W/data"
-	"$W/barge" serve --data "$W/data" --kafka "$kafka" --http "$http" --raft 127.0.0.1:$(port) \
-		--gossip 127.0.0.1:$(port) --log-level warn > "$W/broker.log" 2>&1 &
+	"$W/barge" serve --data "$W/data" --kafka "$kafka" --http "$http" --raft "127.0.0.1:$(port)" \
+		--gossip "127.0.0.1:$(port)" --log-level warn > "$W/broker.log" 2>&1 &
 	PID=$!
 	"$W/barge" cluster health --brokers "$kafka" --admin "$http" --exit-when-healthy --timeout 30s > /dev/null
 	"$W/barge" topic create t --brokers "$kafka" -p "$parts" -r 1 > /dev/null
@@ -153,7 +153,7 @@ summary() {
 }
 
 echo "bench-partitions: $RECORDS x 1 KiB per run, $RUNS run(s) of each"
-T=() C=() D=() F=() P=() K=() FB=() SB=() LT=() LC=() LD=() LF=() U=()
+T=() C=() D=() F=() P=() K=() WS=() CK=() FB=() SB=() LT=() LC=() LD=() LF=() U=()
 for i in $(seq "$RUNS"); do
 	b1=$(pwrite_cpu_per_gb) f1=$(pwrite_cpu_per_gb -tcp) s1=$(pwrite_cpu_per_gb -tcp -splice)
 	# The first writer after a run's files are deleted pays more per page
@@ -173,13 +173,19 @@ for i in $(seq "$RUNS"); do
 	# The two runs' write patterns without a broker: their batches' mean
 	# size, round-robin over as many files as partitions.
 	k1=$(pwrite_cpu_per_gb -files 10 -write-bytes "$bb10") k1k=$(pwrite_cpu_per_gb -files 1000 -write-bytes "$bb1k")
+	# The same two batch sizes into one file: what the write size alone
+	# costs, whatever the number of files (a write has a fixed cost in the
+	# kernel, and franz-go's batches are 15 times smaller at 1,000
+	# partitions).
+	w1=$(pwrite_cpu_per_gb -write-bytes "$bb10") w1k=$(pwrite_cpu_per_gb -write-bytes "$bb1k")
 	# The cheaper of the two runs before and after the brokers.
 	cheaper() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", (a<b)?a:b}'; }
 	base=$(cheaper "$b1" "$b2") floor=$(cheaper "$f1" "$f2")
 	bound=$((2 * i1k + CAP_MIB))
 	T+=("$(ratio "$m1k" "$m10")") C+=("$(ratio "$c1k" "$c10")") D+=("$(ratio "$c10" "$base")") F+=("$(ratio "$c10" "$floor")") P+=("$(ratio "$r1k" "$bound")")
-	K+=("$(ratio "$k1k" "$k1")") FB+=("$(ratio "$floor" "$base")") SB+=("$(ratio "$s1" "$base")")
+	K+=("$(ratio "$k1k" "$k1")") WS+=("$(ratio "$w1k" "$w1")") FB+=("$(ratio "$floor" "$base")") SB+=("$(ratio "$s1" "$base")")
 	U+=("$(ratio "$u1k" "$u10")")
+	CK+=("$(ratio "${C[-1]}" "${K[-1]}")")
 	LT+=("$(ratio "$lm1k" "$lm10")") LC+=("$(ratio "$lc1k" "$lc10")") LD+=("$(ratio "$lc10" "$base")") LF+=("$(ratio "$lc10" "$floor")")
 	echo
 	echo "=== run $i ($(date -u +%FT%TZ)), $([ $((i % 2)) = 1 ] && echo "10 first" || echo "1000 first")"
@@ -206,6 +212,9 @@ for i in $(seq "$RUNS"); do
 	printf '%-44s %10s\n' "mean batch bytes" "$bb10 $bb1k"
 	printf '%-44s %10s\n' "pwrite of those batches to 10 / 1000 files" "$k1/$k1k"
 	printf '%-44s %10s\n' "pwrite CPU per GB 1000 files : 10 files" "${K[-1]}"
+	printf '%-44s %10s\n' "pwrite of those batch sizes to 1 file" "$w1/$w1k"
+	printf '%-44s %10s\n' "pwrite CPU per GB, write size alone 1000 : 10" "${WS[-1]}"
+	printf '%-44s %10s\n' "broker's 1000 : 10 over the kernel's" "${CK[-1]}"
 	printf '%-44s %10s\n' "peak RSS 1000 : (2 x idle + ${CAP_MIB} MiB cap) (goal < 1)" "${P[-1]}"
 done
 if [ "$RUNS" -gt 1 ]; then
@@ -223,5 +232,7 @@ if [ "$RUNS" -gt 1 ]; then
 	summary "lean: CPU per GB 10 : floor" "${LF[@]}"
 	summary "splice floor : pwrite" "${SB[@]}"
 	summary "pwrite CPU per GB 1000 files : 10 files" "${K[@]}"
+	summary "pwrite CPU per GB, write size alone 1000 : 10" "${WS[@]}"
+	summary "broker's 1000 : 10 over the kernel's" "${CK[@]}"
 	summary "peak RSS 1000 : (2 x idle + cap) (goal < 1)" "${P[@]}"
 fi
