@@ -115,16 +115,8 @@ func TestAppendBeforeParkWakesTheFetch(t *testing.T) {
 	}
 	defer conn.Close()
 	const maxWait = 10 * time.Second
-	fetch := kmsg.NewPtrFetchRequest()
-	fetch.Version, fetch.ReplicaID, fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = 11, -1, int32(maxWait.Milliseconds()), 1, 1<<20
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = "window"
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes, fp.CurrentLeaderEpoch, fp.LogStartOffset = 1<<20, -1, -1
-	ft.Partitions = append(ft.Partitions, fp)
-	fetch.Topics = append(fetch.Topics, ft)
 	start := time.Now()
-	writeRequest(t, conn, 1, fetch)
+	writeRequest(t, conn, 1, parkingFetch("window", maxWait))
 	conn.SetReadDeadline(time.Now().Add(maxWait + 5*time.Second))
 	var size [4]byte
 	if _, err := io.ReadFull(conn, size[:]); err != nil {
@@ -150,4 +142,19 @@ func TestAppendBeforeParkWakesTheFetch(t *testing.T) {
 	if took > maxWait/2 {
 		t.Fatalf("the fetch answered after %v: it slept through an append made before it parked", took)
 	}
+}
+
+// parkingFetch is a consumer's Fetch v11 of partition 0 of topic from
+// offset 0 that waits up to maxWait for its first byte: on an empty
+// partition, it parks.
+func parkingFetch(topic string, maxWait time.Duration) *kmsg.FetchRequest {
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.Version, fetch.ReplicaID, fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = 11, -1, int32(maxWait.Milliseconds()), 1, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = topic
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes, fp.CurrentLeaderEpoch, fp.LogStartOffset = 1<<20, -1, -1
+	ft.Partitions = append(ft.Partitions, fp)
+	fetch.Topics = append(fetch.Topics, ft)
+	return fetch
 }

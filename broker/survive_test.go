@@ -11,7 +11,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // A panic on a goroutine a handler started (here the parked fetch, woken
@@ -45,15 +44,7 @@ func TestPanicInParkedFetchClosesOnlyItsConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fetch := kmsg.NewPtrFetchRequest()
-	fetch.Version, fetch.ReplicaID, fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = 11, -1, 20000, 1, 1<<20
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = "survive"
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes, fp.CurrentLeaderEpoch, fp.LogStartOffset = 1<<20, -1, -1
-	ft.Partitions = append(ft.Partitions, fp)
-	fetch.Topics = append(fetch.Topics, ft)
-	writeRequest(t, conn, 1, fetch)
+	writeRequest(t, conn, 1, parkingFetch("survive", 20*time.Second))
 
 	// An append wakes it; the hook panics on the parked goroutine.
 	waitFor(t, 10*time.Second, "the fetch parked", func() bool {
