@@ -44,6 +44,9 @@ type Broker struct {
 	// metaSync shares one metadata read barrier among the handlers that
 	// find a partition unknown at the same moment (see leaderFor).
 	metaSync singleflight.Group
+	// metaSyncFailed is when the last shared barrier failed (unix ns), 0
+	// after one succeeded: see catchUpMetadata.
+	metaSyncFailed atomic.Int64
 
 	// listeners are the Kafka listeners, bound by Start and fixed after
 	// it; interBroker indexes the one followers of other brokers dial.

@@ -25,13 +25,14 @@ func handleDeleteRecords(b *Broker, ctx context.Context, req *netproto.Request) 
 		done <-chan struct{}
 	}
 	var waits []pending
+	leaders := b.lookupLeaders(ctx)
 	for _, rt := range r.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition, sp.LowWatermark = rp.Partition, -1
-			p, code := b.leaderFor(rt.Topic, rp.Partition)
+			p, code := leaders.leaderFor(rt.Topic, rp.Partition)
 			switch {
 			case code != 0:
 				sp.ErrorCode = code

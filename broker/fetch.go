@@ -38,7 +38,7 @@ const maxFetchWait = 30 * time.Second
 // arrives, max_wait_ms passes, or the connection or broker shuts down.
 func handleFetch(b *Broker, ctx context.Context, req *netproto.Request, respond func(netproto.Response)) {
 	r := req.Body.(*kmsg.FetchRequest)
-	f := newFetch(b, r, req.Version)
+	f := newFetch(ctx, b, r, req.Version)
 	f.local = req.Conn.LocalAddr
 	resp := f.read()
 	if resp.bytes >= int64(r.MinBytes) || r.MaxWaitMillis <= 0 || resp.hasError || resp.diverged {
@@ -115,10 +115,13 @@ type fetch struct {
 	replicaRefused int16
 	// local is the address the request came in on, for leader hints.
 	local net.Addr
+	// leaders looks up the partitions; it waits for metadata at most once
+	// in the fetch's life, however often a parked fetch reads again.
+	leaders leaderLookup
 }
 
-func newFetch(b *Broker, r *kmsg.FetchRequest, version int16) *fetch {
-	f := &fetch{b: b, req: r, version: version, replicaID: r.ReplicaID}
+func newFetch(ctx context.Context, b *Broker, r *kmsg.FetchRequest, version int16) *fetch {
+	f := &fetch{b: b, req: r, version: version, replicaID: r.ReplicaID, leaders: b.lookupLeaders(ctx)}
 	img := b.metadataImage()
 	caughtUp := false
 	for _, t := range r.Topics {
@@ -128,7 +131,7 @@ func newFetch(b *Broker, r *kmsg.FetchRequest, version int16) *fetch {
 			if !ok && !caughtUp {
 				// A follower can apply a topic's creation before its
 				// leader does (see leaderFor).
-				b.catchUpMetadata()
+				b.catchUpMetadata(ctx)
 				img, caughtUp = b.metadataImage(), true
 				known, ok = img.TopicByID(cluster.TopicID(t.TopicID))
 			}
@@ -253,7 +256,7 @@ func errorFetchPartition(partition int32, code int16) netproto.FetchPartition {
 }
 
 func (f *fetch) readPartition(topic string, rp kmsg.FetchRequestTopicPartition, budget *int64, follower bool, res *fetchResult) netproto.FetchPartition {
-	p, code := f.b.leaderFor(topic, rp.Partition)
+	p, code := f.leaders.leaderFor(topic, rp.Partition)
 	if code != 0 {
 		return errorFetchPartition(rp.Partition, code)
 	}

@@ -18,25 +18,26 @@ const (
 	maxTimestamp      = -3
 )
 
-func handleListOffsets(b *Broker, _ context.Context, req *netproto.Request) kmsg.Response {
+func handleListOffsets(b *Broker, ctx context.Context, req *netproto.Request) kmsg.Response {
 	r := req.Body.(*kmsg.ListOffsetsRequest)
 	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+	leaders := b.lookupLeaders(ctx)
 	for _, rt := range r.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
-			st.Partitions = append(st.Partitions, b.listOffset(rt.Topic, rp, r.ReplicaID >= 0))
+			st.Partitions = append(st.Partitions, b.listOffset(&leaders, rt.Topic, rp, r.ReplicaID >= 0))
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp
 }
 
-func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition, follower bool) kmsg.ListOffsetsResponseTopicPartition {
+func (b *Broker) listOffset(leaders *leaderLookup, topic string, rp kmsg.ListOffsetsRequestTopicPartition, follower bool) kmsg.ListOffsetsResponseTopicPartition {
 	sp := kmsg.NewListOffsetsResponseTopicPartition()
 	sp.Partition = rp.Partition
 	sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
-	p, code := b.leaderFor(topic, rp.Partition)
+	p, code := leaders.leaderFor(topic, rp.Partition)
 	if code != 0 {
 		sp.ErrorCode = code
 		return sp

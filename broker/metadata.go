@@ -101,14 +101,22 @@ func (b *Broker) anyUnknown(img *cluster.Image, names []string) bool {
 // through the next broker did exactly that. If the controller cannot be
 // reached within metadataSyncTimeout, the broker answers from what it has.
 func (b *Broker) syncMetadata(ctx context.Context) *cluster.Image {
+	b.trySyncMetadata(ctx)
+	return b.metadataImage()
+}
+
+// trySyncMetadata is syncMetadata's barrier; it reports whether the
+// controller answered.
+func (b *Broker) trySyncMetadata(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, metadataSyncTimeout)
 	defer cancel()
-	if index, err := b.node.Sync(ctx); err == nil {
-		b.replicas.waitApplied(ctx, index)
-	} else {
+	index, err := b.node.Sync(ctx)
+	if err != nil {
 		b.logger.Warn("metadata read barrier failed; answering from the local image", "err", err)
+		return false
 	}
-	return b.metadataImage()
+	b.replicas.waitApplied(ctx, index)
+	return true
 }
 
 // autoCreateTopic creates a topic with the broker defaults, as Kafka does on

@@ -12,16 +12,17 @@ import (
 // leader epoch ended in this leader's log (KIP-101, KIP-279, KIP-320).
 func init() { register(kmsg.OffsetForLeaderEpoch, 2, 4, replying(handleOffsetForLeaderEpoch)) }
 
-func handleOffsetForLeaderEpoch(b *Broker, _ context.Context, req *netproto.Request) kmsg.Response {
+func handleOffsetForLeaderEpoch(b *Broker, ctx context.Context, req *netproto.Request) kmsg.Response {
 	r := req.Body.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := r.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	leaders := b.lookupLeaders(ctx)
 	for _, rt := range r.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition, sp.LeaderEpoch, sp.EndOffset = rp.Partition, -1, -1
-			p, code := b.leaderFor(rt.Topic, rp.Partition)
+			p, code := leaders.leaderFor(rt.Topic, rp.Partition)
 			switch {
 			case code != 0:
 				sp.ErrorCode = code

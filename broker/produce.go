@@ -46,6 +46,7 @@ func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respon
 	// A partition refused with NOT_LEADER_OR_FOLLOWER is told who leads it
 	// now (KIP-951), whichever way the answer goes out.
 	local := req.Conn.LocalAddr
+	leaders := b.lookupLeaders(ctx)
 	walk := walkProduce(req)
 	for topic, ok := walk.nextTopic(); ok; topic, ok = walk.nextTopic() {
 		ti := len(resp.Topics)
@@ -56,7 +57,7 @@ func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respon
 				st.Partitions = append(st.Partitions, refusedPartition(rp.Partition, refuseAll))
 				continue
 			}
-			sp, rep, next := b.produceOne(topic, rp, acks == -1)
+			sp, rep, next := b.produceOne(&leaders, topic, rp, acks == -1)
 			if acks == -1 && rep != nil {
 				parks = append(parks, parked{ti, len(st.Partitions), rep, next})
 			}
@@ -132,11 +133,11 @@ func handleProduce(b *Broker, ctx context.Context, req *netproto.Request, respon
 // produceOne appends one partition's batches. With acksAll it also returns
 // the replica and the high watermark that acknowledges the write, when the
 // append (or a duplicate of an earlier one) succeeded.
-func (b *Broker) produceOne(topic string, rp kmsg.ProduceRequestTopicPartition, acksAll bool) (kmsg.ProduceResponseTopicPartition, *replication.Replica, int64) {
+func (b *Broker) produceOne(leaders *leaderLookup, topic string, rp kmsg.ProduceRequestTopicPartition, acksAll bool) (kmsg.ProduceResponseTopicPartition, *replication.Replica, int64) {
 	sp := kmsg.NewProduceResponseTopicPartition()
 	sp.Partition = rp.Partition
 	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-	p, code := b.leaderFor(topic, rp.Partition)
+	p, code := leaders.leaderFor(topic, rp.Partition)
 	switch {
 	case code != 0:
 		sp.ErrorCode = code
@@ -223,6 +224,26 @@ func refuseKeyless(sp *kmsg.ProduceResponseTopicPartition, topic string, rp kmsg
 	return true
 }
 
+// leaderLookup finds the partitions one request names. The waits a lookup
+// may make for this broker's metadata to catch up (a read barrier through
+// the controller, the end of a controlled shutdown's hand-over) are made at
+// most once per request, however many partitions it names, and end with the
+// request's context: one wait brings the whole image up to date. Made per
+// partition, they added up: a follower's fetch naming 3,000 partitions this
+// broker no longer led, with no controller to answer, waited one failed
+// barrier (a second) per partition, and held the broker's shutdown behind it
+// for most of an hour.
+type leaderLookup struct {
+	b        *Broker
+	ctx      context.Context
+	caughtUp bool // the read barrier was made (or tried)
+	handOver bool // the hand-over was waited for
+}
+
+func (b *Broker) lookupLeaders(ctx context.Context) leaderLookup {
+	return leaderLookup{b: b, ctx: ctx}
+}
+
 // leaderFor returns the hosted partition this broker leads, or the code a
 // client gets instead: UNKNOWN_TOPIC_OR_PARTITION when the metadata has no
 // such partition, NOT_LEADER_OR_FOLLOWER when another broker leads it or it
@@ -233,7 +254,8 @@ func refuseKeyless(sp *kmsg.ProduceResponseTopicPartition, topic string, rp kmsg
 // this one as its leader a moment before this one applies it (librdkafka's
 // 0114 test asked for offsets there and failed on the "unknown"). So before
 // answering "unknown" the broker catches up with the controller once.
-func (b *Broker) leaderFor(topic string, partition int32) (*partition, int16) {
+func (l *leaderLookup) leaderFor(topic string, partition int32) (*partition, int16) {
+	b := l.b
 	if p := b.replicas.get(topic, partition); p != nil && p.leads() {
 		return p, 0
 	}
@@ -241,27 +263,30 @@ func (b *Broker) leaderFor(topic string, partition int32) (*partition, int16) {
 		// Known, but the replica may not have taken the role the image
 		// gives it yet: partitions are reconciled just after the image is
 		// applied, so wait for that (locally, briefly).
-		ctx, cancel := context.WithTimeout(b.ctx, metadataSyncTimeout)
+		ctx, cancel := context.WithTimeout(l.ctx, metadataSyncTimeout)
 		b.replicas.waitApplied(ctx, b.node.Image().Index())
 		cancel()
 	}
-	if p := b.replicas.get(topic, partition); p == nil || !p.leads() {
+	if p := b.replicas.get(topic, partition); (p == nil || !p.leads()) && !l.caughtUp {
 		// The client may know of a change this broker has not applied
 		// yet: leadership that moved here a moment ago, as a broker in
 		// controlled shutdown tells its clients while its followers are
 		// still applying the fence. Catch up with the controller before
 		// saying no, or the client waits out its metadata refresh backoff
 		// (seen in the rolling-restart test as ~120 ms without acks).
-		b.catchUpMetadata()
+		l.caughtUp = true
+		b.catchUpMetadata(l.ctx)
 	}
 	p := b.replicas.get(topic, partition)
-	if (p == nil || !p.leads()) && b.handingOver.Load() {
+	if (p == nil || !p.leads()) && b.handingOver.Load() && !l.handOver {
 		// In a controlled shutdown the client would ask the others for
 		// the new leader next: answer once they all know it.
+		l.handOver = true
 		t := time.NewTimer(handOverWait)
 		select {
 		case <-b.handedOver:
 		case <-b.ctx.Done():
+		case <-l.ctx.Done():
 		case <-t.C:
 		}
 		t.Stop()
@@ -318,13 +343,27 @@ func (b *Broker) awaitHandOver(topic string, p *partition) bool {
 }
 
 // catchUpMetadata brings this broker's metadata up to the controller's (at
-// most metadataSyncTimeout); handlers asking at the same time share one
-// read barrier, so a request naming many unknown partitions costs one.
-func (b *Broker) catchUpMetadata() {
-	b.metaSync.Do("sync", func() (any, error) {
-		b.syncMetadata(b.ctx)
+// most metadataSyncTimeout, or until ctx ends); handlers asking at the same
+// time share one read barrier. After a barrier failed (no controller
+// reachable) the next ones are skipped for as long as a barrier may take:
+// every request would otherwise wait that long to be answered from the
+// same local image.
+func (b *Broker) catchUpMetadata(ctx context.Context) {
+	if failed := b.metaSyncFailed.Load(); failed != 0 && time.Since(time.Unix(0, failed)) < metadataSyncTimeout {
+		return
+	}
+	ch := b.metaSync.DoChan("sync", func() (any, error) {
+		if !b.trySyncMetadata(b.ctx) {
+			b.metaSyncFailed.Store(time.Now().UnixNano())
+		} else {
+			b.metaSyncFailed.Store(0)
+		}
 		return nil, nil
 	})
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
 }
 
 // topicPartitionExists reports whether the metadata knows the partition, to
