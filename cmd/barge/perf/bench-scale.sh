@@ -25,10 +25,10 @@ PARTS=${PARTS:-10000}
 R3_PARTS=${R3_PARTS:-3000}
 RECORDS=${RECORDS:-500000}
 WAIT_S=${WAIT_S:-300} # bound on every wait for partitions to be led
+STOP_S=${STOP_S:-120} # bound on a broker's controlled shutdown before kill -9
 PIDS=()
 cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	stop # defined below; bounded by STOP_S
 	if [ -z "${BENCH_KEEP:-}" ]; then rm -rf "$W"; fi
 }
 trap cleanup EXIT
@@ -67,9 +67,22 @@ start() {
 		--gossip "${GOSSIP[$i]}" --raft "${RAFT[$i]}" "${EXTRA[@]}" --log-retention-check-interval-ms 1000 --log-level "${LOG_LEVEL:-warn}" >> "$W/broker-$i.log" 2>&1 &
 	PIDS[$i]=$!
 }
+# stop: SIGTERM to every broker, then kill -9 for one still up after
+# STOP_S seconds (a shutdown that hangs is reported, not waited out).
 stop() {
+	local p i
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do
+		for i in $(seq $((STOP_S * 10))); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$p" 2>/dev/null; then
+			echo "bench-scale: broker pid $p still running ${STOP_S}s after SIGTERM; killed" >&2
+			kill -9 "$p" 2>/dev/null || true
+		fi
+		wait "$p" 2>/dev/null || true
+	done
 	PIDS=()
 }
 # led: partitions led by all brokers together (barge_partitions_leading: logs open, replicas leading), 0 while one is not up.
