@@ -152,7 +152,7 @@ func (b *Broker) produceOne(leaders *leaderLookup, topic string, rp kmsg.Produce
 		sp.ErrorMessage = &msg
 		return sp, nil, 0
 	case b.disk.full():
-		if b.awaitHandOver(topic, p) {
+		if leaders.awaitHandOver(topic, p) {
 			sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			return sp, nil, 0
 		}
@@ -176,7 +176,7 @@ func (b *Broker) produceOne(leaders *leaderLookup, topic string, rp kmsg.Produce
 		if sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.KafkaStorageError.Code {
 			b.logger.Error("append failed", "topic", topic, "partition", rp.Partition, "err", err)
 		}
-		if sp.ErrorCode == kerr.KafkaStorageError.Code && b.awaitHandOver(topic, p) {
+		if sp.ErrorCode == kerr.KafkaStorageError.Code && leaders.awaitHandOver(topic, p) {
 			// The write error took the log offline (Options.OnOffline
 			// ran before the append returned), and the partition has a
 			// new leader: send the client there.
@@ -226,9 +226,10 @@ func refuseKeyless(sp *kmsg.ProduceResponseTopicPartition, topic string, rp kmsg
 
 // leaderLookup finds the partitions one request names. The waits a lookup
 // may make for this broker's metadata to catch up (a read barrier through
-// the controller, the end of a controlled shutdown's hand-over) are made at
-// most once per request, however many partitions it names, and end with the
-// request's context: one wait brings the whole image up to date. Made per
+// the controller, the end of a controlled shutdown's hand-over, a held
+// partition's new leader) are made at most once per request, however many
+// partitions it names, and end with the request's context: one wait brings
+// the whole image up to date. Made per
 // partition, they added up: a follower's fetch naming 3,000 partitions this
 // broker no longer led, with no controller to answer, waited one failed
 // barrier (a second) per partition, and held the broker's shutdown behind it
@@ -238,6 +239,9 @@ type leaderLookup struct {
 	ctx      context.Context
 	caughtUp bool // the read barrier was made (or tried)
 	handOver bool // the hand-over was waited for
+	// handOverBy ends the request's waits for held partitions to get new
+	// leaders (awaitHandOver); zero until the first.
+	handOverBy time.Time
 }
 
 func (b *Broker) lookupLeaders(ctx context.Context) leaderLookup {
@@ -317,8 +321,11 @@ const handOverWait = 2 * time.Second
 // when no other in-sync replica is live with its storage unheld, as then
 // none can take over. The wait
 // is one hand-over (a few Raft rounds) and holds this connection's next
-// requests back, as any produce holds them while it appends.
-func (b *Broker) awaitHandOver(topic string, p *partition) bool {
+// requests back, as any produce holds them while it appends; a request
+// naming many partitions waits at most handOverWait for all of them
+// together, not that long for each.
+func (l *leaderLookup) awaitHandOver(topic string, p *partition) bool {
+	b := l.b
 	if !b.storageHeld() {
 		return false
 	}
@@ -331,7 +338,10 @@ func (b *Broker) awaitHandOver(topic string, p *partition) bool {
 	if !ok || !slices.ContainsFunc(part.ISR, canLead) {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(b.ctx, handOverWait)
+	if l.handOverBy.IsZero() {
+		l.handOverBy = time.Now().Add(handOverWait)
+	}
+	ctx, cancel := context.WithDeadline(l.ctx, l.handOverBy)
 	defer cancel()
 	for p.leads() {
 		if !b.replicas.waitApplied(ctx, img.Index()+1) {
