@@ -229,16 +229,16 @@ func refuseKeyless(sp *kmsg.ProduceResponseTopicPartition, topic string, rp kmsg
 // the controller, the end of a controlled shutdown's hand-over, a held
 // partition's new leader) are made at most once per request, however many
 // partitions it names, and end with the request's context: one wait brings
-// the whole image up to date. Made per
-// partition, they added up: a follower's fetch naming 3,000 partitions this
-// broker no longer led, with no controller to answer, waited one failed
-// barrier (a second) per partition, and held the broker's shutdown behind it
-// for most of an hour.
+// the whole image up to date. Made per partition, they added up: a
+// follower's fetch naming 3,000 partitions this broker no longer led, with
+// no controller to answer, waited one failed barrier (a second) per
+// partition, and held the broker's shutdown behind it for most of an hour.
 type leaderLookup struct {
 	b        *Broker
 	ctx      context.Context
 	caughtUp bool // the read barrier was made (or tried)
-	handOver bool // the hand-over was waited for
+	// shutdownWaited: the controlled shutdown's hand-over was waited for.
+	shutdownWaited bool
 	// handOverBy ends the request's waits for held partitions to get new
 	// leaders (awaitHandOver); zero until the first.
 	handOverBy time.Time
@@ -282,10 +282,10 @@ func (l *leaderLookup) leaderFor(topic string, partition int32) (*partition, int
 		b.catchUpMetadata(l.ctx)
 	}
 	p := b.replicas.get(topic, partition)
-	if (p == nil || !p.leads()) && b.handingOver.Load() && !l.handOver {
+	if (p == nil || !p.leads()) && b.handingOver.Load() && !l.shutdownWaited {
 		// In a controlled shutdown the client would ask the others for
 		// the new leader next: answer once they all know it.
-		l.handOver = true
+		l.shutdownWaited = true
 		t := time.NewTimer(handOverWait)
 		select {
 		case <-b.handedOver:
